@@ -1,0 +1,34 @@
+"""Test setup: 8 virtual CPU devices, fp32 matmuls, offline W&B, and shared fixtures.
+
+The environment must be set before JAX is imported anywhere, so it happens at the top of the
+first module pytest loads.
+"""
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The offline corpora folder (Austen, KJV); tests that need it skip cleanly without it."""
+    if not (SHARED_DATA / "austen").is_dir():
+        pytest.skip(f"shared corpora not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def austen_text(shared_data) -> str:
+    """A few hundred KB of real English prose."""
+    return (shared_data / "austen" / "northanger_abbey.txt").read_text(encoding="utf-8")
