@@ -1,0 +1,94 @@
+"""Causal self-attention with grouped-query heads, RoPE, segment masking and a KV cache.
+
+Training calls it without a cache on packed rows (the mask keeps documents apart). Generation
+calls it with a preallocated cache: new keys/values are written at `cache.index` and queries
+attend to every valid slot at or before their own.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+from flax import struct
+
+from llm_jax.models.config import ModelConfig
+from llm_jax.nn.linear import linear
+from llm_jax.nn.rope import apply_rope
+
+
+@struct.dataclass
+class KVCache:
+    """Per-layer keys/values [batch, max_len, kv_heads, head_dim] plus shared bookkeeping.
+
+    `valid[b, j]` says slot j holds a real token for row b (left padding of ragged prompts is
+    invalid); `index` is the next slot to write, the same for every row.
+    """
+
+    keys: tuple[jnp.ndarray, ...]
+    values: tuple[jnp.ndarray, ...]
+    valid: jnp.ndarray  # bool [batch, max_len]
+    index: jnp.ndarray  # int32 scalar
+
+    @classmethod
+    def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
+        shape = (batch, max_len, cfg.kv_heads, cfg.head_size)
+        zeros = tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers))
+        return cls(keys=zeros, values=tuple(jnp.zeros_like(z) for z in zeros),
+                   valid=jnp.zeros((batch, max_len), bool), index=jnp.zeros((), jnp.int32))
+
+    @property
+    def max_len(self) -> int:
+        return self.valid.shape[1]
+
+
+def attention_mask(segment_ids: jnp.ndarray | None, batch: int, length: int) -> jnp.ndarray:
+    """Boolean [batch, 1, q, k] mask for training: causal, and within one packed document."""
+    causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
+    if segment_ids is None:
+        return jnp.broadcast_to(causal, (batch, 1, length, length))
+    same_doc = segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
+    return causal & same_doc
+
+
+def cache_mask(valid: jnp.ndarray, index: jnp.ndarray, q_len: int) -> jnp.ndarray:
+    """Boolean [batch, 1, q, max_len] mask for decoding against a cache already updated with the
+    new tokens: a query at slot index+i sees valid slots ≤ index+i, and always itself (so rows of
+    left padding never have an empty softmax)."""
+    q_slots = index + jnp.arange(q_len)
+    k_slots = jnp.arange(valid.shape[1])
+    causal = k_slots[None, :] <= q_slots[:, None]
+    own = k_slots[None, :] == q_slots[:, None]
+    return ((causal[None] & valid[:, None, :]) | own[None])[:, None]
+
+
+class Attention(nn.Module):
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, positions, mask, cache_kv=None, cache_index=None):
+        cfg = self.cfg
+        h, kv, hd = cfg.n_heads, cfg.kv_heads, cfg.head_size
+        q = linear(cfg.d_model, (h, hd), ("embed",), ("heads", "head_dim"), cfg, "query")(x)
+        k = linear(cfg.d_model, (kv, hd), ("embed",), ("kv_heads", "head_dim"), cfg, "key")(x)
+        v = linear(cfg.d_model, (kv, hd), ("embed",), ("kv_heads", "head_dim"), cfg, "value")(x)
+        if cfg.pos == "rope":
+            q = apply_rope(q, positions, cfg.rope_theta)
+            k = apply_rope(k, positions, cfg.rope_theta)
+        q = nn.with_logical_constraint(q, ("act_batch", "act_seq", "act_heads", None))
+
+        new_kv = None
+        if cache_kv is not None:
+            cache_k, cache_v = cache_kv
+            start = (0, cache_index, 0, 0)
+            k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)
+            v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
+            new_kv = (k, v)
+
+        # XLA on CPU/TPU; cuDNN flash attention is picked on GPU when shapes allow.
+        out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask=mask)
+        out = nn.with_logical_constraint(out, ("act_batch", "act_seq", "act_heads", None))
+        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5
+        y = linear((h, hd), cfg.d_model, ("heads", "head_dim"), ("embed",), cfg, "out",
+                   std=out_std)(out)
+        return y, new_kv

@@ -1,0 +1,58 @@
+"""`Linear`: a multi-axis dense layer whose kernel carries logical axis names.
+
+Flax's `DenseGeneral` initialises a flattened 2-D kernel and reshapes it, which breaks logical
+partitioning of 3-D kernels such as q/k/v `("embed", "heads", "head_dim")`; this layer creates
+the kernel in its final shape instead.
+"""
+
+from __future__ import annotations
+
+import string
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from llm_jax.models.config import ModelConfig
+
+
+class Linear(nn.Module):
+    """y = x·W (+ b), contracting the last len(in_axes) dims of x with W[in..., out...]."""
+
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    in_axes: tuple[str, ...]
+    out_axes: tuple[str, ...]
+    use_bias: bool
+    std: float
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel = self.param(
+            "kernel",
+            nn.with_logical_partitioning(nn.initializers.normal(self.std),
+                                         self.in_axes + self.out_axes),
+            self.in_shape + self.out_shape, self.param_dtype)
+        n_in, n_out = len(self.in_shape), len(self.out_shape)
+        letters = string.ascii_letters
+        batch = letters[: x.ndim - n_in]
+        ins = letters[x.ndim - n_in: x.ndim]
+        outs = letters[x.ndim: x.ndim + n_out]
+        y = jnp.einsum(f"{batch}{ins},{ins}{outs}->{batch}{outs}",
+                       x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.use_bias:
+            bias = self.param(
+                "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.out_axes),
+                self.out_shape, self.param_dtype)
+            y = y + bias.astype(self.dtype)
+        return y
+
+
+def linear(in_shape, out_shape, in_axes, out_axes, cfg: ModelConfig, name: str,
+           std: float | None = None) -> Linear:
+    """A `Linear` with the model's dtypes, bias setting and init scale."""
+    as_tuple = lambda s: tuple(s) if isinstance(s, tuple | list) else (s,)  # noqa: E731
+    return Linear(as_tuple(in_shape), as_tuple(out_shape), tuple(in_axes), tuple(out_axes),
+                  cfg.use_bias, cfg.init_std if std is None else std,
+                  cfg.compute_dtype, cfg.params_dtype, name=name)
