@@ -1,0 +1,1 @@
+"""Reusable config presets that experiment files import: models, optimizers, meshes, data."""

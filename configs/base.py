@@ -1,0 +1,65 @@
+"""The config skeleton shared by every training stage; experiments fill it in.
+
+Sections: run, data, model, optim, train, mesh, wandb. Only trainers and the CLI read it.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from configs import mesh as mesh_presets
+from configs import optim as optim_presets
+
+
+def data(seq_len: int = 256, batch_size: int = 8, vocab_size: int = 4096,
+         **overrides) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        # Files, folders or globs of .txt / .jsonl / .parquet; empty = the default corpus
+        # (Jane Austen + King James Bible, fetched from Debian packages).
+        train_paths=(),
+        val_paths=(),  # empty with train_paths set = hold out the last document
+        text_field="text",  # JSONL key / Parquet column
+        hf_dataset=config_dict.placeholder(str),  # e.g. "HuggingFaceFW/fineweb-edu" (online)
+        hf_config=config_dict.placeholder(str),
+        hf_split="train",
+        hf_max_documents=100_000,
+        skip_bad=False,  # skip (and count) malformed records instead of stopping
+        seq_len=seq_len,
+        batch_size=batch_size,  # global batch, in sequences
+        shuffle_seed=0,
+        vocab_size=vocab_size,  # tokenizer trained on the training corpus at this size
+        tokenizer_path="",  # reuse an existing tokenizer .model instead of training one
+        tokenizer_train_chars=20_000_000,  # cap on text fed to tokenizer training
+    ) | overrides)
+
+
+def base_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.run = ml_collections.ConfigDict(dict(
+        name="",  # run directory name under runs/<experiment>/; default: the experiment arg
+        seed=0,
+    ))
+    config.data = data()
+    config.optim = optim_presets.adamw()
+    config.train = ml_collections.ConfigDict(dict(
+        steps=1000,  # optimizer steps; raise it and re-run to train further
+        log_every=10,
+        eval_every=200,
+        eval_batches=8,
+        sample_every=500,
+        sample_prompts=("It is a truth universally acknowledged", "In the beginning"),
+        sample_tokens=48,
+        sample_temperature=0.0,  # 0 = greedy
+        checkpoint_every=200,
+        keep_checkpoints=3,
+        on_nonfinite="stop",  # stop | skip: what a NaN/inf loss or gradient does
+        peak_flops=0.0,  # per device, for MFU; 0 = look it up from the device kind
+    ))
+    config.mesh = mesh_presets.mesh("dp")
+    config.wandb = ml_collections.ConfigDict(dict(
+        project="llm-jax",
+        mode="auto",  # auto (online iff a key is present and reachable) | online | offline | disabled
+        group="",
+        entity="",
+        tags=(),
+    ))
+    return config

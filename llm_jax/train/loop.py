@@ -1,0 +1,177 @@
+"""The outer training loop every stage reuses.
+
+It owns what surrounds the jitted step: feeding batches, the progress bar, periodic eval and
+samples, metrics to the tracker, checkpoints every N steps and on SIGTERM/SIGINT, and the
+NaN/inf guard. It knows nothing about what the step optimises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteError(RuntimeError):
+    """A step produced a NaN/inf loss or gradient and the run is set to stop on it."""
+
+
+class Preempted(RuntimeError):  # noqa: N818 - a stop reason, not a failure
+    """SIGTERM/SIGINT arrived; a checkpoint was written before stopping."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    total_steps: int
+    log_every: int = 10
+    eval_every: int = 0  # 0 = only at the end
+    sample_every: int = 0  # 0 = only at the end
+    on_nonfinite: str = "stop"  # stop | skip
+    tokens_per_step: int = 0
+    flops_per_step: float = 0.0  # model FLOPs per optimizer step, for MFU
+    peak_flops: float = 0.0  # summed over all devices; 0 = no MFU
+
+
+class _StopSignal:
+    """Turns SIGTERM/SIGINT into a flag checked between steps (a step is never torn)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C means "now"
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _host_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(np.asarray(v)) for k, v in jax.device_get(dict(metrics)).items()}
+
+
+def run_training(
+    state,
+    step_fn: Callable,
+    batches: Iterator,
+    put_batch: Callable,
+    cfg: LoopConfig,
+    *,
+    checkpointer=None,
+    data_iter: Any = None,
+    tracker=None,
+    evaluate: Callable[[Any], dict[str, float]] | None = None,
+    sample: Callable[[Any], list[dict[str, str]]] | None = None,
+):
+    """Train from `state.step` to `cfg.total_steps`; returns the final state.
+
+    `batches` yields host batches; `put_batch` places one on the mesh. `data_iter` is the
+    checkpointable iterator behind `batches` (saved with each checkpoint).
+    """
+    step = int(jax.device_get(state.step))
+    if step >= cfg.total_steps:
+        log.info("already at step %d of %d; nothing to train", step, cfg.total_steps)
+        return state
+    last_good = checkpointer.latest_step() if checkpointer else None
+    skipped = 0
+    first_step = step + 1
+    window_start, window_steps = time.perf_counter(), 0
+    bar = tqdm(total=cfg.total_steps, initial=step, unit="step", dynamic_ncols=True,
+               disable=jax.process_index() != 0)
+
+    def log_metrics(step: int, metrics: dict[str, float]) -> None:
+        if tracker is not None:
+            tracker.log(step, metrics)
+
+    def save(step: int, force: bool = False) -> None:
+        nonlocal last_good
+        if checkpointer is not None and checkpointer.save(step, state, data_iter, force=force):
+            last_good = step
+
+    def evaluate_and_sample(step: int, final: bool) -> None:
+        if evaluate is not None and (final or (cfg.eval_every and step % cfg.eval_every == 0)):
+            eval_metrics = evaluate(state.params)
+            log_metrics(step, eval_metrics)
+            bar.write(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in
+                                                  eval_metrics.items()))
+        if sample is not None and (final or (cfg.sample_every and step % cfg.sample_every == 0)):
+            rows = sample(state.params)
+            if tracker is not None:
+                tracker.log_samples(step, rows)
+            for row in rows:
+                bar.write(f"  [{row['prompt']}]{row['completion']!r}")
+
+    with _StopSignal() as stop:
+        while step < cfg.total_steps:
+            batch = put_batch(next(batches))
+            state, metrics = step_fn(state, batch)
+            step += 1
+            finite = float(jax.device_get(metrics["finite"])) > 0
+            if not finite:
+                values = _host_scalars(metrics)
+                bad = [k for k in ("loss", "grad_norm") if not math.isfinite(values[k])]
+                if cfg.on_nonfinite == "stop":
+                    bar.close()
+                    where = (f"last good checkpoint: step {last_good}" if last_good is not None
+                             else "no checkpoint was saved yet")
+                    raise NonFiniteError(
+                        f"step {step}: {', '.join(f'{k}={values[k]}' for k in bad)} is not "
+                        f"finite; stopping ({where}). Set train.on_nonfinite=skip to skip such "
+                        "updates instead.")
+                skipped += 1
+                log.warning("step %d: non-finite %s; update skipped (%d so far)", step,
+                            ", ".join(bad), skipped)
+            window_steps += 1
+            bar.update(1)
+
+            if step % cfg.log_every == 0 or step == cfg.total_steps:
+                values = _host_scalars(metrics)
+                elapsed = time.perf_counter() - window_start
+                step_time = elapsed / window_steps
+                values.update(step_time_s=step_time, skipped_steps=float(skipped))
+                if cfg.tokens_per_step:
+                    values["tokens_per_s"] = cfg.tokens_per_step / step_time
+                if cfg.flops_per_step and cfg.peak_flops:
+                    values["mfu"] = cfg.flops_per_step / step_time / cfg.peak_flops
+                log_metrics(step, values)
+                bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
+                window_start, window_steps = time.perf_counter(), 0
+
+            final = step == cfg.total_steps
+            evaluate_and_sample(step, final)
+            save(step, force=final)
+            if window_steps == 0 or step == first_step:
+                # Keep compilation, eval, sampling and checkpoint writes out of step timings.
+                window_start, window_steps = time.perf_counter(), 0
+            if stop.received is not None and not final:
+                save(step, force=True)
+                if checkpointer is not None:
+                    checkpointer.wait()
+                bar.close()
+                raise Preempted(f"stopped by signal {stop.received} at step {step}; "
+                                "checkpoint saved, re-run the same command to resume")
+    bar.close()
+    if checkpointer is not None:
+        checkpointer.wait()
+    return state
