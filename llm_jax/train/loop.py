@@ -29,6 +29,10 @@ class NonFiniteError(RuntimeError):
 class Preempted(RuntimeError):  # noqa: N818 - a stop reason, not a failure
     """SIGTERM/SIGINT arrived; a checkpoint was written before stopping."""
 
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
@@ -170,7 +174,8 @@ def run_training(
                     checkpointer.wait()
                 bar.close()
                 raise Preempted(f"stopped by signal {stop.received} at step {step}; "
-                                "checkpoint saved, re-run the same command to resume")
+                                "checkpoint saved, re-run the same command to resume",
+                                stop.received)
     bar.close()
     if checkpointer is not None:
         checkpointer.wait()

@@ -51,7 +51,7 @@ def accumulate_grads(loss_fn: LossFn, params, batch, rng, grad_accum: int = 1):
     else:
         micro = _split_micro_batches(batch, grad_accum)
         rngs = jax.random.split(rng, grad_accum)
-        zero = jax.eval_shape(_weighted_grads, loss_fn, params,
+        zero = jax.eval_shape(lambda p, mb, r: _weighted_grads(loss_fn, p, mb, r), params,
                               jax.tree.map(lambda x: x[0], micro), rngs[0])
         zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), zero)
 
@@ -81,7 +81,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     def train_step(state: TrainState, batch):
         rng, step_rng = jax.random.split(state.rng)
         grads, metrics = accumulate_grads(loss_fn, state.params, batch, step_rng, grad_accum)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
@@ -91,7 +91,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
             params = keep(params, state.params)
             opt_state = keep(opt_state, state.opt_state)
         metrics.update(grad_norm=grad_norm, finite=finite.astype(jnp.float32),
-                       param_norm=optax.global_norm(params))
+                       param_norm=optax.tree.norm(params))
         if lr_schedule is not None:
             metrics["lr"] = lr_schedule(state.step)
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,

@@ -1,0 +1,16 @@
+"""Training stages. Each is a short `main(config, run_dir) -> final metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _pretrain(config, run_dir: Path):
+    from llm_jax.trainers import pretrain
+
+    return pretrain.main(config, run_dir)
+
+
+# Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
+TRAINERS: dict[str, Callable] = {"pretrain": _pretrain}

@@ -1,0 +1,112 @@
+"""`llm-jax` command line: train | compare (sample, chat: see `llm_jax.generate.cli`).
+
+    llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
+
+User mistakes (config typos, bad data, unreadable checkpoints) print one line and exit with
+code 2 (config) or 1 (data/run), never a traceback. A run stopped by SIGTERM/SIGINT saves a
+checkpoint and exits with 128+signal; re-running the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_CONFIG = 2
+EXIT_RUN = 1
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def default_run_dir(spec: str, run_name: str) -> Path:
+    path, _, arg = spec.partition(":")
+    return Path("runs") / Path(path).stem / (run_name or arg or "default")
+
+
+def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from llm_jax.config import get_experiment_config
+
+    config = get_experiment_config(args.experiment, overrides)
+    run_dir = Path(args.workdir) if args.workdir else default_run_dir(args.experiment,
+                                                                      config.run.name)
+    from llm_jax.trainers import TRAINERS
+
+    stage = config.get("stage", "pretrain")
+    if stage not in TRAINERS:
+        from llm_jax.config import ConfigError
+
+        raise ConfigError(f"config.stage={stage!r}; known stages: {', '.join(TRAINERS)}")
+    logging.info("run directory: %s", run_dir)
+    metrics = TRAINERS[stage](config, run_dir)
+    if metrics:
+        logging.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, overrides: list[str]) -> int:
+    from llm_jax.tracking.compare import compare_runs
+
+    print(compare_runs([Path(p) for p in args.run_dirs], metrics=tuple(args.metric)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-jax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or resume) an experiment",
+                           description="Overrides: --config.KEY=VALUE (repeatable).")
+    train.add_argument("experiment", help="experiments/NAME.py or experiments/NAME.py:ARG")
+    train.add_argument("--workdir", help="run directory (default runs/<experiment>/<arg>)")
+    train.set_defaults(func=cmd_train, accepts_overrides=True)
+    compare = sub.add_parser("compare", help="compare runs' metrics.jsonl side by side")
+    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("--metric", action="append", default=["loss", "eval_loss"])
+    compare.set_defaults(func=cmd_compare, accepts_overrides=False)
+    try:
+        from llm_jax.generate.cli import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    overrides = [a for a in rest if a.startswith("--config.")]
+    unknown = [a for a in rest if not a.startswith("--config.")]
+    if unknown or (overrides and not args.accepts_overrides):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    _setup_logging()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from llm_jax.config import ConfigError
+    from llm_jax.data.errors import DataError
+    from llm_jax.train.checkpoint import CheckpointError
+    from llm_jax.train.loop import NonFiniteError, Preempted
+
+    try:
+        return args.func(args, overrides)
+    except ConfigError as e:
+        print(f"llm-jax: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (DataError, CheckpointError, NonFiniteError) as e:
+        print(f"llm-jax: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_RUN
+    except Preempted as e:
+        print(f"llm-jax: {e}", file=sys.stderr)
+        return 128 + e.signum
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Small builders shared by tests: tiny models, random packed batches, sharded states."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from llm_jax.losses.lm import make_lm_loss
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.presets import preset
+from llm_jax.models.transformer import Transformer
+from llm_jax.sharding.mesh import batch_sharding, make_mesh
+from llm_jax.sharding.rules import rules
+from llm_jax.train.init import init_train_state
+from llm_jax.train.optim import OptimConfig, make_optimizer
+from llm_jax.train.step import jit_train_step, make_train_step
+
+
+def tiny_config(flavour: str = "gpt2", **overrides) -> ModelConfig:
+    base = preset("tiny" if flavour == "gpt2" else "tiny_llama")
+    base.update(d_model=64, n_layers=2, n_heads=4, max_seq_len=64)
+    if flavour == "llama":
+        base.update(n_kv_heads=2, d_ff=96)
+    base.update(overrides)
+    return ModelConfig(vocab_size=128, **base)
+
+
+def init_params(cfg: ModelConfig, seed: int = 0):
+    model = Transformer(cfg)
+    return model, nn.meta.unbox(model.init(jax.random.PRNGKey(seed),
+                                           jnp.zeros((1, 8), jnp.int32))["params"])
+
+
+def random_packed_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Rows holding 1-3 documents each, with a little padding at the end of some rows."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.integers(4, vocab, (batch, seq)).astype(np.int32)
+    targets = rng.integers(4, vocab, (batch, seq)).astype(np.int32)
+    segment_ids = np.zeros((batch, seq), np.int32)
+    positions = np.zeros((batch, seq), np.int32)
+    for b in range(batch):
+        used = seq - rng.integers(0, seq // 4)
+        cuts = np.sort(rng.choice(np.arange(1, used), size=rng.integers(0, 3), replace=False))
+        bounds = [0, *cuts.tolist(), used]
+        for s, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            segment_ids[b, lo:hi] = s + 1
+            positions[b, lo:hi] = np.arange(hi - lo)
+    return dict(inputs=inputs, targets=targets, segment_ids=segment_ids, positions=positions)
+
+
+def sharded_step(cfg: ModelConfig, mesh_shape: dict, rule_name: str, *, devices=None,
+                 grad_accum: int = 1, total_steps: int = 10):
+    """(state, jitted step, put_batch, mesh) for a tiny LM on the given mesh."""
+    model = Transformer(cfg)
+    mesh = make_mesh(mesh_shape, devices=devices)
+    rule_set = rules(rule_name)
+    optimizer, schedule = make_optimizer(OptimConfig(lr=1e-3, warmup_steps=0), total_steps)
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rule_set):
+        state, shardings = init_train_state(
+            lambda r: model.init(r, jnp.zeros((1, 8), jnp.int32))["params"], optimizer,
+            jax.random.PRNGKey(0), mesh, rule_set)
+    apply = lambda p, t, pos, seg: model.apply({"params": p}, t, pos, seg)  # noqa: E731
+    step = jit_train_step(make_train_step(make_lm_loss(apply), optimizer, grad_accum=grad_accum,
+                                          lr_schedule=schedule), shardings, batch_sharding(mesh))
+    sharding = batch_sharding(mesh)
+
+    def put(batch):
+        return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+
+    def run(state, batch):
+        with jax.set_mesh(mesh), nn.logical_axis_rules(rule_set):
+            return step(state, put(batch))
+
+    return state, run, mesh
