@@ -23,8 +23,9 @@ def tiny_config(flavour: str = "gpt2", **overrides) -> ModelConfig:
     base.update(d_model=64, n_layers=2, n_heads=4, max_seq_len=64)
     if flavour == "llama":
         base.update(n_kv_heads=2, d_ff=96)
+    base.update(vocab_size=128)
     base.update(overrides)
-    return ModelConfig(vocab_size=128, **base)
+    return ModelConfig(**base)
 
 
 def init_params(cfg: ModelConfig, seed: int = 0):
@@ -74,3 +75,19 @@ def sharded_step(cfg: ModelConfig, mesh_shape: dict, rule_name: str, *, devices=
             return step(state, put(batch))
 
     return state, run, mesh
+
+
+class CharTokenizer:
+    """A byte-level stand-in with the `Tokenizer` interface the pipeline uses (ids 0-3 special)."""
+
+    pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
+    vocab_size = 260
+
+    def encode(self, text: str) -> list[int]:
+        return [b + 4 for b in text.encode()]
+
+    def decode(self, ids) -> str:
+        return bytes(i - 4 for i in ids if i >= 4).decode(errors="replace")
+
+    def token_byte_lengths(self) -> np.ndarray:
+        return np.array([0] * 4 + [1] * 256, np.int32)

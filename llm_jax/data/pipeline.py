@@ -10,11 +10,13 @@ spills into the next row), so attention never crosses documents.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import grain
 import numpy as np
 
-from llm_jax.data.tokenizer import Tokenizer
+if TYPE_CHECKING:
+    from llm_jax.data.tokenizer import Tokenizer
 
 
 def _tokenize_fn(tokenizer: Tokenizer):

@@ -1,0 +1,89 @@
+"""Experiment loading, typed overrides, and one-line errors for typos."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llm_jax.config import ConfigError, apply_overrides, get_experiment_config, save_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_every_experiment_loads_locked(path):
+    config = get_experiment_config(str(path))
+    assert config.train.steps > 0
+    with pytest.raises(AttributeError):
+        config.train.stepz = 3  # locked: a typo in code fails too
+
+
+def test_overrides_are_typed():
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"), [
+        "--config.train.steps=7", "--config.optim.lr=1", "--config.wandb.mode=disabled",
+        "--config.data.train_paths=/tmp/a.txt", "--config.model.d_ff=512",
+        "--config.train.sample_prompts=('a', 'b')", "--config.data.skip_bad=true"])
+    assert config.train.steps == 7
+    assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)
+    assert config.data.train_paths == ("/tmp/a.txt",)
+    assert config.model.d_ff == 512
+    assert config.train.sample_prompts == ("a", "b")
+    assert config.data.skip_bad is True
+
+
+def test_vocab_size_is_linked():
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"),
+                                   ["--config.data.vocab_size=2048"])
+    assert config.model.vocab_size == 2048
+
+
+def test_unknown_key_names_nearest():
+    with pytest.raises(ConfigError, match="did you mean 'train.steps'"):
+        get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"), ["--config.train.step=5"])
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match="train.steps.*expects int"):
+        get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"),
+                              ["--config.train.steps=many"])
+
+
+def test_unknown_argument_and_missing_file():
+    with pytest.raises(ConfigError, match="unknown pretrain_tiny flavour 'lama'.*'llama'"):
+        get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py") + ":lama")
+    with pytest.raises(ConfigError, match="not found.*pretrain_tiny.py"):
+        get_experiment_config(str(ROOT / "experiments/pretrain_tinny.py"))
+
+
+def test_llama_argument_switches_flavour():
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py") + ":llama")
+    assert config.model.norm == "rmsnorm" and config.model.pos == "rope"
+
+
+def test_saved_config_is_json(tmp_path):
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"))
+    save_config(config, tmp_path / "config.json")
+    data = json.loads((tmp_path / "config.json").read_text())
+    assert data["model"]["d_model"] == config.model.d_model
+
+
+def test_group_key_cannot_be_set():
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"))
+    with pytest.raises(ConfigError, match="is a group"):
+        apply_overrides(config, ["train=3"])
+
+
+@pytest.mark.parametrize("argv,code,needle", [
+    (["train", "experiments/pretrain_tiny.py", "--config.train.stepz=1"], 2, "train.steps"),
+    (["train", "experiments/nope.py"], 2, "not found"),
+    (["train", "experiments/pretrain_tiny.py:xl"], 2, "unknown pretrain_tiny flavour"),
+    (["train", "experiments/pretrain_tiny.py", "--config.optim.lr=fast"], 2, "expects float"),
+])
+def test_cli_config_errors_are_one_line(argv, code, needle, capsys, monkeypatch):
+    from llm_jax.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1
