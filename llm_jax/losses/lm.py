@@ -9,9 +9,15 @@ import jax.numpy as jnp
 
 
 def token_logprobs_from_logits(logits: jnp.ndarray, targets: jnp.ndarray) -> jnp.ndarray:
-    """log p(target) per position, [batch, seq], computed in fp32."""
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    """log p(target) per position, [batch, seq], computed in fp32.
+
+    The target logit is picked with a one-hot product rather than a gather: XLA fuses it into
+    the reduction, and its gradient avoids a scatter (measurably faster on CPU, never slower).
+    """
+    logits = logits.astype(jnp.float32)
+    picked = jnp.sum(logits * jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype),
+                     axis=-1)
+    return picked - jax.nn.logsumexp(logits, axis=-1)
 
 
 def masked_cross_entropy(logits: jnp.ndarray, targets: jnp.ndarray,
