@@ -81,8 +81,7 @@ def get_tokenizer(data: ml_collections.ConfigDict, run_dir: Path,
         return Tokenizer.load(data.tokenizer_path)
     path = run_dir / TOKENIZER_FILE
     if not path.exists() and jax.process_index() == 0:
-        Tokenizer.train(_capped(train_docs, data.tokenizer_train_chars), data.vocab_size, path,
-                        seed=0)
+        Tokenizer.train(_capped(train_docs, data.tokenizer_train_chars), data.vocab_size, path)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
