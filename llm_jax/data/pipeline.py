@@ -9,6 +9,7 @@ spills into the next row), so attention never crosses documents.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -42,20 +43,67 @@ def _packed(dataset: grain.IterDataset, seq_len: int) -> grain.IterDataset:
 
 
 def train_dataset(documents: Sequence[str], tokenizer: Tokenizer, *, seq_len: int,
-                  batch_size: int, seed: int, shard_index: int = 0,
-                  shard_count: int = 1) -> grain.IterDataset:
+                  batch_size: int, seed: int, shard_index: int = 0, shard_count: int = 1,
+                  row_shuffle_window: int = 1024) -> grain.IterDataset:
     """Endless packed training batches for this host: `batch_size` rows of `seq_len`.
 
     Documents are split between hosts first (each host reads only its share), then shuffled
-    with `seed`, freshly each epoch. Call `iter()` on the result; the iterator's
-    `get_state()/set_state()` resume exactly and are saved in checkpoints.
+    with `seed`, freshly each epoch. Packing emits consecutive rows of the same document, so
+    packed rows are shuffled again within a window of `row_shuffle_window` rows: otherwise a
+    batch would hold one long document and its gradient would be needlessly noisy. Call
+    `iter()` on the result; the iterator's `get_state()/set_state()` resume exactly and are
+    saved in checkpoints.
     """
     if not documents:
         raise ValueError("no training documents")
     ds = grain.MapDataset.source(list(documents))[shard_index::shard_count]
     ds = ds.seed(seed).shuffle().repeat(None).map(_tokenize_fn(tokenizer))
     ds = _packed(ds.to_iter_dataset(), seq_len)
+    if row_shuffle_window > 1:
+        ds = grain.experimental.WindowShuffleIterDataset(ds, window_size=row_shuffle_window,
+                                                         seed=seed)
     return ds.batch(batch_size, drop_remainder=True).map(_rename_packed)
+
+
+class CheckpointableIterator:
+    """A grain iterator whose state survives the JSON round trip of a checkpoint.
+
+    grain's concat-then-split packer keeps `(start, end)` tuples in its state and compares them
+    to a tuple on restore; JSON hands them back as lists, which silently mis-restores the data
+    position. This wrapper turns those lists back into tuples.
+    """
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._iterator)
+
+    # grain's checkpoint handler stores a non-grain iterator's state as the bytes it returns.
+    def get_state(self) -> bytes:
+        return json.dumps(self._iterator.get_state()).encode()
+
+    def set_state(self, state: bytes) -> None:
+        self._iterator.set_state(_slices_as_tuples(json.loads(state)))
+
+    def start_prefetch(self) -> None:
+        """Called by grain's checkpoint handler after a restore; nothing is prefetched."""
+
+
+def _slices_as_tuples(state):
+    if isinstance(state, dict):
+        return {k: ({f: tuple(v) for f, v in value.items()} if k == "remainder_slices"
+                    else _slices_as_tuples(value)) for k, value in state.items()}
+    return state
+
+
+def train_iterator(documents: Sequence[str], tokenizer: Tokenizer, **kwargs
+                   ) -> CheckpointableIterator:
+    """`iter(train_dataset(...))`, ready to be saved in and restored from checkpoints."""
+    return CheckpointableIterator(iter(train_dataset(documents, tokenizer, **kwargs)))
 
 
 def eval_batches(documents: Sequence[str], tokenizer: Tokenizer, *, seq_len: int,

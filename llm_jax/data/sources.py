@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt", ".md", ".text")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
-MAX_DOCUMENT_CHARS = 64_000  # long text files are split on paragraphs so shuffling has grain
+MAX_DOCUMENT_CHARS = 16_000  # long text files are split on paragraphs so shuffling has grain
 
 
 @dataclasses.dataclass

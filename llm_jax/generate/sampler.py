@@ -84,6 +84,7 @@ def _decode_fn(model, cfg: SamplingConfig, batch_spec):
     def run(params, tokens, mask, rng):
         batch, prompt_len = tokens.shape
         cache = KVCache.init(model.cfg, batch, prompt_len + steps)
+        cache = jax.tree.map(lambda x: constrain(x) if x.ndim else x, cache)
         positions = positions_from_mask(mask)
         logits, cache = model.apply({"params": params}, tokens, positions, mask, cache=cache)
         last = logits[:, -1]

@@ -14,6 +14,7 @@ import netrc
 import os
 import socket
 import urllib.parse
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -114,7 +115,7 @@ class Tracker:
         import wandb
 
         id_file = self.run_dir / "wandb_run_id.txt"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
         (self.run_dir / "wandb").mkdir(parents=True, exist_ok=True)
         try:
             run = wandb.init(

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from llm_jax.data.pipeline import eval_batches, train_dataset
+from llm_jax.data.pipeline import eval_batches, train_iterator
 from llm_jax.data.sources import BadRecordStats
 from llm_jax.data.stats import unigram_entropy
 from llm_jax.generate.sampler import SamplingConfig, generate
@@ -111,10 +111,10 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         step_fn = jit_train_step(train_step, shardings, sharding)
         put_batch = common.make_put_batch(sharding)
 
-        data_iter = iter(train_dataset(
+        data_iter = train_iterator(
             train_docs, tokenizer, seq_len=seq_len, batch_size=local_batch,
             seed=config.data.shuffle_seed, shard_index=jax.process_index(),
-            shard_count=jax.process_count()))
+            shard_count=jax.process_count())
         checkpointer = Checkpointer(run_dir / "checkpoints",
                                     save_every=config.train.checkpoint_every,
                                     keep=config.train.keep_checkpoints)

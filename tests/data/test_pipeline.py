@@ -30,7 +30,7 @@ def test_rows_are_packed_with_segments_and_positions():
 
 
 def test_every_document_appears_in_one_epoch():
-    it = iter(train_dataset(DOCS, TOK, seq_len=8, batch_size=2, seed=1))
+    it = iter(train_dataset(DOCS, TOK, seq_len=8, batch_size=2, seed=1, row_shuffle_window=1))
     text = ""
     for _ in range(12):
         b = next(it)
@@ -63,3 +63,16 @@ def test_eval_batches_fixed_and_padded():
     assert (last["segment_ids"][-1] == 0).any()  # tail padding is marked as padding
     again = eval_batches(DOCS, TOK, seq_len=16, batch_size=4, max_batches=10)
     np.testing.assert_array_equal(batches[0]["inputs"], again[0]["inputs"])
+
+
+def test_rows_of_a_batch_come_from_many_documents():
+    docs = [chr(ord("A") + i) * 100 for i in range(50)]  # each document fills several rows
+
+    def documents_in(batch):
+        return {c for row in batch["inputs"] for c in TOK.decode(row)}
+
+    shuffled = next(iter(train_dataset(docs, TOK, seq_len=16, batch_size=16, seed=0)))
+    in_order = next(iter(train_dataset(docs, TOK, seq_len=16, batch_size=16, seed=0,
+                                       row_shuffle_window=1)))
+    assert len(documents_in(in_order)) <= 3
+    assert len(documents_in(shuffled)) >= 8

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from llm_jax.data.pipeline import train_dataset
+from llm_jax.data.pipeline import train_iterator
 from llm_jax.train.checkpoint import Checkpointer, CheckpointError, abstract_like
 from tests.helpers import CharTokenizer, sharded_step, tiny_config
 
@@ -14,7 +14,7 @@ DOCS = [f"document {i}: " + "lorem ipsum " * (i % 7 + 1) for i in range(40)]
 def _setup():
     cfg = tiny_config("gpt2", vocab_size=260)
     state, step, _ = sharded_step(cfg, {"data": 1, "fsdp": 4, "tensor": 2}, "fsdp_tp")
-    data_iter = iter(train_dataset(DOCS, CharTokenizer(), seq_len=32, batch_size=8, seed=5))
+    data_iter = train_iterator(DOCS, CharTokenizer(), seq_len=32, batch_size=8, seed=5)
     return state, step, data_iter
 
 
