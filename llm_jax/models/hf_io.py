@@ -30,9 +30,9 @@ class HFFormatError(ValueError):
 def _rope_theta(hf: Mapping) -> float:
     params = hf.get("rope_parameters") or {}
     scaling = hf.get("rope_scaling") or {}
-    kind = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type") or "default"
-    if kind != "default":
-        raise HFFormatError(f"RoPE scaling {kind!r} is not supported")
+    for kind in (params.get("rope_type"), scaling.get("rope_type"), scaling.get("type")):
+        if kind not in (None, "default"):
+            raise HFFormatError(f"RoPE scaling {kind!r} is not supported")
     return float(params.get("rope_theta", hf.get("rope_theta", 10000.0)))
 
 
