@@ -32,3 +32,14 @@ def shared_data() -> Path:
 def austen_text(shared_data) -> str:
     """A few hundred KB of real English prose."""
     return (shared_data / "austen" / "northanger_abbey.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, austen_text) -> dict[str, str]:
+    """A small train folder and validation file of real prose."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "train").mkdir()
+    for i in range(4):
+        (root / "train" / f"part{i}.txt").write_text(austen_text[i * 30_000:(i + 1) * 30_000])
+    (root / "val.txt").write_text(austen_text[200_000:215_000])
+    return {"train": str(root / "train"), "val": str(root / "val.txt")}

@@ -91,3 +91,18 @@ class CharTokenizer:
 
     def token_byte_lengths(self) -> np.ndarray:
         return np.array([0] * 4 + [1] * 256, np.int32)
+
+
+# Overrides that shrink any pretraining experiment to a seconds-long CPU run.
+TINY_RUN_ARGS = [
+    "--config.model.d_model=64", "--config.model.n_layers=2", "--config.model.n_heads=4",
+    "--config.model.max_seq_len=64", "--config.data.seq_len=32", "--config.data.batch_size=8",
+    "--config.data.vocab_size=384", "--config.train.eval_batches=2",
+    "--config.train.sample_tokens=6", "--config.train.log_every=1",
+    "--config.train.checkpoint_every=2", "--config.wandb.mode=offline",
+]
+
+
+def corpus_args(corpus: dict[str, str]) -> list[str]:
+    return [f"--config.data.train_paths={corpus['train']}",
+            f"--config.data.val_paths={corpus['val']}"]

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 from flax import struct
+from jax.experimental import io_callback
 from jax.sharding import NamedSharding, PartitionSpec
 
 from llm_jax.generate.filtering import sample_tokens
@@ -73,8 +74,12 @@ def left_pad(prompts: Sequence[Sequence[int]], length: int, rows: int, pad_id: i
     return tokens, mask
 
 
-def _decode_fn(model, cfg: SamplingConfig, batch_spec):
-    """The pure prefill + decode computation for fixed shapes."""
+def _decode_fn(model, cfg: SamplingConfig, batch_spec, on_token=None):
+    """The pure prefill + decode computation for fixed shapes.
+
+    `on_token(step, tokens)`, when given, is called from inside the loop with each step's ids
+    (an ordered host callback): that is how chat streams text.
+    """
     stop = jnp.asarray(cfg.stop_tokens or (-1,), jnp.int32)
     steps = cfg.max_new_tokens
 
@@ -114,6 +119,8 @@ def _decode_fn(model, cfg: SamplingConfig, batch_spec):
             tokens = s["tokens"].at[:, s["i"]].set(token)
             logprobs = s["logprobs"].at[:, s["i"]].set(jnp.where(live, logp, 0.0))
             done = s["done"] | jnp.isin(token, stop)
+            if on_token is not None:
+                io_callback(on_token, None, s["i"], token, ordered=True)
             logits, cache = model.apply({"params": params}, token[:, None], s["pos"][:, None],
                                         live[:, None].astype(jnp.int32), cache=s["cache"])
             return dict(i=s["i"] + 1, cache=cache, logits=logits[:, 0], pos=s["pos"] + 1,
@@ -128,12 +135,12 @@ def _decode_fn(model, cfg: SamplingConfig, batch_spec):
 _COMPILED: dict = {}
 
 
-def _compiled(model, cfg: SamplingConfig, mesh, rules):
+def _compiled(model, cfg: SamplingConfig, mesh, rules, on_token=None):
     key = (model.cfg, cfg, id(mesh) if mesh is not None else None,
-           tuple(rules) if rules is not None else None)
+           tuple(rules) if rules is not None else None, on_token)
     if key not in _COMPILED:
         spec = None if mesh is None else NamedSharding(mesh, PartitionSpec(BATCH_AXES))
-        _COMPILED[key] = jax.jit(_decode_fn(model, cfg, spec))
+        _COMPILED[key] = jax.jit(_decode_fn(model, cfg, spec, on_token))
     return _COMPILED[key]
 
 
@@ -150,8 +157,11 @@ def _finish(tokens: np.ndarray, cfg: SamplingConfig):
 
 
 def generate(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
-             cfg: SamplingConfig, *, mesh=None, rules=None) -> Rollout:
-    """Sample `cfg.n` continuations of each prompt (lists of token ids)."""
+             cfg: SamplingConfig, *, mesh=None, rules=None, on_token=None) -> Rollout:
+    """Sample `cfg.n` continuations of each prompt (lists of token ids).
+
+    `on_token(step, ids)` streams each step's ids to the host as they are produced.
+    """
     if not prompts:
         raise ValueError("generate() needs at least one prompt")
     longest = max(len(p) for p in prompts)
@@ -168,7 +178,7 @@ def generate(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
     prompt_len = min(_round_up(longest, cfg.prompt_bucket), limit - cfg.max_new_tokens)
     batch = _round_up(len(prompts), rows_multiple)
     tokens, mask = left_pad(prompts, prompt_len, batch, cfg.pad_id)
-    fn = _compiled(model, cfg, mesh, rules)
+    fn = _compiled(model, cfg, mesh, rules, on_token)
     if mesh is not None:
         with jax.set_mesh(mesh), nn.logical_axis_rules(rules or ()):
             sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXES))

@@ -6,31 +6,10 @@ from pathlib import Path
 import pytest
 
 from llm_jax.cli import main
+from tests.helpers import TINY_RUN_ARGS as TINY
+from tests.helpers import corpus_args as _data_args
 
 ROOT = Path(__file__).resolve().parents[2]
-
-TINY = [
-    "--config.model.d_model=64", "--config.model.n_layers=2", "--config.model.n_heads=4",
-    "--config.model.max_seq_len=64", "--config.data.seq_len=32", "--config.data.batch_size=8",
-    "--config.data.vocab_size=384", "--config.train.eval_batches=2",
-    "--config.train.sample_tokens=6", "--config.train.log_every=1",
-    "--config.train.checkpoint_every=2", "--config.wandb.mode=offline",
-]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, austen_text) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("corpus")
-    (root / "train").mkdir()
-    for i in range(4):
-        (root / "train" / f"part{i}.txt").write_text(austen_text[i * 30_000:(i + 1) * 30_000])
-    (root / "val.txt").write_text(austen_text[200_000:215_000])
-    return {"train": str(root / "train"), "val": str(root / "val.txt")}
-
-
-def _data_args(corpus):
-    return [f"--config.data.train_paths={corpus['train']}", f"--config.data.val_paths={corpus['val']}"]
-
 
 def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,46 @@
+"""Load a model for inference: from a run directory (newest checkpoint) or a HF folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from llm_jax.data.errors import DataError
+from llm_jax.data.tokenizer import Tokenizer
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.hf_io import load_hf_checkpoint
+from llm_jax.models.transformer import Transformer
+from llm_jax.train.checkpoint import restore_params
+
+TOKENIZER_FILE = "tokenizer.model"
+
+
+def load_run(run_dir: str | Path, step: int | None = None
+             ) -> tuple[Transformer, dict, Tokenizer, int]:
+    """(model, params, tokenizer, step) from a training run directory."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise DataError(f"{run_dir}: not a run directory (no config.json)")
+    cfg = ModelConfig(**json.loads(config_path.read_text())["model"])
+    model = Transformer(cfg)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.eval_shape(lambda: nn.meta.unbox(
+        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                            abstract)
+    params, step = restore_params(run_dir / "checkpoints", abstract, step)
+    return model, params, Tokenizer.load(run_dir / TOKENIZER_FILE), step
+
+
+def load_hf(folder: str | Path, tokenizer_path: str | Path | None = None
+            ) -> tuple[Transformer, dict, Tokenizer]:
+    """(model, params, tokenizer) from a Hugging Face folder holding our sentencepiece model
+    (`tokenizer.model`, written by `llm-jax export`) or given with `tokenizer_path`."""
+    cfg, params = load_hf_checkpoint(folder)
+    path = Path(tokenizer_path) if tokenizer_path else Path(folder) / TOKENIZER_FILE
+    return Transformer(cfg), jax.tree.map(jnp.asarray, params), Tokenizer.load(path)
