@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.mesh = mesh_presets.mesh("dp")
     config.wandb = ml_collections.ConfigDict(dict(
         project="llm-jax",
-        mode="auto",  # auto (online iff a key is present and reachable) | online | offline | disabled
+        mode="auto",  # auto (online iff a key is set and the server answers) | offline | disabled
         group="",
         entity="",
         tags=(),

@@ -29,7 +29,8 @@ def load_experiment(spec: str) -> tuple[ModuleType, str | None]:
     path_str, _, arg = spec.partition(":")
     path = Path(path_str)
     if not path.is_file():
-        candidates = sorted(p.name for p in path.parent.glob("*.py")) if path.parent.is_dir() else []
+        parent = path.parent
+        candidates = sorted(p.name for p in parent.glob("*.py")) if parent.is_dir() else []
         near = difflib.get_close_matches(path.name, candidates, n=1)
         hint = f"; did you mean {path.parent / near[0]}?" if near else ""
         raise ConfigError(f"experiment file not found: {path}{hint}")

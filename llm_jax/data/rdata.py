@@ -79,7 +79,7 @@ class _Reader:
         if kind in (_STR, _VEC):
             values = [self.item() for _ in range(n)]
         else:
-            fmt, size = (">%dd" % n, 8) if kind == _REAL else (">%di" % n, 4)
+            fmt, size = (f">{n}d", 8) if kind == _REAL else (f">{n}i", 4)
             values = list(struct.unpack_from(fmt, self.data, self.pos))
             self.pos += size * n
         if flags & _HAS_ATTR:

@@ -37,9 +37,11 @@ class ModelConfig:
         if self.d_model % self.n_heads and self.head_dim is None:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.n_heads % self.kv_heads:
-            raise ValueError(f"n_heads={self.n_heads} is not a multiple of n_kv_heads={self.kv_heads}")
-        for field, allowed in (("norm", ("layernorm", "rmsnorm")), ("pos", ("learned", "rope")),
-                               ("mlp", ("gelu", "swiglu")), ("remat", ("none", "full", "dots"))):
+            raise ValueError(f"n_heads={self.n_heads} is not a multiple of "
+                             f"n_kv_heads={self.kv_heads}")
+        choices = {"norm": ("layernorm", "rmsnorm"), "pos": ("learned", "rope"),
+                   "mlp": ("gelu", "swiglu"), "remat": ("none", "full", "dots")}
+        for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"model.{field}={getattr(self, field)!r}; expected one of {allowed}")
 

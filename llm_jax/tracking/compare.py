@@ -14,7 +14,7 @@ def _run_name(run_dir: Path) -> str:
 
 
 def compare_runs(run_dirs: Sequence[Path], metrics: Sequence[str] = ("loss", "eval_loss")) -> str:
-    """A plain-text table: per run and metric, the last value and the best (lowest) with its step."""
+    """Plain-text table: per run and metric, the last value and the best (lowest) with its step."""
     metrics = list(dict.fromkeys(metrics))
     header = ["run", "steps"] + [f"{m} last / best@step" for m in metrics]
     lines = [header]

@@ -1,6 +1,6 @@
 """The one train-step factory every stage uses.
 
-    train_step = make_train_step(loss_fn, optimizer)        # pure: (state, batch) -> (state, metrics)
+    train_step = make_train_step(loss_fn, optimizer)   # pure: (state, batch) -> (state, metrics)
     step = jit_train_step(train_step, state_shardings, batch_sharding)
 
 A stage supplies only `loss_fn(params, batch, rng) -> (loss, aux)`. `aux` holds scalar metrics;

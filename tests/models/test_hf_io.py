@@ -73,7 +73,7 @@ def _perturbed(flavour):
     _, params = init_params(cfg, seed=1)
     rng = np.random.default_rng(1)
     bump = lambda x: np.asarray(x) + 0.1 * rng.standard_normal(np.shape(x))  # noqa: E731
-    for name, block in params.items():
+    for block in params.values():
         for norm in ("attn_norm", "mlp_norm"):
             if norm in block:
                 block[norm] = {k: bump(v) for k, v in block[norm].items()}

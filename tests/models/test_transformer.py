@@ -66,7 +66,7 @@ def test_remat_gives_same_gradients(remat):
     for mode in ("none", remat):
         model = Transformer(tiny_config("gpt2", remat=mode))
         loss = make_lm_loss(lambda p, t, pos, seg, m=model: m.apply({"params": p}, t, pos, seg))
-        grads[mode] = jax.grad(lambda p: loss(p, batch, None)[0])(params)
+        grads[mode] = jax.grad(lambda p, f=loss: f(p, batch, None)[0])(params)
     for a, b in zip(jax.tree.leaves(grads["none"]), jax.tree.leaves(grads[remat])):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
