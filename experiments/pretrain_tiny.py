@@ -1,7 +1,7 @@
 """A ~4M-parameter model pretrained on Jane Austen + the King James Bible, on a laptop CPU.
 
     llm-jax train experiments/pretrain_tiny.py            # GPT-2 flavour, ~4 minutes on 2 cores
-    llm-jax train experiments/pretrain_tiny.py:llama      # Llama flavour: RMSNorm, RoPE, SwiGLU, GQA
+    llm-jax train experiments/pretrain_tiny.py:llama   # Llama flavour: RMSNorm, RoPE, SwiGLU, GQA
 
 With no data given it fetches the default corpus (Debian packages r-cran-janeaustenr and
 bible-kjv-text); pass your own with --config.data.train_paths='("/data/*.txt",)'.

@@ -43,7 +43,8 @@ class ModelConfig:
                    "mlp": ("gelu", "swiglu"), "remat": ("none", "full", "dots")}
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
-                raise ValueError(f"model.{field}={getattr(self, field)!r}; expected one of {allowed}")
+                raise ValueError(f"model.{field}={getattr(self, field)!r}; expected one of "
+                                 f"{allowed}")
 
     @property
     def kv_heads(self) -> int:
