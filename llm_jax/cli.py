@@ -21,7 +21,7 @@ EXIT_RUN = 1
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+                        datefmt="%H:%M:%S", force=True)
     for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
