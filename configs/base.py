@@ -49,7 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
         sample_every=500,
         sample_prompts=("It is a truth universally acknowledged", "In the beginning"),
         sample_tokens=48,
-        sample_temperature=0.0,  # 0 = greedy
+        sample_temperature=0.8,  # 0 = greedy
+        sample_top_p=0.95,
         checkpoint_every=200,
         keep_checkpoints=3,
         on_nonfinite="stop",  # stop | skip: what a NaN/inf loss or gradient does

@@ -20,8 +20,16 @@ EXIT_RUN = 1
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", force=True)
+    # Libraries imported earlier may already have configured the root logger (at WARNING, with
+    # a bare format): raise it to INFO and give every console handler our format instead.
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(formatter)
+    root.setLevel(logging.INFO)
     for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

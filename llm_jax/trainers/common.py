@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.model"
 
 
-def prepare_run_dir(config: ml_collections.ConfigDict, run_dir: Path) -> None:
-    """Create the run directory and write `config.json`, warning about changes on resume."""
+def start_run(config: ml_collections.ConfigDict, run_dir: Path) -> None:
+    """Join the multi-host job if there is one, create the run directory and write
+    `config.json` (warning about changes when an existing run resumes)."""
     maybe_initialize_distributed()
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.json"

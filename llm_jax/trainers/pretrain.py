@@ -60,6 +60,7 @@ def make_sample_fn(model, tokenizer, train_cfg: ml_collections.ConfigDict, mesh,
     """`sample(params) -> [{prompt, completion}]`: continuations of the configured prompts."""
     sampling = SamplingConfig(max_new_tokens=train_cfg.sample_tokens,
                               temperature=train_cfg.sample_temperature,
+                              top_p=train_cfg.sample_top_p,
                               stop_tokens=(tokenizer.eos_id,), pad_id=tokenizer.pad_id)
     prompts = list(train_cfg.sample_prompts)
     prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
@@ -77,7 +78,7 @@ def make_sample_fn(model, tokenizer, train_cfg: ml_collections.ConfigDict, mesh,
 
 def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     """Train (or resume) the run in `run_dir`; returns the final evaluation metrics."""
-    common.prepare_run_dir(config, run_dir)
+    common.start_run(config, run_dir)
     bad_records = BadRecordStats()
     train_docs, val_docs = common.load_corpus(config.data, bad_records)
     tokenizer = common.get_tokenizer(config.data, run_dir, train_docs)
