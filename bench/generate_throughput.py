@@ -16,7 +16,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
 from llm_jax.generate.sampler import SamplingConfig, generate
