@@ -21,11 +21,11 @@ def get_config(arg=None):
     config.optim.lr = 2e-3
     config.optim.warmup_steps = 30
     config.optim.min_lr_ratio = 0.05
-    config.train.steps = 350
+    config.train.steps = 400
     config.train.log_every = 10
-    config.train.eval_every = 175
+    config.train.eval_every = 200
     config.train.eval_batches = 8
-    config.train.sample_every = 175
-    config.train.checkpoint_every = 175
+    config.train.sample_every = 200
+    config.train.checkpoint_every = 200
     config.wandb.project = "llm-jax-pretrain"
     return config
