@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 from flax import struct
-from jax.experimental import io_callback
+from jax.experimental import io_callback, multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 
 from llm_jax.generate.filtering import sample_tokens
@@ -156,6 +156,13 @@ def _finish(tokens: np.ndarray, cfg: SamplingConfig):
     return mask, lengths, reason
 
 
+def _to_host(x: jax.Array) -> np.ndarray:
+    """The whole array on this host, gathering rows held by other processes in multi-host runs."""
+    if x.is_fully_addressable:
+        return np.asarray(jax.device_get(x))
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 def generate(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
              cfg: SamplingConfig, *, mesh=None, rules=None, on_token=None) -> Rollout:
     """Sample `cfg.n` continuations of each prompt (lists of token ids).
@@ -187,10 +194,10 @@ def generate(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
     else:
         out_tokens, logprobs = fn(params, tokens, mask, rng)
     rows = len(prompts) * cfg.n
-    out_tokens = np.asarray(jax.device_get(out_tokens))[:rows]
+    out_tokens = _to_host(out_tokens)[:rows]
     gen_mask, lengths, reason = _finish(out_tokens, cfg)
     out_tokens = np.where(gen_mask == 1, out_tokens, cfg.pad_id).astype(np.int32)
-    logprobs = np.asarray(jax.device_get(logprobs))[:rows] * gen_mask
+    logprobs = _to_host(logprobs)[:rows] * gen_mask
     return Rollout(
         prompt_tokens=np.repeat(tokens[:len(prompts)], cfg.n, axis=0),
         prompt_mask=np.repeat(mask[:len(prompts)], cfg.n, axis=0),

@@ -101,8 +101,13 @@ def run_training(
     skipped = 0
     first_step = step + 1
     window_start, window_steps = time.perf_counter(), 0
+    main_process = jax.process_index() == 0
     bar = tqdm(total=cfg.total_steps, initial=step, unit="step", dynamic_ncols=True,
-               disable=jax.process_index() != 0)
+               disable=not main_process)
+
+    def say(text: str) -> None:
+        if main_process:
+            bar.write(text)
 
     def log_metrics(step: int, metrics: dict[str, float]) -> None:
         if tracker is not None:
@@ -117,14 +122,13 @@ def run_training(
         if evaluate is not None and (final or (cfg.eval_every and step % cfg.eval_every == 0)):
             eval_metrics = evaluate(state.params)
             log_metrics(step, eval_metrics)
-            bar.write(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in
-                                                  eval_metrics.items()))
+            say(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
         if sample is not None and (final or (cfg.sample_every and step % cfg.sample_every == 0)):
             rows = sample(state.params)
             if tracker is not None:
                 tracker.log_samples(step, rows)
             for row in rows:
-                bar.write(f"  [{row['prompt']}]{row['completion']!r}")
+                say(f"  [{row['prompt']}]{row['completion']!r}")
 
     with _StopSignal() as stop:
         while step < cfg.total_steps:
