@@ -1,4 +1,4 @@
-"""`llm-jax` command line: train | compare (sample, chat: see `llm_jax.generate.cli`).
+"""`llm-jax` command line: train | compare | sample | chat | export (`llm_jax.generate.cli`).
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from llm_jax.generate.load import TOKENIZER_FILE, load_hf, load_run
+from llm_jax.data.tokenizer import TOKENIZER_FILE
+from llm_jax.generate.load import load_hf, load_run
 from llm_jax.generate.sampler import SamplingConfig, generate
 
 

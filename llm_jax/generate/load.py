@@ -10,13 +10,11 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.data.errors import DataError
-from llm_jax.data.tokenizer import Tokenizer
+from llm_jax.data.tokenizer import TOKENIZER_FILE, Tokenizer
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.hf_io import load_hf_checkpoint
 from llm_jax.models.transformer import Transformer
 from llm_jax.train.checkpoint import restore_params
-
-TOKENIZER_FILE = "tokenizer.model"
 
 
 def load_run(run_dir: str | Path, step: int | None = None

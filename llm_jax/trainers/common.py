@@ -6,6 +6,7 @@ sections into the plain arguments the library below expects.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -20,7 +21,7 @@ from llm_jax.config import config_differences, save_config, to_dict
 from llm_jax.data.corpus import default_corpus
 from llm_jax.data.errors import DataError
 from llm_jax.data.sources import BadRecordStats, hf_documents, read_documents
-from llm_jax.data.tokenizer import Tokenizer
+from llm_jax.data.tokenizer import TOKENIZER_FILE, Tokenizer
 from llm_jax.models.config import ModelConfig
 from llm_jax.sharding.mesh import make_mesh, maybe_initialize_distributed
 from llm_jax.sharding.rules import rules as rule_set
@@ -28,8 +29,6 @@ from llm_jax.tracking.tracker import Tracker, TrackerConfig
 from llm_jax.train.optim import OptimConfig
 
 log = logging.getLogger(__name__)
-
-TOKENIZER_FILE = "tokenizer.model"
 
 
 def start_run(config: ml_collections.ConfigDict, run_dir: Path) -> None:
@@ -144,8 +143,6 @@ def make_put_batch(sharding):
 
 def mesh_context(mesh, rules):
     """`with mesh_context(mesh, rules):` makes logical constraints resolve on this mesh."""
-    import contextlib
-
     stack = contextlib.ExitStack()
     stack.enter_context(jax.set_mesh(mesh))
     stack.enter_context(nn.logical_axis_rules(rules))
