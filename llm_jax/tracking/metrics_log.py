@@ -1,58 +1,122 @@
-"""Local JSONL mirrors of what is logged: `metrics.jsonl` and `samples.jsonl` in the run dir.
+"""Local JSONL mirrors of what a run logs: `<run_dir>/metrics.jsonl` and `<run_dir>/samples.jsonl`.
 
-One JSON object per line, flushed as written, so a crash loses nothing already logged and
-`llm-jax compare` works offline. Non-finite floats are written as the strings "nan", "inf" and
-"-inf" so every line stays valid JSON.
+One JSON object per line, each with an integer `step`. Every line is written and flushed on its
+own, so a crash loses nothing already logged, and `llm-jax compare` works with no network.
+
+Non-finite floats are written as the strings "nan", "inf" and "-inf" (not bare `NaN`, which
+is not JSON, and not null, which would hide that the loss blew up); `read_metrics` turns them
+back into floats. A run resumed in the same directory appends; `truncate_after(step)` first
+drops the rows logged after the checkpoint it resumes from, so no step appears twice.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if hasattr(value, "item"):  # numpy / jax scalars
-        return _clean(value.item())
+def to_python(value: Any) -> Any:
+    """numpy / JAX scalars and arrays → Python scalars and lists; anything else unchanged."""
+    if hasattr(value, "tolist") and hasattr(value, "ndim"):
+        return value.tolist()
     return value
 
 
-class JsonlLog:
-    """Append-only JSONL file with a `step` on every row."""
+def json_value(value: Any) -> Any:
+    """A value as it is stored in the JSONL files: Python scalars, non-finite floats as strings."""
+    value = to_python(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    return value
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+
+class _JsonlFile:
+    """Append-only JSONL file whose rows all carry a `step`."""
+
+    filename = ""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / self.filename
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._drop_torn_tail()
 
-    def write(self, step: int, row: Mapping) -> None:
-        record = {"step": int(step), **{k: _clean(v) for k, v in row.items()}}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+    def _drop_torn_tail(self) -> None:
+        # A process killed mid-write leaves a last line without "\n"; appending to it would glue
+        # the next row onto it and make the file invalid from then on.
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        data = self.path.read_bytes()
+        if not data.endswith(b"\n"):
+            self._replace(data[: data.rfind(b"\n") + 1])
+
+    def _replace(self, data: bytes) -> None:
+        # Write-then-rename: a crash during the rewrite leaves the old file, never half of one.
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+
+    def _append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        text = "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+        with open(self.path, "a", encoding="utf-8") as f:  # closing flushes to the OS
+            f.write(text)
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows logged after `step` (a run resumed from an older checkpoint repeats them)."""
+        """Drop rows after `step`: a run resumed from an older checkpoint logs them again."""
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        lines = self.path.read_bytes().splitlines(keepends=True)
+        keep = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        if len(keep) != len(lines):
+            self._replace(b"".join(keep))
+
+
+class MetricsLog(_JsonlFile):
+    """`<run_dir>/metrics.jsonl`: one `{"step": int, name: value, ...}` row per `log` call."""
+
+    filename = "metrics.jsonl"
+
+    def log(self, step: int, metrics: Mapping[str, Any]) -> None:
+        row = {"step": int(step)}
+        row.update((str(k), json_value(v)) for k, v in metrics.items() if k != "step")
+        self._append([row])
+
+
+class SamplesLog(_JsonlFile):
+    """`<run_dir>/samples.jsonl`: one `{"step", "prompt", "completion", ...}` row per sample."""
+
+    filename = "samples.jsonl"
+
+    def log(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._append([{"step": int(step), **{str(k): json_value(v) for k, v in row.items()
+                                             if k != "step"}} for row in rows])
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """Rows of a metrics.jsonl, with "nan"/"inf" strings turned back into floats."""
+    """Rows of a metrics.jsonl, with "nan"/"inf"/"-inf" back as floats.
+
+    `path` may be the file or its run directory. A torn last line (the writer was killed
+    mid-line) is skipped; a bad line anywhere else raises, since that is real corruption.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MetricsLog.filename
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for i, line in enumerate(lines):
+        try:
             row = json.loads(line)
-            rows.append({k: float(v) if v in ("nan", "inf", "-inf") else v
-                         for k, v in row.items()})
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise
+        rows.append({k: _NONFINITE.get(v, v) if isinstance(v, str) else v
+                     for k, v in row.items()})
     return rows
-
-
-def write_samples(log: JsonlLog, step: int, rows: Sequence[Mapping[str, str]]) -> None:
-    for row in rows:
-        log.write(step, row)
