@@ -34,6 +34,23 @@ def init_params(cfg: ModelConfig, seed: int = 0):
                                            jnp.zeros((1, 8), jnp.int32))["params"])
 
 
+def random_params(cfg, seed: int = 0):
+    """(model, params) with numpy-drawn weights: same tree as `model.init`, but nothing to
+    compile (an eager init compiles a random-number kernel per parameter shape, seconds
+    on CPU). Nonzero biases and norm scales away from 1 exercise every parameter."""
+    model = Transformer(cfg)
+    shapes = jax.eval_shape(lambda: nn.meta.unbox(
+        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        name = jax.tree_util.keystr(path)
+        values = rng.standard_normal(leaf.shape) * (0.1 if "scale" in name else 0.05)
+        return jnp.asarray(values + ("scale" in name), leaf.dtype)
+
+    return model, jax.tree_util.tree_map_with_path(draw, shapes)
+
+
 def random_packed_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Rows holding 1-3 documents each, with a little padding at the end of some rows."""
     rng = np.random.default_rng(seed)

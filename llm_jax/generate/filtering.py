@@ -1,36 +1,129 @@
-"""Turning next-token logits into a sampling distribution: temperature, top-k, top-p."""
+"""Next-token logits → one sampled id per row: temperature, top-k, top-p (nucleus), greedy.
+
+Everything here runs once per decode step inside the jitted loop, so each piece is written
+for XLA on CPU as much as for accelerators:
+
+* greedy picks the first index of the row maximum with two plain reductions (`jnp.argmax`
+  lowers to a variadic reduce that is ~6x slower on CPU at vocab 4096);
+* top-k and top-p find their probability thresholds by bisection over the float32 bit
+  patterns (32 masked counts or sums) instead of `lax.top_k` or sorting the vocabulary,
+  which cost ~4 and ~13 ms per step on CPU at vocab 4096;
+* sampling inverts the CDF with one uniform number per row instead of drawing a Gumbel
+  variate for every vocabulary entry (~10x cheaper), and builds that CDF in two levels
+  rather than as one running sum over the vocabulary. A token whose filtered probability
+  is 0 is never chosen; the kept tokens are chosen with their probabilities up to float32
+  rounding of the sums (~1e-7 absolute).
+"""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 
-NEG_INF = -1e30
+_BISECT_STEPS = 32  # int32 bit patterns of non-negative floats span < 2**31 values
+
+
+def greedy(logits: jnp.ndarray) -> jnp.ndarray:
+    """Index of each row's largest logit (the first one on ties), int32 [rows]."""
+    vocab = logits.shape[-1]
+    top = jnp.max(logits, axis=-1, keepdims=True)
+    first = jnp.min(jnp.where(logits == top, jnp.arange(vocab, dtype=jnp.int32), vocab), axis=-1)
+    return jnp.minimum(first, vocab - 1)  # a NaN row has no maximum: keep the id in range
+
+
+def _bisect_threshold(probs: jnp.ndarray, ok) -> jnp.ndarray:
+    """[rows, 1]: the smallest float x >= 0 with `ok(x)` true, per row.
+
+    `ok(x [rows, 1]) -> bool [rows]` must turn from false to true as x grows and hold at the
+    row's largest probability. Bisection runs over the int32 bit patterns, whose order is
+    the order of non-negative floats, so the result is exact, not an approximation.
+    """
+    lo = jnp.zeros(probs.shape[:1], jnp.int32)
+    hi = jax.lax.bitcast_convert_type(jnp.max(probs, axis=-1), jnp.int32)
+
+    def step(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        good = ok(jax.lax.bitcast_convert_type(mid, jnp.float32)[:, None])
+        return jnp.where(good, lo, mid + 1), jnp.where(good, mid, hi)
+
+    lo, _ = jax.lax.fori_loop(0, _BISECT_STEPS, step, (lo, hi))
+    return jax.lax.bitcast_convert_type(lo, jnp.float32)[:, None]
 
 
 def filter_logits(logits: jnp.ndarray, top_k: int = 0, top_p: float = 1.0) -> jnp.ndarray:
-    """Logits with every token outside the top-k / nucleus set to -inf-ish.
+    """Logits [rows, vocab] with every token outside the top-k and the nucleus set to -inf.
 
-    top-p keeps the smallest prefix of tokens (by probability) whose mass reaches `top_p`; the
-    most likely token is always kept.
+    top-k keeps the k most likely tokens (ties with the k-th kept); top-p then keeps the
+    smallest set of most likely tokens whose probability (renormalised after top-k) reaches
+    `top_p`, ties kept together and always at least the most likely token. `top_k=0` and
+    `top_p=1` switch them off. Both cut at a probability threshold found by bisection:
+    `lax.top_k` and sorting the vocabulary each cost milliseconds per step on CPU.
     """
-    if top_k and top_k < logits.shape[-1]:
-        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
-        logits = jnp.where(logits < kth, NEG_INF, logits)
-    if top_p < 1.0:
-        sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
-        probs = jax.nn.softmax(sorted_logits, axis=-1)
-        mass_before = jnp.cumsum(probs, axis=-1) - probs
-        keep = mass_before < top_p
-        threshold = jnp.min(jnp.where(keep, sorted_logits, jnp.inf), axis=-1, keepdims=True)
-        logits = jnp.where(logits < threshold, NEG_INF, logits)
-    return logits
+    logits = logits.astype(jnp.float32)
+    use_k, use_p = 0 < top_k < logits.shape[-1], top_p < 1.0
+    if not (use_k or use_p):
+        return logits
+    probs = jax.nn.softmax(logits, axis=-1)
+    if use_k:
+        # Smallest x with fewer than k tokens above it: the k-th largest probability.
+        kth = _bisect_threshold(probs, lambda x: jnp.sum(probs > x, axis=-1) < top_k)
+        probs = jnp.where(probs >= kth, probs, 0.0)
+    if use_p:
+        # Smallest x whose more likely tokens hold less than top_p of the kept mass: a token
+        # stays iff the tokens strictly more likely than it have not reached top_p yet.
+        target = top_p * jnp.sum(probs, axis=-1)
+        nucleus = _bisect_threshold(
+            probs, lambda x: jnp.sum(jnp.where(probs > x, probs, 0.0), axis=-1) < target)
+        probs = jnp.where(probs >= nucleus, probs, 0.0)
+    return jnp.where(probs > 0, logits, -jnp.inf)
 
 
-def sample_tokens(logits: jnp.ndarray, rng: jax.Array, temperature: float, top_k: int,
-                  top_p: float) -> jnp.ndarray:
-    """One token id per row; greedy (argmax) when temperature == 0."""
+def _cdf_block(vocab: int) -> int:
+    """Block size for the two-level CDF: the power of two nearest above sqrt(vocab)."""
+    return 1 << max(math.ceil(math.log2(max(vocab, 1)) / 2), 0)
+
+
+def categorical(logits: jnp.ndarray, uniform: jnp.ndarray) -> jnp.ndarray:
+    """Sample each row of softmax(logits) by inverting its CDF at `uniform` [rows] in [0, 1).
+
+    The CDF is built in two levels, over blocks of ~sqrt(vocab) tokens and then inside the
+    one block the uniform falls in: two short running sums instead of one over the whole
+    vocabulary (~4x faster on CPU, and smaller rounding error). -inf logits have weight
+    exactly 0 and are never chosen, whatever the rounding.
+    """
+    rows, vocab = logits.shape
+    block = _cdf_block(vocab)
+    blocks = -(-vocab // block)
+    weights = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+    weights = jnp.pad(weights, ((0, 0), (0, blocks * block - vocab))).reshape(rows, blocks, block)
+    block_mass = weights.sum(axis=-1)
+    block_cdf = jnp.cumsum(block_mass, axis=-1)
+    threshold = uniform * block_cdf[:, -1]
+
+    def first_above(cdf, mass, size):
+        """First index whose running sum passes the threshold and whose weight is > 0; if
+        rounding leaves none, the last index with weight (the top token guarantees one)."""
+        index = jnp.arange(size, dtype=jnp.int32)
+        first = jnp.min(jnp.where((cdf > threshold[:, None]) & (mass > 0), index, size), -1)
+        last = jnp.max(jnp.where(mass > 0, index, -1), axis=-1)
+        return jnp.where(first < size, first, last)
+
+    b = first_above(block_cdf, block_mass, blocks)
+    inside = jnp.take_along_axis(weights, b[:, None, None], axis=1)[:, 0]
+    before = jnp.take_along_axis(block_cdf - block_mass, b[:, None], axis=1)
+    return b * block + first_above(before + jnp.cumsum(inside, axis=-1), inside, block)
+
+
+def sample_tokens(logits: jnp.ndarray, uniform: jnp.ndarray | None, temperature: float,
+                  top_k: int = 0, top_p: float = 1.0) -> jnp.ndarray:
+    """One token id per row (int32 [rows]); greedy (argmax) when temperature == 0.
+
+    `uniform` [rows] holds one U[0, 1) number per row (unused when greedy).
+    """
     if temperature == 0.0:
-        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    filtered = filter_logits(logits.astype(jnp.float32) / temperature, top_k, top_p)
-    return jax.random.categorical(rng, filtered, axis=-1).astype(jnp.int32)
+        return greedy(logits)
+    scaled = logits.astype(jnp.float32) / temperature
+    return categorical(filter_logits(scaled, top_k, top_p), uniform)

@@ -1,27 +1,61 @@
 """`token_logprobs`: log p of each token given its prefix, shared by the sampler and trainers.
 
-RL losses compare the policy's log-probs with the sampler's and the reference model's; all
-three come from this function's definition, so they agree to float precision.
+RL losses compare the policy's log-probs with the sampler's and the reference model's. The
+sampler records `token_logprobs_from_logits` of the model's raw logits (temperature 1, no
+top-k/top-p) and this function applies the same one to a full forward pass, so the three agree
+to float rounding whatever sampling settings produced the tokens.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+from flax import linen as nn
 
 from llm_jax.losses.lm import token_logprobs_from_logits
 
 
 def positions_from_mask(mask: jnp.ndarray) -> jnp.ndarray:
-    """Positions counting only real tokens (left padding does not shift a row's positions)."""
+    """Positions counting only real tokens, so a left-padded row starts at position 0.
+
+    Padding before the first real token gets position 0 (it is masked out anyway); padding
+    in the middle of a row does not advance the count.
+    """
     return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
 
 
-def token_logprobs(model, params, tokens: jnp.ndarray, mask: jnp.ndarray | None = None
-                   ) -> jnp.ndarray:
-    """[batch, seq-1]: log p(tokens[:, t+1] | tokens[:, :t+1]); `mask` marks real tokens
-    (0 = padding anywhere in the row). Padding positions get meaningless values: mask them."""
-    if mask is None:
-        mask = jnp.ones_like(tokens)
-    mask = mask.astype(jnp.int32)
-    logits = model.apply({"params": params}, tokens, positions_from_mask(mask), mask)
-    return token_logprobs_from_logits(logits[:, :-1], tokens[:, 1:])
+def positions_from_segments(segment_ids: jnp.ndarray) -> jnp.ndarray:
+    """Positions restarting at 0 wherever the segment id changes (packed documents are
+    contiguous runs, as the packing pipeline writes them)."""
+    idx = jnp.broadcast_to(jnp.arange(segment_ids.shape[-1], dtype=jnp.int32), segment_ids.shape)
+    changed = jnp.concatenate([jnp.ones_like(segment_ids[..., :1], bool),
+                               segment_ids[..., 1:] != segment_ids[..., :-1]], axis=-1)
+    return idx - jax.lax.cummax(jnp.where(changed, idx, 0), axis=segment_ids.ndim - 1)
+
+
+def token_logprobs(model: nn.Module, params, tokens: jnp.ndarray,
+                   mask: jnp.ndarray | None = None, positions: jnp.ndarray | None = None,
+                   segment_ids: jnp.ndarray | None = None) -> jnp.ndarray:
+    """[batch, seq-1]: log p(tokens[:, t+1] | tokens[:, :t+1]) under `model`, in fp32.
+
+    One document per row: give `mask` (1 = real token, 0 = padding; the real tokens one
+    contiguous run, e.g. a left-padded prompt, its completion, then right padding); positions
+    count real tokens only, as in the sampler. Packed rows: give `segment_ids` (0 = padding)
+    and ideally their `positions` (by default positions restart wherever the segment id
+    changes); a `mask` given with them only zeroes more targets. Entries whose target is
+    padding or the first token of another document are 0, so a row's sum never includes a
+    prediction across documents.
+    """
+    if segment_ids is None:
+        segment_ids = (jnp.ones_like(tokens) if mask is None else mask).astype(jnp.int32)
+        if positions is None:
+            positions = positions_from_mask(segment_ids)
+    segment_ids = segment_ids.astype(jnp.int32)
+    if positions is None:
+        positions = positions_from_segments(segment_ids)
+    logits = model.apply({"params": params}, tokens, positions, segment_ids)
+    logp = token_logprobs_from_logits(logits[:, :-1], tokens[:, 1:])
+    same_doc = (segment_ids[:, 1:] == segment_ids[:, :-1]) & (segment_ids[:, 1:] > 0)
+    if mask is not None:
+        same_doc &= mask[:, 1:] > 0
+    return jnp.where(same_doc, logp, 0.0)

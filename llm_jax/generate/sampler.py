@@ -2,20 +2,37 @@
 
     rollout = generate(model, params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
 
-Prompts are left-padded to a bucketed length and prefilled once into a preallocated KV cache;
-the cache is repeated for the `n` samples of each prompt (the GRPO group) and a jitted
-`lax.while_loop` decodes one token per step until every row has stopped. Prefill and decode are
-one compiled function per (model, sampling config, bucketed shape), so chat and RL calls with
-new prompts of similar size never recompile.
+Eval samples, chat, GRPO and RLHF all call `generate`. Prompts are left-padded to a bucketed
+length and prefilled once into a preallocated KV cache; the cache is repeated for the `n`
+samples of each prompt (the GRPO group) and a jitted `lax.while_loop` decodes one token per
+step until every row has stopped. Prefill and decode are one compiled function per (model,
+sampling config, mesh, bucketed shape), so calls with new prompts of similar size reuse it.
 
-`Rollout.logprobs` are log-probabilities under the model's *unmodified* distribution
-(temperature 1, no top-k/top-p): the quantity the RL losses need, equal to `token_logprobs`.
+Choices worth knowing:
+
+* `Rollout.logprobs` are log-probabilities under the model's *unmodified* distribution
+  (temperature 1, no top-k/top-p), computed from the same logits the token was sampled from.
+  That is what the RL losses need and what `token_logprobs` returns for the same tokens.
+* Bucketing: prompt length rounds up to a power of two below `prompt_bucket` and to a multiple
+  of it from there (1, 2, 4, ..., 64, 128, 192, ... for 64), so short chat prompts are not
+  padded to 64; the number of rows (prompts × n) is bucketed the same way with
+  `batch_bucket`, then rounded up to whole prompts and to a multiple of the data-parallel
+  device count.
+* Random numbers depend only on (rng, row, step) with row = prompt_index * n + sample, so a
+  prompt's samples do not change with the batch bucket, the mesh or the other prompts.
+* Long generations decode in up to 8 segments over a cache that grows between them (by
+  `_SEGMENT_STEPS` steps at a time), so early steps attend over a short cache instead of the
+  full `prompt + max_new_tokens` slots: attention over the cache dominates a CPU decode step.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import math
+import threading
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,15 +40,18 @@ import numpy as np
 from flax import linen as nn
 from flax import struct
 from jax.experimental import io_callback, multihost_utils
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from llm_jax.generate.filtering import sample_tokens
 from llm_jax.generate.logprobs import positions_from_mask
 from llm_jax.losses.lm import token_logprobs_from_logits
 from llm_jax.nn.attention import KVCache
-from llm_jax.sharding.rules import BATCH_AXES
+from llm_jax.sharding.rules import rules as named_rules
 
 FINISH_STOP, FINISH_LENGTH = 0, 1
+_SEGMENT_STEPS = 64  # below this many steps per segment the extra compiled loop is not worth it
+_MAX_SEGMENTS = 8
+_MAX_COMPILED = 32  # compiled decode functions kept (LRU)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,120 +60,192 @@ class SamplingConfig:
     temperature: float = 1.0  # 0 = greedy
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
-    n: int = 1  # samples per prompt, sharing one prefill
+    n: int = 1  # samples per prompt (the GRPO group), sharing one prefill
     stop_tokens: tuple[int, ...] = ()
     pad_id: int = 0
-    prompt_bucket: int = 64  # prompt length is padded up to a multiple of this
-    batch_bucket: int = 8  # number of prompts is padded up to a multiple of this
+    prompt_bucket: int = 64  # prompt length: powers of two below this, multiples from it on
+    batch_bucket: int = 8  # rows (prompts × n): powers of two below this, multiples from it on
+
+    def __post_init__(self):
+        object.__setattr__(self, "stop_tokens", tuple(int(t) for t in self.stop_tokens))
+        checks = {
+            "max_new_tokens >= 1": self.max_new_tokens >= 1,
+            "temperature >= 0": self.temperature >= 0,
+            "top_k >= 0": self.top_k >= 0,
+            "0 < top_p <= 1": 0 < self.top_p <= 1,
+            "n >= 1": self.n >= 1,
+            "prompt_bucket >= 1": self.prompt_bucket >= 1,
+            "batch_bucket >= 1": self.batch_bucket >= 1,
+        }
+        failed = [rule for rule, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError(f"invalid SamplingConfig ({', '.join(failed)} required): {self}")
 
 
 @struct.dataclass
 class Rollout:
-    prompt_tokens: np.ndarray  # [rows, P] left-padded, rows = prompts × n
-    prompt_mask: np.ndarray  # [rows, P]
-    tokens: np.ndarray  # [rows, max_new_tokens], pad_id after a stop
-    logprobs: np.ndarray  # [rows, max_new_tokens], 0 where mask is 0
-    mask: np.ndarray  # [rows, max_new_tokens], 1 on generated tokens (stop token included)
-    lengths: np.ndarray  # [rows]
-    finish_reason: np.ndarray  # [rows]: FINISH_STOP or FINISH_LENGTH
-    prompt_index: np.ndarray  # [rows]: which prompt each row continues
+    """Host (numpy) arrays; rows = prompts × n, the n samples of a prompt adjacent."""
+
+    prompt_tokens: np.ndarray  # int32 [rows, P], left-padded with pad_id
+    prompt_mask: np.ndarray  # int32 [rows, P], 1 on real prompt tokens
+    tokens: np.ndarray  # int32 [rows, max_new_tokens], pad_id after a stop
+    logprobs: np.ndarray  # float32 [rows, max_new_tokens], unmodified model; 0 off the mask
+    mask: np.ndarray  # int32 [rows, max_new_tokens], 1 on generated tokens incl. the stop token
+    lengths: np.ndarray  # int32 [rows], generated tokens per row (= mask.sum(1))
+    finish_reason: np.ndarray  # int32 [rows]: FINISH_STOP (0) or FINISH_LENGTH (1)
+    prompt_index: np.ndarray  # int32 [rows]: which prompt each row continues
 
 
-def _round_up(x: int, multiple: int) -> int:
-    return max(multiple, -(-x // multiple) * multiple)
+def bucket_size(size: int, bucket: int) -> int:
+    """`size` rounded up to a power of two while below `bucket`, to a multiple of it above."""
+    if size <= bucket:
+        return min(bucket, 1 << max(size - 1, 0).bit_length())
+    return -(-size // bucket) * bucket
 
 
 def left_pad(prompts: Sequence[Sequence[int]], length: int, rows: int, pad_id: int
              ) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, mask) int32 [rows, length]: each prompt right-aligned, extra rows all padding."""
     tokens = np.full((rows, length), pad_id, np.int32)
     mask = np.zeros((rows, length), np.int32)
     for i, p in enumerate(prompts):
-        if len(p):
-            tokens[i, -len(p):] = p
-            mask[i, -len(p):] = 1
+        tokens[i, length - len(p):] = p
+        mask[i, length - len(p):] = 1
     return tokens, mask
 
 
-def _decode_fn(model, cfg: SamplingConfig, batch_spec, on_token=None):
+def _segment_ends(steps: int) -> tuple[int, ...]:
+    """Step counts at which the decode loop stops to grow the cache (the last one = steps)."""
+    count = min(_MAX_SEGMENTS, max(1, steps // _SEGMENT_STEPS))
+    return tuple(round(steps * (k + 1) / count) for k in range(count))
+
+
+def _grow(cache: KVCache, max_len: int) -> KVCache:
+    """The cache with empty slots appended up to `max_len`."""
+    extra = max_len - cache.max_len
+    if extra <= 0:
+        return cache
+
+    def pad(x):
+        return jnp.pad(x, [(0, 0), (0, extra)] + [(0, 0)] * (x.ndim - 2))
+
+    return KVCache(keys=tuple(map(pad, cache.keys)), values=tuple(map(pad, cache.values)),
+                   valid=pad(cache.valid), index=cache.index)
+
+
+# Streaming: the compiled loop calls `_emit`, which forwards to the callback of the current
+# call, so a new callback object (chat makes one per turn) does not force a recompile.
+_stream_lock = threading.Lock()
+_stream_target: list[Callable | None] = [None]
+
+
+def _emit(step, tokens) -> None:
+    target = _stream_target[0]
+    if target is not None:
+        target(step, tokens)
+
+
+_trace_counter = [0]
+
+
+def trace_count() -> int:
+    """How many times a decode function has been traced (compiled) in this process."""
+    return _trace_counter[0]
+
+
+def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
     """The pure prefill + decode computation for fixed shapes.
 
-    `on_token(step, tokens)`, when given, is called from inside the loop with each step's ids
-    (an ordered host callback): that is how chat streams text.
+    run(params, prompt_tokens [B, P], prompt_mask [B, P], rng)
+        -> tokens, logprobs [B*n, max_new_tokens], lengths, stopped [B*n]
     """
-    stop = jnp.asarray(cfg.stop_tokens or (-1,), jnp.int32)
     steps = cfg.max_new_tokens
+    segment_ends = _segment_ends(steps)
+    variables = lambda params: {"params": params}  # noqa: E731
 
     def constrain(x):
-        return x if batch_spec is None else jax.lax.with_sharding_constraint(x, batch_spec)
+        """Batch dimension over the data-parallel axes; the rest left to the compiler."""
+        if batch_axes is None or x.ndim == 0:
+            return x
+        spec = PartitionSpec(batch_axes, *[PartitionSpec.UNCONSTRAINED] * (x.ndim - 1))
+        return jax.lax.with_sharding_constraint(x, spec)
 
-    def run(params, tokens, mask, rng):
-        batch, prompt_len = tokens.shape
-        cache = KVCache.init(model.cfg, batch, prompt_len + steps)
-        cache = jax.tree.map(lambda x: constrain(x) if x.ndim else x, cache)
-        positions = positions_from_mask(mask)
-        logits, cache = model.apply({"params": params}, tokens, positions, mask, cache=cache)
-        last = logits[:, -1]
-        next_pos = positions[:, -1] + 1
+    def repeat(x):  # the n samples of a prompt share its prefill
+        return x if cfg.n == 1 or x.ndim == 0 else constrain(jnp.repeat(x, cfg.n, axis=0))
 
-        def repeat(x):  # the group's samples share the prompt's prefill
-            return constrain(jnp.repeat(x, cfg.n, axis=0)) if cfg.n > 1 else x
-
-        cache = jax.tree.map(lambda x: x if x.ndim == 0 else repeat(x), cache)
-        last, next_pos = repeat(last), repeat(next_pos)
+    def run(params, prompt_tokens, prompt_mask, rng):
+        _trace_counter[0] += 1
+        batch, prompt_len = prompt_tokens.shape
         rows = batch * cfg.n
+        cache = jax.tree.map(constrain, KVCache.init(model.cfg, batch,
+                                                     prompt_len + segment_ends[0]))
+        positions = positions_from_mask(prompt_mask)
+        hidden, cache = model.apply(variables(params), prompt_tokens, positions, prompt_mask,
+                                    cache=cache, features_only=True)
+        # Only the last position's logits are needed: skip the LM head on the rest.
+        logits = model.apply(variables(params), hidden[:, -1:], method="logits")[:, 0]
+        real = prompt_mask.any(axis=-1)  # rows added by batch bucketing start finished
+        cache = jax.tree.map(repeat, cache)
+        row_keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(rows))
         state = dict(
-            i=jnp.zeros((), jnp.int32), cache=cache, logits=last, pos=next_pos,
-            tokens=jnp.full((rows, steps), cfg.pad_id, jnp.int32),
-            logprobs=jnp.zeros((rows, steps), jnp.float32),
-            done=jnp.zeros((rows,), bool), rng=rng)
-
-        def cond(s):
-            return (s["i"] < steps) & ~jnp.all(s["done"])
+            step=jnp.zeros((), jnp.int32), cache=cache, logits=repeat(logits),
+            pos=repeat(positions[:, -1] + 1), done=~repeat(real),
+            tokens=constrain(jnp.full((rows, steps), cfg.pad_id, jnp.int32)),
+            logprobs=constrain(jnp.zeros((rows, steps), jnp.float32)),
+            lengths=jnp.zeros((rows,), jnp.int32))
 
         def body(s):
-            rng, key = jax.random.split(s["rng"])
-            token = sample_tokens(s["logits"], key, cfg.temperature, cfg.top_k, cfg.top_p)
+            step, live = s["step"], ~s["done"]
+            uniform = None
+            if cfg.temperature > 0:
+                uniform = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, step))
+                                   )(row_keys)
+            token = sample_tokens(s["logits"], uniform, cfg.temperature, cfg.top_k, cfg.top_p)
             logp = token_logprobs_from_logits(s["logits"], token)
-            live = ~s["done"]
             token = jnp.where(live, token, cfg.pad_id)
-            tokens = s["tokens"].at[:, s["i"]].set(token)
-            logprobs = s["logprobs"].at[:, s["i"]].set(jnp.where(live, logp, 0.0))
-            done = s["done"] | jnp.isin(token, stop)
-            if on_token is not None:
-                io_callback(on_token, None, s["i"], token, ordered=True)
-            logits, cache = model.apply({"params": params}, token[:, None], s["pos"][:, None],
+            logp = jnp.where(live, logp, 0.0)
+            tokens = jax.lax.dynamic_update_slice(s["tokens"], token[:, None], (0, step))
+            logprobs = jax.lax.dynamic_update_slice(s["logprobs"], logp[:, None], (0, step))
+            done = s["done"]
+            if cfg.stop_tokens:
+                done = done | (live & jnp.isin(token, jnp.asarray(cfg.stop_tokens, jnp.int32)))
+            if stream:
+                io_callback(_emit, None, step, token, ordered=True)
+            # Finished rows still run (shapes are fixed) but write an invalid cache slot.
+            logits, cache = model.apply(variables(params), token[:, None], s["pos"][:, None],
                                         live[:, None].astype(jnp.int32), cache=s["cache"])
-            return dict(i=s["i"] + 1, cache=cache, logits=logits[:, 0], pos=s["pos"] + 1,
-                        tokens=tokens, logprobs=logprobs, done=done, rng=rng)
+            return dict(step=step + 1, cache=cache, logits=logits[:, 0], pos=s["pos"] + 1,
+                        done=done, tokens=tokens, logprobs=logprobs,
+                        lengths=s["lengths"] + live.astype(jnp.int32))
 
-        out = jax.lax.while_loop(cond, body, state)
-        return out["tokens"], out["logprobs"]
+        for k, end in enumerate(segment_ends):
+            if k:
+                state["cache"] = jax.tree.map(constrain, _grow(state["cache"], prompt_len + end))
+            state = jax.lax.while_loop(
+                lambda s, end=end: (s["step"] < end) & ~jnp.all(s["done"]), body, state)
+        return state["tokens"], state["logprobs"], state["lengths"], state["done"]
 
     return run
 
 
-_COMPILED: dict = {}
+_compiled_fns: collections.OrderedDict = collections.OrderedDict()
 
 
-def _compiled(model, cfg: SamplingConfig, mesh, rules, on_token=None):
-    key = (model.cfg, cfg, id(mesh) if mesh is not None else None,
-           tuple(rules) if rules is not None else None, on_token)
-    if key not in _COMPILED:
-        spec = None if mesh is None else NamedSharding(mesh, PartitionSpec(BATCH_AXES))
-        _COMPILED[key] = jax.jit(_decode_fn(model, cfg, spec, on_token))
-    return _COMPILED[key]
+_compiled_lock = threading.Lock()
 
 
-def _finish(tokens: np.ndarray, cfg: SamplingConfig):
-    """mask, lengths and finish reasons from the generated ids."""
-    rows, steps = tokens.shape
-    is_stop = np.isin(tokens, cfg.stop_tokens) if cfg.stop_tokens else np.zeros_like(tokens, bool)
-    stopped = is_stop.any(axis=1)
-    first_stop = np.where(stopped, is_stop.argmax(axis=1), steps - 1)
-    lengths = np.where(stopped, first_stop + 1, steps).astype(np.int32)
-    mask = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.int32)
-    reason = np.where(stopped, FINISH_STOP, FINISH_LENGTH).astype(np.int32)
-    return mask, lengths, reason
+def _compiled(model: nn.Module, cfg: SamplingConfig, mesh: Mesh | None, rule_set,
+              batch_axes, stream: bool):
+    # Rules and mesh are read while tracing, so they are part of the key.
+    key = (model, cfg, mesh, rule_set, batch_axes, stream)
+    with _compiled_lock:
+        if key in _compiled_fns:
+            _compiled_fns.move_to_end(key)
+        else:
+            _compiled_fns[key] = jax.jit(_decode_fn(model, cfg, batch_axes, stream))
+            if len(_compiled_fns) > _MAX_COMPILED:
+                _compiled_fns.popitem(last=False)
+        return _compiled_fns[key]
 
 
 def _to_host(x: jax.Array) -> np.ndarray:
@@ -163,44 +255,75 @@ def _to_host(x: jax.Array) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def generate(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
-             cfg: SamplingConfig, *, mesh=None, rules=None, on_token=None) -> Rollout:
-    """Sample `cfg.n` continuations of each prompt (lists of token ids).
+def _data_parallel(mesh: Mesh | None, rule_set) -> tuple[tuple[str, ...] | None, int]:
+    """The mesh axes the rules put the activation batch on, and how many devices they span."""
+    if mesh is None:
+        return None, 1
+    axes = nn.logical_to_mesh_axes(("act_batch",), rule_set)[0]
+    if axes is None:
+        return None, 1
+    axes = (axes,) if isinstance(axes, str) else tuple(axes)
+    return axes, math.prod(mesh.shape[a] for a in axes)
 
-    `on_token(step, ids)` streams each step's ids to the host as they are produced.
+
+def generate(model: nn.Module, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
+             cfg: SamplingConfig, *, mesh: Mesh | None = None, rules=None,
+             on_token: Callable[[np.ndarray, np.ndarray], None] | None = None) -> Rollout:
+    """Sample `cfg.n` continuations of each prompt (a list of token ids, at least one).
+
+    On a `mesh`, rows are split over the axes `rules` (default: the "dp" set) give the
+    activation batch and `params` are used with whatever sharding they have.
+    `on_token(step, ids)` receives each step's ids (one per padded row) as they are produced.
+    Deterministic for a given `rng`.
     """
-    if not prompts:
+    if not len(prompts):
         raise ValueError("generate() needs at least one prompt")
-    longest = max(len(p) for p in prompts)
-    if longest == 0:
+    prompts = [np.asarray(p, np.int64).reshape(-1) for p in prompts]
+    if min(len(p) for p in prompts) == 0:
         raise ValueError("every prompt needs at least one token (e.g. <|bos|>)")
-    limit = model.cfg.max_seq_len
-    if longest + cfg.max_new_tokens > limit:
-        raise ValueError(f"prompt of {longest} tokens + max_new_tokens={cfg.max_new_tokens} "
-                         f"exceeds the model's max_seq_len={limit}")
-    rows_multiple = cfg.batch_bucket
-    if mesh is not None:  # the batch must split evenly over the data-parallel devices
-        data_devices = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
-        rows_multiple = int(np.lcm(rows_multiple, data_devices))
-    prompt_len = min(_round_up(longest, cfg.prompt_bucket), limit - cfg.max_new_tokens)
-    batch = _round_up(len(prompts), rows_multiple)
+    vocab = model.cfg.vocab_size
+    if any(((p < 0) | (p >= vocab)).any() for p in prompts):
+        raise ValueError(f"prompt token ids must lie in [0, {vocab})")
+    longest, limit = max(len(p) for p in prompts), model.cfg.max_seq_len
+    if longest > limit - cfg.max_new_tokens:
+        raise ValueError(f"a prompt of {longest} tokens + max_new_tokens={cfg.max_new_tokens} "
+                         f"exceeds the model's max_seq_len={limit}: shorten the prompt to at "
+                         f"most {limit - cfg.max_new_tokens} tokens or generate fewer tokens")
+
+    rule_set = None if mesh is None else tuple(rules if rules is not None else named_rules("dp"))
+    batch_axes, data_devices = _data_parallel(mesh, rule_set)
+    # Prompt slots never exceed max_seq_len - max_new_tokens, so the cache stays ≤ max_seq_len.
+    prompt_len = min(bucket_size(longest, cfg.prompt_bucket), limit - cfg.max_new_tokens)
+    batch = -(-bucket_size(len(prompts) * cfg.n, cfg.batch_bucket) // cfg.n)
+    batch = -(-batch // data_devices) * data_devices
     tokens, mask = left_pad(prompts, prompt_len, batch, cfg.pad_id)
-    fn = _compiled(model, cfg, mesh, rules, on_token)
-    if mesh is not None:
-        with jax.set_mesh(mesh), nn.logical_axis_rules(rules or ()):
-            sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXES))
-            out_tokens, logprobs = fn(params, jax.device_put(tokens, sharding),
-                                      jax.device_put(mask, sharding), rng)
-    else:
-        out_tokens, logprobs = fn(params, tokens, mask, rng)
+
+    fn = _compiled(model, cfg, mesh, rule_set, batch_axes, on_token is not None)
+    # Streaming calls share `_emit`, so they run one at a time.
+    with _stream_lock if on_token is not None else contextlib.nullcontext():
+        _stream_target[0] = on_token
+        try:
+            if mesh is None:
+                out = fn(params, tokens, mask, rng)
+            else:
+                with jax.set_mesh(mesh), nn.logical_axis_rules(rule_set):
+                    rows_sharding = NamedSharding(mesh, PartitionSpec(batch_axes))
+                    out = fn(params, jax.device_put(tokens, rows_sharding),
+                             jax.device_put(mask, rows_sharding), rng)
+            out_tokens, logprobs, lengths, stopped = (_to_host(x) for x in out)
+            if on_token is not None:
+                jax.effects_barrier()  # every streamed step delivered before returning
+        finally:
+            _stream_target[0] = None
+
     rows = len(prompts) * cfg.n
-    out_tokens = _to_host(out_tokens)[:rows]
-    gen_mask, lengths, reason = _finish(out_tokens, cfg)
-    out_tokens = np.where(gen_mask == 1, out_tokens, cfg.pad_id).astype(np.int32)
-    logprobs = _to_host(logprobs)[:rows] * gen_mask
+    lengths = lengths[:rows].astype(np.int32)
+    gen_mask = (np.arange(cfg.max_new_tokens)[None, :] < lengths[:, None]).astype(np.int32)
     return Rollout(
         prompt_tokens=np.repeat(tokens[:len(prompts)], cfg.n, axis=0),
         prompt_mask=np.repeat(mask[:len(prompts)], cfg.n, axis=0),
-        tokens=out_tokens, logprobs=logprobs, mask=gen_mask, lengths=lengths,
-        finish_reason=reason,
+        tokens=out_tokens[:rows].astype(np.int32),
+        logprobs=logprobs[:rows].astype(np.float32),
+        mask=gen_mask, lengths=lengths,
+        finish_reason=np.where(stopped[:rows], FINISH_STOP, FINISH_LENGTH).astype(np.int32),
         prompt_index=np.repeat(np.arange(len(prompts), dtype=np.int32), cfg.n))
