@@ -105,16 +105,18 @@ def categorical(logits: jnp.ndarray, uniform: jnp.ndarray) -> jnp.ndarray:
 
     def first_above(cdf, mass, size):
         """First index whose running sum passes the threshold and whose weight is > 0; if
-        rounding leaves none, the last index with weight (the top token guarantees one)."""
+        rounding leaves none, the last index with weight (the top token guarantees one;
+        a row of NaN logits, from diverged weights, has none and gets 0)."""
         index = jnp.arange(size, dtype=jnp.int32)
         first = jnp.min(jnp.where((cdf > threshold[:, None]) & (mass > 0), index, size), -1)
-        last = jnp.max(jnp.where(mass > 0, index, -1), axis=-1)
+        last = jnp.max(jnp.where(mass > 0, index, 0), axis=-1)  # 0 for a NaN row: in range
         return jnp.where(first < size, first, last)
 
     b = first_above(block_cdf, block_mass, blocks)
     inside = jnp.take_along_axis(weights, b[:, None, None], axis=1)[:, 0]
     before = jnp.take_along_axis(block_cdf - block_mass, b[:, None], axis=1)
-    return b * block + first_above(before + jnp.cumsum(inside, axis=-1), inside, block)
+    token = b * block + first_above(before + jnp.cumsum(inside, axis=-1), inside, block)
+    return jnp.minimum(token, vocab - 1)  # the padding of the last block is never a token
 
 
 def sample_tokens(logits: jnp.ndarray, uniform: jnp.ndarray | None, temperature: float,
