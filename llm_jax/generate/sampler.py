@@ -120,19 +120,6 @@ def _segment_ends(steps: int) -> tuple[int, ...]:
     return tuple(round(steps * (k + 1) / count) for k in range(count))
 
 
-def _grow(cache: KVCache, max_len: int) -> KVCache:
-    """The cache with empty slots appended up to `max_len`."""
-    extra = max_len - cache.max_len
-    if extra <= 0:
-        return cache
-
-    def pad(x):
-        return jnp.pad(x, [(0, 0), (0, extra)] + [(0, 0)] * (x.ndim - 2))
-
-    return KVCache(keys=tuple(map(pad, cache.keys)), values=tuple(map(pad, cache.values)),
-                   valid=pad(cache.valid), index=cache.index)
-
-
 # Streaming: the compiled loop calls `_emit`, which forwards to the callback of the current
 # call, so a new callback object (chat makes one per turn) does not force a recompile.
 _stream_lock = threading.Lock()
@@ -220,7 +207,7 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
 
         for k, end in enumerate(segment_ends):
             if k:
-                state["cache"] = jax.tree.map(constrain, _grow(state["cache"], prompt_len + end))
+                state["cache"] = jax.tree.map(constrain, state["cache"].grow(prompt_len + end))
             state = jax.lax.while_loop(
                 lambda s, end=end: (s["step"] < end) & ~jnp.all(s["done"]), body, state)
         return state["tokens"], state["logprobs"], state["lengths"], state["done"]

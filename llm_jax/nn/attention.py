@@ -19,10 +19,13 @@ from llm_jax.nn.rope import apply_rope
 
 @struct.dataclass
 class KVCache:
-    """Per-layer keys/values [batch, max_len, kv_heads, head_dim] plus shared bookkeeping.
+    """Per-layer keys/values [batch, kv_heads, max_len, head_dim] plus shared bookkeeping.
 
-    `valid[b, j]` says slot j holds a real token for row b (left padding of ragged prompts is
-    invalid); `index` is the next slot to write, the same for every row.
+    Heads come before slots so that one decode step's attention is a batched matrix-vector
+    product over contiguous memory, with no transpose of the cache (3x faster than the
+    [batch, slot, head, dim] layout on CPU at 256 slots). `valid[b, j]` says slot j holds a
+    real token for row b (left padding of ragged prompts is invalid); `index` is the next slot
+    to write, the same for every row.
     """
 
     keys: tuple[jnp.ndarray, ...]
@@ -32,7 +35,7 @@ class KVCache:
 
     @classmethod
     def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
-        shape = (batch, max_len, cfg.kv_heads, cfg.head_size)
+        shape = (batch, cfg.kv_heads, max_len, cfg.head_size)
         zeros = tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers))
         return cls(keys=zeros, values=tuple(jnp.zeros_like(z) for z in zeros),
                    valid=jnp.zeros((batch, max_len), bool), index=jnp.zeros((), jnp.int32))
@@ -40,6 +43,16 @@ class KVCache:
     @property
     def max_len(self) -> int:
         return self.valid.shape[1]
+
+    def grow(self, max_len: int) -> KVCache:
+        """The same cache with empty (invalid) slots appended up to `max_len`."""
+        extra = max_len - self.max_len
+        if extra <= 0:
+            return self
+        pad_slots = lambda x: jnp.pad(x, [(0, 0), (0, 0), (0, extra), (0, 0)])  # noqa: E731
+        return KVCache(keys=tuple(map(pad_slots, self.keys)),
+                       values=tuple(map(pad_slots, self.values)),
+                       valid=jnp.pad(self.valid, [(0, 0), (0, extra)]), index=self.index)
 
 
 def attention_mask(segment_ids: jnp.ndarray | None, batch: int, length: int) -> jnp.ndarray:
@@ -63,22 +76,21 @@ def cache_mask(valid: jnp.ndarray, index: jnp.ndarray, q_len: int) -> jnp.ndarra
 
 
 def single_query_attention(q, k, v, mask):
-    """Attention of one new token over the cache, as a broadcast multiply and reductions.
+    """Attention of one new token per row over a heads-major cache.
 
-    Same result as `jax.nn.dot_product_attention` (to float rounding), but for a single query the
-    batched-matmul form spends its time transposing the whole cache and dispatching tiny GEMMs:
-    this form reads the cache once and decodes ~3x faster on CPU.
-    q [b, 1, heads, d]; k, v [b, s, kv_heads, d]; mask [b, 1, 1, s].
+    q [b, 1, heads, d]; k, v [b, kv_heads, s, d]; mask [b, 1, 1, s]. Query heads are grouped
+    by the kv head they share (head i uses kv head i // (heads / kv_heads), as
+    `jax.nn.dot_product_attention` does), so grouped-query attention needs no repeated cache.
+    Same result as `dot_product_attention` to float rounding.
     """
     b, _, heads, d = q.shape
-    kv_heads = k.shape[2]
-    if kv_heads != heads:  # grouped-query: each kv head serves heads/kv_heads query heads
-        k = jnp.repeat(k, heads // kv_heads, axis=2)
-        v = jnp.repeat(v, heads // kv_heads, axis=2)
-    scores = jnp.sum(q * k, axis=-1, dtype=jnp.float32) / jnp.sqrt(d)  # [b, s, heads]
-    scores = jnp.where(mask[:, 0, 0, :, None], scores, -1e30)
-    probs = jax.nn.softmax(scores, axis=1).astype(v.dtype)
-    return jnp.sum(probs[..., None] * v, axis=1, keepdims=True)
+    kv_heads = k.shape[1]
+    q = q.reshape(b, kv_heads, heads // kv_heads, d)
+    scores = jnp.einsum("bkgd,bksd->bkgs", q, k, preferred_element_type=jnp.float32)
+    scores = jnp.where(mask[:, :, None, 0], scores / jnp.sqrt(d).astype(scores.dtype), -1e30)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgs,bksd->bkgd", probs, v)
+    return out.reshape(b, 1, heads, d)
 
 
 class Attention(nn.Module):
@@ -97,18 +109,21 @@ class Attention(nn.Module):
         q = nn.with_logical_constraint(q, ("act_batch", "act_seq", "act_heads", None))
 
         new_kv = None
-        if cache_kv is not None:
+        if cache_kv is not None:  # write the new tokens' keys/values at slot `cache_index`
             cache_k, cache_v = cache_kv
-            start = (0, cache_index, 0, 0)
-            k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)
-            v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
-            new_kv = (k, v)
+            start = (0, 0, cache_index, 0)
+            heads_major = lambda x, c: x.transpose(0, 2, 1, 3).astype(c.dtype)  # noqa: E731
+            new_kv = (jax.lax.dynamic_update_slice(cache_k, heads_major(k, cache_k), start),
+                      jax.lax.dynamic_update_slice(cache_v, heads_major(v, cache_v), start))
 
-        k, v = k.astype(q.dtype), v.astype(q.dtype)
-        if q.shape[1] == 1:
+        if new_kv is not None and q.shape[1] == 1:  # one decode step
+            k, v = (x.astype(q.dtype) for x in new_kv)
             out = single_query_attention(q, k, v, mask)
         else:  # XLA on CPU/TPU; cuDNN flash attention is picked on GPU when shapes allow.
-            out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+            if new_kv is not None:  # a prefill attends over the whole cache
+                k, v = (x.transpose(0, 2, 1, 3).astype(q.dtype) for x in new_kv)
+            out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
+                                               mask=mask)
         out = nn.with_logical_constraint(out, ("act_batch", "act_seq", "act_heads", None))
         out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5
         y = linear((h, hd), cfg.d_model, ("heads", "head_dim"), ("embed",), cfg, "out",

@@ -7,7 +7,6 @@ import pytest
 from flax import linen as nn
 
 from llm_jax.generate.logprobs import positions_from_mask
-from llm_jax.generate.sampler import _grow
 from llm_jax.nn.attention import KVCache
 from tests.helpers import random_params, tiny_config
 
@@ -49,7 +48,7 @@ def _full_and_cached(model, params, tokens, mask, grow_at=None):
     if grow_at is not None:
         cache, first = jax.lax.scan(step, cache, jax.tree.map(lambda x: x[:grow_at], new))
         outs.append(first.transpose(1, 0, 2))
-        cache = _grow(cache, PROMPT_LEN + NEW)
+        cache = cache.grow(PROMPT_LEN + NEW)
         new = jax.tree.map(lambda x: x[grow_at:], new)
     cache, rest = jax.lax.scan(step, cache, new)
     outs.append(rest.transpose(1, 0, 2))
