@@ -111,6 +111,11 @@ class Tokenizer:
     def eos_id(self) -> int:
         return self.sp.eos_id()
 
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """Ids that end a sample."""
+        return (self.eos_id,)
+
     def special_id(self, token: str) -> int:
         if token not in self._special:
             raise KeyError(f"{token!r} is not a special token; known: {', '.join(SPECIAL_TOKENS)}")

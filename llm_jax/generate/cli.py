@@ -35,11 +35,12 @@ def _load(args):
 def _sampling(args, tokenizer, n: int = 1) -> SamplingConfig:
     return SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                           top_k=args.top_k, top_p=args.top_p, n=n,
-                          stop_tokens=(tokenizer.eos_id,), pad_id=tokenizer.pad_id)
+                          stop_tokens=tokenizer.stop_ids, pad_id=tokenizer.pad_id)
 
 
 def _visible(tokenizer, ids, mask) -> str:
-    return tokenizer.decode([int(t) for t, m in zip(ids, mask) if m and t != tokenizer.eos_id])
+    stops = tokenizer.stop_ids
+    return tokenizer.decode([int(t) for t, m in zip(ids, mask) if m and t not in stops])
 
 
 def cmd_sample(args, overrides) -> int:
@@ -77,7 +78,7 @@ def cmd_chat(args, overrides) -> int:
 
         def stream(step, ids, emitted=emitted):
             token = int(np.asarray(ids)[0])
-            if token in (tokenizer.eos_id, tokenizer.pad_id):
+            if token in tokenizer.stop_ids or token == tokenizer.pad_id:
                 return
             before = tokenizer.decode(emitted)
             emitted.append(token)
@@ -90,7 +91,7 @@ def cmd_chat(args, overrides) -> int:
         print(flush=True)
         n = int(rollout.lengths[0])
         transcript = transcript + [int(t) for t in rollout.tokens[0, :n]
-                                   if t != tokenizer.eos_id]
+                                   if t not in tokenizer.stop_ids]
     return 0
 
 
@@ -107,7 +108,8 @@ def cmd_export(args, overrides) -> int:
 def _sampling_args(p: argparse.ArgumentParser, max_new: int) -> None:
     p.add_argument("run_dir", nargs="?", help="a training run directory")
     p.add_argument("--hf", help="a Hugging Face folder (config.json + safetensors) instead")
-    p.add_argument("--tokenizer", help="sentencepiece .model for --hf (default: in the folder)")
+    p.add_argument("--tokenizer", help="sentencepiece .model for --hf (default: the folder's "
+                   "tokenizer.json, else its tokenizer.model)")
     p.add_argument("--max-new-tokens", type=int, default=max_new)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=0)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.data.errors import DataError
+from llm_jax.data.hf_tokenizer import HF_TOKENIZER_FILE, HFTokenizer
 from llm_jax.data.tokenizer import TOKENIZER_FILE, Tokenizer
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.hf_io import load_hf_checkpoint
@@ -36,9 +37,25 @@ def load_run(run_dir: str | Path, step: int | None = None
 
 
 def load_hf(folder: str | Path, tokenizer_path: str | Path | None = None
-            ) -> tuple[Transformer, dict, Tokenizer]:
-    """(model, params, tokenizer) from a Hugging Face folder holding our sentencepiece model
-    (`tokenizer.model`, written by `llm-jax export`) or given with `tokenizer_path`."""
+            ) -> tuple[Transformer, dict, Tokenizer | HFTokenizer]:
+    """(model, params, tokenizer) from a Hugging Face folder.
+
+    The tokenizer is `tokenizer_path` (a sentencepiece .model) when given, else the folder's
+    own `tokenizer.json` (a Hub checkpoint), else our `tokenizer.model` (written by
+    `llm-jax export`).
+    """
+    folder = Path(folder)
     cfg, params = load_hf_checkpoint(folder)
-    path = Path(tokenizer_path) if tokenizer_path else Path(folder) / TOKENIZER_FILE
-    return Transformer(cfg), jax.tree.map(jnp.asarray, params), Tokenizer.load(path)
+    if tokenizer_path:
+        tokenizer = Tokenizer.load(tokenizer_path)
+    elif (folder / HF_TOKENIZER_FILE).is_file():
+        tokenizer = HFTokenizer(folder)
+    elif (folder / TOKENIZER_FILE).is_file():
+        tokenizer = Tokenizer.load(folder / TOKENIZER_FILE)
+    else:
+        raise DataError(f"{folder}: no tokenizer ({HF_TOKENIZER_FILE} or {TOKENIZER_FILE}); "
+                        "give one with --tokenizer")
+    if tokenizer.vocab_size > cfg.vocab_size:
+        raise DataError(f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens but the "
+                        f"model only {cfg.vocab_size}")
+    return Transformer(cfg), jax.tree.map(jnp.asarray, params), tokenizer

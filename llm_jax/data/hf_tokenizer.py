@@ -1,0 +1,92 @@
+"""A Hugging Face folder's own tokenizer (`tokenizer.json`), for sampling from imported models.
+
+Our runs train a sentencepiece `Tokenizer`; a GPT-2 or Llama folder from the Hub brings its own
+fast-tokenizer file instead. `HFTokenizer` gives it the same small interface the sample and
+chat commands use (encode, decode, pad/bos/eos ids), reading the special ids from the folder's
+`config.json` and `generation_config.json` the way transformers does. Needs the `tokenizers`
+package (the `[hf]` extra).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from llm_jax.data.errors import DataError
+
+HF_TOKENIZER_FILE = "tokenizer.json"
+
+
+def _special_ids(folder: Path) -> dict[str, list[int]]:
+    """bos/eos/pad ids from config.json, overridden by generation_config.json (which is where
+    chat models list several end-of-turn ids)."""
+    ids: dict[str, list[int]] = {}
+    for name in ("config.json", "generation_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        for key in ("bos", "eos", "pad"):
+            value = config.get(f"{key}_token_id")
+            if value is not None:
+                ids[key] = [int(v) for v in (value if isinstance(value, list) else [value])]
+    return ids
+
+
+class HFTokenizer:
+    """`tokenizer.json` + the folder's special ids, with our `Tokenizer`'s interface."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        path = folder / HF_TOKENIZER_FILE
+        if not path.is_file():
+            raise DataError(f"{path}: tokenizer file not found")
+        try:
+            from tokenizers import Tokenizer as FastTokenizer
+        except ImportError:
+            raise DataError(f"{path}: reading it needs the `tokenizers` package "
+                            "(pip install 'llm-jax[hf]')") from None
+        try:
+            self._tok = FastTokenizer.from_file(str(path))
+        except Exception as e:  # the library raises a bare Exception on a malformed file
+            raise DataError(f"{path}: not a readable tokenizer file ({e})") from None
+        self.model_path = path
+        special = _special_ids(folder)
+        if "eos" not in special:
+            raise DataError(f"{folder}: no eos_token_id in config.json or "
+                            "generation_config.json; cannot tell where a sample ends")
+        self._eos = special["eos"]
+        self._bos = special.get("bos", self._eos)[0]  # GPT-2 uses <|endoftext|> for both
+        self._pad = special.get("pad", self._eos)[0]
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def pad_id(self) -> int:
+        return self._pad
+
+    @property
+    def bos_id(self) -> int:
+        return self._bos
+
+    @property
+    def eos_id(self) -> int:
+        return self._eos[0]
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """Every id that ends a sample (chat models often have several)."""
+        return tuple(self._eos)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` without the BOS/EOS the tokenizer's template would add."""
+        return self._tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
