@@ -116,14 +116,15 @@ class Attention(nn.Module):
             new_kv = (jax.lax.dynamic_update_slice(cache_k, heads_major(k, cache_k), start),
                       jax.lax.dynamic_update_slice(cache_v, heads_major(v, cache_v), start))
 
+        if new_kv is not None:
+            k, v = new_kv
+            if q.shape[1] > 1:  # a prefill attends over the whole cache, slot-major
+                k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
+        k, v = k.astype(q.dtype), v.astype(q.dtype)
         if new_kv is not None and q.shape[1] == 1:  # one decode step
-            k, v = (x.astype(q.dtype) for x in new_kv)
             out = single_query_attention(q, k, v, mask)
         else:  # XLA on CPU/TPU; cuDNN flash attention is picked on GPU when shapes allow.
-            if new_kv is not None:  # a prefill attends over the whole cache
-                k, v = (x.transpose(0, 2, 1, 3).astype(q.dtype) for x in new_kv)
-            out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
-                                               mask=mask)
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask)
         out = nn.with_logical_constraint(out, ("act_batch", "act_seq", "act_heads", None))
         out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5
         y = linear((h, hd), cfg.d_model, ("heads", "head_dim"), ("embed",), cfg, "out",
