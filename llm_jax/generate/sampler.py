@@ -45,7 +45,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from llm_jax.generate.filtering import sample_tokens
 from llm_jax.generate.logprobs import positions_from_mask
 from llm_jax.losses.lm import token_logprobs_from_logits
-from llm_jax.nn.attention import KVCache
+from llm_jax.models.kv_cache import KVCache
 from llm_jax.sharding.rules import rules as named_rules
 
 FINISH_STOP, FINISH_LENGTH = 0, 1

@@ -1,6 +1,8 @@
 """`ModelConfig`: the frozen description of one transformer, shared by every stage.
 
-GPT-2 and Llama are two settings of this dataclass, not two models (see `presets.py`).
+GPT-2, Llama, Qwen2 and Qwen3 are settings of this dataclass, not separate models (see
+`presets.py` and `hf_config.py`). It is hashable, so compiled functions can be keyed on a model:
+`rope_scaling` given as a dict (a JSON run config) becomes a frozen `RopeScaling`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import dataclasses
 from typing import Literal
 
 import jax.numpy as jnp
+
+from llm_jax.nn.rope import RopeScaling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,8 +29,11 @@ class ModelConfig:
     norm_eps: float = 1e-5
     pos: Literal["learned", "rope"] = "learned"
     rope_theta: float = 10000.0
+    rope_scaling: RopeScaling | None = None  # Llama 3.1 long-context frequency rescaling
     mlp: Literal["gelu", "swiglu"] = "gelu"
     use_bias: bool = True  # GPT-2 has biases in every linear layer; Llama has none
+    qkv_bias: bool = False  # biases on q/k/v even without use_bias (Qwen2)
+    qk_norm: bool = False  # per-head RMSNorm of queries and keys before RoPE (Qwen3)
     tie_embeddings: bool = True
     dtype: str = "float32"  # compute dtype (bf16 on accelerators)
     param_dtype: str = "float32"
@@ -34,6 +41,10 @@ class ModelConfig:
     init_std: float = 0.02
 
     def __post_init__(self):
+        if isinstance(self.rope_scaling, dict):
+            object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
+        if self.rope_scaling is not None and self.pos != "rope":
+            raise ValueError("model.rope_scaling needs pos='rope'")
         if self.d_model % self.n_heads and self.head_dim is None:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.n_heads % self.kv_heads:
@@ -71,11 +82,16 @@ class ModelConfig:
     def params_dtype(self) -> jnp.dtype:
         return jnp.dtype(self.param_dtype)
 
+    @property
+    def has_qkv_bias(self) -> bool:
+        return self.use_bias or self.qkv_bias
+
     def num_params(self, *, include_embedding: bool = True) -> int:
         """Parameter count, computed from the shapes (matches the initialised pytree)."""
         d, h, kv, hd, f = self.d_model, self.n_heads, self.kv_heads, self.head_size, self.ff_size
         bias = self.use_bias
-        attn = d * (h + 2 * kv) * hd + h * hd * d + (bias * ((h + 2 * kv) * hd + d))
+        attn = (d * (h + 2 * kv) * hd + h * hd * d + self.has_qkv_bias * (h + 2 * kv) * hd
+                + bias * d + self.qk_norm * 2 * hd)
         n_in = 2 if self.mlp == "swiglu" else 1
         mlp = n_in * d * f + f * d + bias * (n_in * f + d)
         norm = d * (2 if self.norm == "layernorm" else 1)

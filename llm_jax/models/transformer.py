@@ -1,4 +1,4 @@
-"""The one decoder-only `Transformer`: GPT-2 and Llama are settings of its `ModelConfig`.
+"""The one decoder-only `Transformer`: GPT-2, Llama and Qwen are settings of its `ModelConfig`.
 
     logits = Transformer(cfg).apply({"params": p}, tokens, positions, segment_ids)
     logits, cache = Transformer(cfg).apply({"params": p}, tokens, positions, cache=cache)
@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.models.config import ModelConfig
-from llm_jax.nn.attention import Attention, KVCache, attention_mask, cache_mask
+from llm_jax.models.kv_cache import KVCache
+from llm_jax.nn.attention import Attention, attention_mask, cache_mask
 from llm_jax.nn.linear import Linear
 from llm_jax.nn.mlp import MLP
 from llm_jax.nn.norms import make_norm
@@ -33,10 +34,19 @@ class Block(nn.Module):
         cfg = self.cfg
         norm = lambda name: make_norm(cfg.norm, cfg.norm_eps, cfg.compute_dtype,  # noqa: E731
                                       cfg.params_dtype, name)
-        y, new_kv = Attention(cfg, name="attn")(norm("attn_norm")(x), positions, mask,
-                                                cache_kv, cache_index)
+        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5  # GPT-2: scaled residual projections
+        dtypes = dict(dtype=cfg.compute_dtype, param_dtype=cfg.params_dtype)
+        attention = Attention(
+            cfg.d_model, cfg.n_heads, cfg.kv_heads, cfg.head_size,
+            rope_theta=cfg.rope_theta if cfg.pos == "rope" else None,
+            rope_scaling=cfg.rope_scaling, qkv_bias=cfg.has_qkv_bias, out_bias=cfg.use_bias,
+            qk_norm_eps=cfg.norm_eps if cfg.qk_norm else None, init_std=cfg.init_std,
+            out_std=out_std, name="attn", **dtypes)
+        y, new_kv = attention(norm("attn_norm")(x), positions, mask, cache_kv, cache_index)
         x = nn.with_logical_constraint(x + y, ACT)
-        x = x + MLP(cfg, name="mlp")(norm("mlp_norm")(x))
+        mlp = MLP(cfg.d_model, cfg.ff_size, cfg.mlp, cfg.use_bias, init_std=cfg.init_std,
+                  out_std=out_std, name="mlp", **dtypes)
+        x = x + mlp(norm("mlp_norm")(x))
         return nn.with_logical_constraint(x, ACT), new_kv
 
 

@@ -1,8 +1,9 @@
 """Causal self-attention with grouped-query heads, RoPE, segment masking and a KV cache.
 
 Training calls it without a cache on packed rows (the mask keeps documents apart). Generation
-calls it with a preallocated cache: new keys/values are written at `cache.index` and queries
-attend to every valid slot at or before their own.
+calls it with one layer's slice of a preallocated cache (`models/kv_cache.py`): new
+keys/values are written at the cache index and queries attend to every valid slot at or before
+their own. The layer takes plain sizes and switches; `models/` maps a `ModelConfig` onto them.
 """
 
 from __future__ import annotations
@@ -10,49 +11,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
-from flax import struct
 
-from llm_jax.models.config import ModelConfig
 from llm_jax.nn.linear import linear
-from llm_jax.nn.rope import apply_rope
-
-
-@struct.dataclass
-class KVCache:
-    """Per-layer keys/values [batch, kv_heads, max_len, head_dim] plus shared bookkeeping.
-
-    Heads come before slots so that one decode step's attention is a batched matrix-vector
-    product over contiguous memory, with no transpose of the cache (3x faster than the
-    [batch, slot, head, dim] layout on CPU at 256 slots). `valid[b, j]` says slot j holds a
-    real token for row b (left padding of ragged prompts is invalid); `index` is the next slot
-    to write, the same for every row.
-    """
-
-    keys: tuple[jnp.ndarray, ...]
-    values: tuple[jnp.ndarray, ...]
-    valid: jnp.ndarray  # bool [batch, max_len]
-    index: jnp.ndarray  # int32 scalar
-
-    @classmethod
-    def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
-        shape = (batch, cfg.kv_heads, max_len, cfg.head_size)
-        zeros = tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers))
-        return cls(keys=zeros, values=tuple(jnp.zeros_like(z) for z in zeros),
-                   valid=jnp.zeros((batch, max_len), bool), index=jnp.zeros((), jnp.int32))
-
-    @property
-    def max_len(self) -> int:
-        return self.valid.shape[1]
-
-    def grow(self, max_len: int) -> KVCache:
-        """The same cache with empty (invalid) slots appended up to `max_len`."""
-        extra = max_len - self.max_len
-        if extra <= 0:
-            return self
-        pad_slots = lambda x: jnp.pad(x, [(0, 0), (0, 0), (0, extra), (0, 0)])  # noqa: E731
-        return KVCache(keys=tuple(map(pad_slots, self.keys)),
-                       values=tuple(map(pad_slots, self.values)),
-                       valid=jnp.pad(self.valid, [(0, 0), (0, extra)]), index=self.index)
+from llm_jax.nn.norms import make_norm
+from llm_jax.nn.rope import RopeScaling, apply_rope
 
 
 def attention_mask(segment_ids: jnp.ndarray | None, batch: int, length: int) -> jnp.ndarray:
@@ -94,18 +56,47 @@ def single_query_attention(q, k, v, mask):
 
 
 class Attention(nn.Module):
-    cfg: ModelConfig
+    """Multi-head / grouped-query self-attention.
+
+    Optional parts, each a Hugging Face family's: biases on q/k/v only (`qkv_bias`, Qwen2) or
+    on the output too (`out_bias`, GPT-2), a per-head RMSNorm of q and k before RoPE
+    (`qk_norm_eps`, Qwen3), RoPE with Llama 3 scaling (`rope_theta=None` when positions come
+    from a learned embedding instead).
+    """
+
+    d_model: int
+    n_heads: int
+    kv_heads: int
+    head_dim: int
+    rope_theta: float | None = None
+    rope_scaling: RopeScaling | None = None
+    qkv_bias: bool = False
+    out_bias: bool = False
+    qk_norm_eps: float | None = None
+    init_std: float = 0.02
+    out_std: float = 0.02
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    def _dense(self, n_in, n_out, in_axes, out_axes, name, bias, std):
+        return linear(n_in, n_out, in_axes, out_axes, name, use_bias=bias, std=std,
+                      dtype=self.dtype, param_dtype=self.param_dtype)
 
     @nn.compact
     def __call__(self, x, positions, mask, cache_kv=None, cache_index=None):
-        cfg = self.cfg
-        h, kv, hd = cfg.n_heads, cfg.kv_heads, cfg.head_size
-        q = linear(cfg.d_model, (h, hd), ("embed",), ("heads", "head_dim"), cfg, "query")(x)
-        k = linear(cfg.d_model, (kv, hd), ("embed",), ("kv_heads", "head_dim"), cfg, "key")(x)
-        v = linear(cfg.d_model, (kv, hd), ("embed",), ("kv_heads", "head_dim"), cfg, "value")(x)
-        if cfg.pos == "rope":
-            q = apply_rope(q, positions, cfg.rope_theta)
-            k = apply_rope(k, positions, cfg.rope_theta)
+        h, kv, hd, d = self.n_heads, self.kv_heads, self.head_dim, self.d_model
+        bias, std = self.qkv_bias, self.init_std
+        q = self._dense(d, (h, hd), ("embed",), ("heads", "head_dim"), "query", bias, std)(x)
+        k = self._dense(d, (kv, hd), ("embed",), ("kv_heads", "head_dim"), "key", bias, std)(x)
+        v = self._dense(d, (kv, hd), ("embed",), ("kv_heads", "head_dim"), "value", bias,
+                        std)(x)
+        if self.qk_norm_eps is not None:
+            norm = lambda name: make_norm("rmsnorm", self.qk_norm_eps, self.dtype,  # noqa: E731
+                                          self.param_dtype, name)
+            q, k = norm("query_norm")(q), norm("key_norm")(k)
+        if self.rope_theta is not None:
+            q = apply_rope(q, positions, self.rope_theta, self.rope_scaling)
+            k = apply_rope(k, positions, self.rope_theta, self.rope_scaling)
         q = nn.with_logical_constraint(q, ("act_batch", "act_seq", "act_heads", None))
 
         new_kv = None
@@ -126,7 +117,6 @@ class Attention(nn.Module):
         else:  # XLA on CPU/TPU; cuDNN flash attention is picked on GPU when shapes allow.
             out = jax.nn.dot_product_attention(q, k, v, mask=mask)
         out = nn.with_logical_constraint(out, ("act_batch", "act_seq", "act_heads", None))
-        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5
-        y = linear((h, hd), cfg.d_model, ("heads", "head_dim"), ("embed",), cfg, "out",
-                   std=out_std)(out)
+        y = self._dense((h, hd), d, ("heads", "head_dim"), ("embed",), "out", self.out_bias,
+                        self.out_std)(out)
         return y, new_kv

@@ -12,8 +12,6 @@ import string
 import jax.numpy as jnp
 from flax import linen as nn
 
-from llm_jax.models.config import ModelConfig
-
 
 class Linear(nn.Module):
     """y = x·W (+ b), contracting the last len(in_axes) dims of x with W[in..., out...]."""
@@ -49,10 +47,9 @@ class Linear(nn.Module):
         return y
 
 
-def linear(in_shape, out_shape, in_axes, out_axes, cfg: ModelConfig, name: str,
-           std: float | None = None) -> Linear:
-    """A `Linear` with the model's dtypes, bias setting and init scale."""
+def linear(in_shape, out_shape, in_axes, out_axes, name: str, *, use_bias: bool, std: float,
+           dtype=jnp.float32, param_dtype=jnp.float32) -> Linear:
+    """A `Linear` whose shapes may be given as ints or tuples."""
     as_tuple = lambda s: tuple(s) if isinstance(s, tuple | list) else (s,)  # noqa: E731
     return Linear(as_tuple(in_shape), as_tuple(out_shape), tuple(in_axes), tuple(out_axes),
-                  cfg.use_bias, cfg.init_std if std is None else std,
-                  cfg.compute_dtype, cfg.params_dtype, name=name)
+                  use_bias, std, dtype, param_dtype, name=name)

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from llm_jax.models.config import ModelConfig
 from llm_jax.nn.linear import linear
 
 
 class MLP(nn.Module):
-    cfg: ModelConfig
+    """d_model → d_ff → d_model; `out_std` scales the residual projection's init (GPT-2)."""
+
+    d_model: int
+    d_ff: int
+    kind: Literal["gelu", "swiglu"] = "gelu"
+    use_bias: bool = True
+    init_std: float = 0.02
+    out_std: float = 0.02
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        cfg = self.cfg
-        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5  # GPT-2: scale residual projections
-        if cfg.mlp == "swiglu":
-            gate = linear(cfg.d_model, cfg.ff_size, ("embed",), ("mlp",), cfg, "gate")(x)
-            up = linear(cfg.d_model, cfg.ff_size, ("embed",), ("mlp",), cfg, "up")(x)
+        dense = lambda n_in, n_out, in_ax, out_ax, name, std: linear(  # noqa: E731
+            n_in, n_out, in_ax, out_ax, name, use_bias=self.use_bias, std=std,
+            dtype=self.dtype, param_dtype=self.param_dtype)
+        d, f, std = self.d_model, self.d_ff, self.init_std
+        if self.kind == "swiglu":
+            gate = dense(d, f, ("embed",), ("mlp",), "gate", std)(x)
+            up = dense(d, f, ("embed",), ("mlp",), "up", std)(x)
             h = jax.nn.silu(gate) * up
         else:
-            h = jax.nn.gelu(linear(cfg.d_model, cfg.ff_size, ("embed",), ("mlp",), cfg, "fc_in")(x),
+            h = jax.nn.gelu(dense(d, f, ("embed",), ("mlp",), "fc_in", std)(x),
                             approximate=True)  # GPT-2's "gelu_new"
         h = nn.with_logical_constraint(h, ("act_batch", "act_seq", "act_mlp"))
-        return linear(cfg.ff_size, cfg.d_model, ("mlp",), ("embed",), cfg, "fc_out", std=out_std)(h)
+        return dense(f, d, ("mlp",), ("embed",), "fc_out", self.out_std)(h)

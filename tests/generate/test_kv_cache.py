@@ -7,7 +7,7 @@ import pytest
 from flax import linen as nn
 
 from llm_jax.generate.logprobs import positions_from_mask
-from llm_jax.nn.attention import KVCache
+from llm_jax.models.kv_cache import KVCache
 from tests.helpers import random_params, tiny_config
 
 PROMPT_LEN, NEW = 9, 6
