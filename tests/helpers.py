@@ -123,3 +123,24 @@ TINY_RUN_ARGS = [
 def corpus_args(corpus: dict[str, str]) -> list[str]:
     return [f"--config.data.train_paths={corpus['train']}",
             f"--config.data.val_paths={corpus['val']}"]
+
+
+def require(module: str):
+    """Import `module` for tests that cannot run without it (torch, transformers, tokenizers).
+
+    Under CI (a `CI` environment variable that is set and not "0"/"false") a missing module is
+    an error, so parity tests can never pass by being skipped; on a workstation without the
+    `[hf]` extra they skip with the same message.
+    """
+    import importlib
+    import os
+
+    import pytest
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        message = f"this test needs `{module}`: pip install -e '.[hf]' ({e})"
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+            raise ImportError(message) from e
+        pytest.skip(message, allow_module_level=True)

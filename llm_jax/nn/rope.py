@@ -32,7 +32,8 @@ class RopeScaling:
 def rope_frequencies(head_dim: int, theta: float,
                      scaling: RopeScaling | None = None) -> np.ndarray:
     """Inverse frequencies [head_dim/2] in fp32, computed in fp32 as the HF reference does (the
-    llama3 band tests compare fp32 wavelengths, so the rounding must match too)."""
+    llama3 band tests compare fp32 wavelengths, so the rounding must match too: `c / x` is
+    written `c * (1 / x)` below because that is how torch evaluates a scalar over a tensor)."""
     exponents = np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)
     inv_freq = np.float32(1.0) / np.power(np.float32(theta), exponents, dtype=np.float32)
     if scaling is None:
@@ -40,10 +41,10 @@ def rope_frequencies(head_dim: int, theta: float,
     old_len = np.float32(scaling.original_max_position_embeddings)
     low_wavelen = old_len / np.float32(scaling.low_freq_factor)
     high_wavelen = old_len / np.float32(scaling.high_freq_factor)
-    wavelen = np.float32(2 * math.pi) / inv_freq
+    wavelen = np.float32(2 * math.pi) * (np.float32(1) / inv_freq)
     factor = np.float32(scaling.factor)
     scaled = np.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
-    smooth = ((old_len / wavelen - np.float32(scaling.low_freq_factor))
+    smooth = ((old_len * (np.float32(1) / wavelen) - np.float32(scaling.low_freq_factor))
               / np.float32(scaling.high_freq_factor - scaling.low_freq_factor))
     blended = (1 - smooth) * scaled / factor + smooth * scaled
     medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)

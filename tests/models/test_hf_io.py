@@ -1,23 +1,16 @@
 """Parity with Hugging Face transformers (fp32, 1e-4 on logits): import their GPT-2 and Llama
 checkpoints, export ours so `AutoModelForCausalLM` loads them, and refuse what we cannot read."""
 
-import dataclasses
 import json
 import pickle
 
 import jax
-import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
-from flax import linen as nn
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-from llm_jax.models import hf_io  # noqa: E402
-from llm_jax.models.hf_io import (  # noqa: E402
+from llm_jax.models.hf_io import (
     HFFormatError,
     config_from_hf,
     hf_state_from_params,
@@ -25,36 +18,21 @@ from llm_jax.models.hf_io import (  # noqa: E402
     params_from_hf_state,
     save_hf_checkpoint,
 )
-from llm_jax.models.transformer import Transformer  # noqa: E402
-from tests.helpers import tiny_config  # noqa: E402
+from llm_jax.models.safetensors_files import map_file
+from tests.helpers import require, tiny_config
+from tests.models.hf_parity import (
+    TOL,
+    VOCAB,
+    explicit,
+    our_logits,
+    random_ours,
+    random_tokens,
+    randomize,
+    torch_logits,
+)
 
-TOL = 1e-4
-VOCAB = 101
-
-
-def _randomize(model, seed=0):
-    """Non-trivial values everywhere, norms included, so no mapping mistake can hide."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            is_scale = ("ln" in name or "norm" in name) and name.endswith("weight")
-            p.copy_(float(is_scale) + 0.2 * torch.randn(p.shape, generator=gen))
-    return model.eval()
-
-
-def _tokens(seed=0, length=48):
-    return np.random.default_rng(seed).integers(0, VOCAB, (2, length))
-
-
-def _torch_logits(model, tokens):
-    with torch.no_grad():
-        return model(torch.tensor(tokens)).logits.float().numpy()
-
-
-def _our_logits(cfg, params, tokens):
-    # Jitted: one compile per config instead of one per op on the eager path.
-    forward = jax.jit(lambda p, t: Transformer(cfg).apply({"params": p}, t))
-    return np.asarray(forward(params, jnp.asarray(tokens)))
+torch = require("torch")
+transformers = require("transformers")
 
 
 def _gpt2(tied=True):
@@ -62,7 +40,7 @@ def _gpt2(tied=True):
                                   n_positions=64, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
                                   layer_norm_epsilon=1e-5, tie_word_embeddings=tied,
                                   bos_token_id=None, eos_token_id=None)
-    return _randomize(transformers.GPT2LMHeadModel(cfg))
+    return randomize(transformers.GPT2LMHeadModel(cfg))
 
 
 def _llama(tied=False, bias=False):
@@ -72,7 +50,7 @@ def _llama(tied=False, bias=False):
                                    max_position_embeddings=64, tie_word_embeddings=tied,
                                    rms_norm_eps=1e-5, attention_bias=bias, mlp_bias=bias,
                                    bos_token_id=None, eos_token_id=None)
-    return _randomize(transformers.LlamaForCausalLM(cfg))
+    return randomize(transformers.LlamaForCausalLM(cfg))
 
 
 IMPORTS = {"gpt2": _gpt2, "gpt2_untied": lambda: _gpt2(tied=False), "llama": _llama,
@@ -89,32 +67,9 @@ def test_import_matches_transformers(name, tmp_path):
     if name.startswith("llama"):
         assert (cfg.kv_heads, cfg.ff_size, cfg.rope_theta, cfg.norm_eps) == (2, 96, 1e4, 1e-5)
         assert cfg.use_bias == hf.attention_bias
-    tokens = _tokens()
-    np.testing.assert_allclose(_our_logits(cfg, params, tokens), _torch_logits(model, tokens),
+    tokens = random_tokens()
+    np.testing.assert_allclose(our_logits(cfg, params, tokens), torch_logits(model, tokens),
                                atol=TOL, rtol=0)
-
-
-def _random_ours(flavour, **overrides):
-    """Our model's param tree (shapes and dtypes from its own init) with every value random:
-    kernels and embeddings, and norms and biases moved well off their 1 / 0 init, so a swapped
-    or misplaced tensor cannot hide. Drawn in numpy because an eager init of even this tiny
-    model spends seconds compiling one CPU kernel per op."""
-    cfg = tiny_config(flavour, vocab_size=VOCAB, max_seq_len=64, **overrides)
-    shapes = jax.eval_shape(lambda: nn.meta.unbox(
-        Transformer(cfg).init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))
-    rng = np.random.default_rng(1)
-
-    def draw(path, leaf):
-        base = 1.0 if jax.tree_util.keystr(path[-1:]) == "['scale']" else 0.0
-        return (base + 0.2 * rng.standard_normal(leaf.shape)).astype(leaf.dtype)
-
-    return cfg, jax.tree_util.tree_map_with_path(draw, shapes)
-
-
-def _explicit(cfg):
-    """The config with the sizes it may leave to defaults spelled out, as config files do."""
-    return dataclasses.replace(cfg, d_ff=cfg.ff_size, n_kv_heads=cfg.kv_heads,
-                               head_dim=cfg.head_size)
 
 
 EXPORTS = {"gpt2": ("gpt2", {}), "gpt2_untied": ("gpt2", {"tie_embeddings": False}),
@@ -128,7 +83,7 @@ EXPORTS = {"gpt2": ("gpt2", {}), "gpt2_untied": ("gpt2", {"tie_embeddings": Fals
 ])
 def test_export_loads_in_transformers(name, shard, tmp_path):
     flavour, overrides = EXPORTS[name]
-    cfg, params = _random_ours(flavour, **overrides)
+    cfg, params = random_ours(flavour, **overrides)
     save_hf_checkpoint(cfg, params, tmp_path, max_shard_bytes=shard)
     if shard:
         index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
@@ -138,20 +93,20 @@ def test_export_loads_in_transformers(name, shard, tmp_path):
     model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
     assert type(model).__name__ == ("GPT2LMHeadModel" if flavour == "gpt2"
                                     else "LlamaForCausalLM")
-    tokens = _tokens(seed=2)
-    ours = _our_logits(cfg, params, tokens)
-    np.testing.assert_allclose(_torch_logits(model.eval(), tokens), ours, atol=TOL, rtol=0)
+    tokens = random_tokens(seed=2)
+    ours = our_logits(cfg, params, tokens)
+    np.testing.assert_allclose(torch_logits(model.eval(), tokens), ours, atol=TOL, rtol=0)
 
     cfg2, params2 = load_hf_checkpoint(tmp_path)  # and back again, bit for bit
-    assert _explicit(cfg2) == _explicit(cfg)
+    assert explicit(cfg2) == explicit(cfg)
     jax.tree.map(np.testing.assert_array_equal, params2, jax.tree.map(np.asarray, params))
 
 
 def test_export_replaces_an_earlier_export(tmp_path):
     """A sharded export over a single-file one (or back) must not leave the old weights where
     transformers would read them first."""
-    cfg, params = _random_ours("llama")
-    save_hf_checkpoint(*_random_ours("gpt2"), tmp_path)
+    cfg, params = random_ours("llama")
+    save_hf_checkpoint(*random_ours("gpt2"), tmp_path)
     save_hf_checkpoint(cfg, params, tmp_path, max_shard_bytes=20_000)
     assert not (tmp_path / "model.safetensors").exists()
     save_hf_checkpoint(cfg, params, tmp_path)
@@ -186,29 +141,34 @@ def test_bf16_checkpoint_loads(bf16_llama):
     # frequency buffer, which no checkpoint stores.)
     fp32 = _llama()
     fp32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
-    tokens = _tokens(seed=3)
-    np.testing.assert_allclose(_our_logits(cfg, params, tokens), _torch_logits(fp32, tokens),
+    tokens = random_tokens(seed=3)
+    np.testing.assert_allclose(our_logits(cfg, params, tokens), torch_logits(fp32, tokens),
                                atol=TOL, rtol=0)
 
 
-def test_bf16_fallback_for_older_safetensors(bf16_llama, monkeypatch):
-    """safetensors < 0.8 raises TypeError for bf16 in its numpy loader; the format-level
-    reader must then give the same weights."""
-    model, path = bf16_llama
-
-    def old_load_file(filename):
-        raise TypeError("data type 'bfloat16' not understood")
-
-    monkeypatch.setattr(hf_io, "load_file", old_load_file)
-    cfg, params = load_hf_checkpoint(path)
-    _assert_same_as_torch(cfg, params, model)
+def test_memory_mapped_reader_equals_safetensors(tmp_path):
+    """Our header parser gives the same arrays as the safetensors package, for every dtype a
+    checkpoint may hold (bf16 included), and empty tensors."""
+    rng = np.random.default_rng(0)
+    tensors = {"bf16": rng.standard_normal((3, 5)).astype(ml_dtypes.bfloat16),
+               "f16": rng.standard_normal(7).astype(np.float16),
+               "f32": rng.standard_normal((2, 3, 4)).astype(np.float32),
+               "f64": rng.standard_normal(1).astype(np.float64),
+               "i64": np.arange(6, dtype=np.int64).reshape(2, 3),
+               "u8": np.arange(3, dtype=np.uint8), "empty": np.zeros((0, 4), np.float32)}
+    save_file(tensors, str(tmp_path / "t.safetensors"))
+    got, want = map_file(tmp_path / "t.safetensors"), load_file(tmp_path / "t.safetensors")
+    assert set(got) == set(want) == set(tensors)
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
 
 
 @pytest.mark.parametrize("flavour", ["gpt2", "llama"])
 def test_base_model_names_and_buffers(flavour):
     """Checkpoints of the bare base model (the original "gpt2" repo) lack the "transformer." /
     "model." prefix, and carry non-weight buffers that are skipped."""
-    cfg, params = _random_ours(flavour)
+    cfg, params = random_ours(flavour)
     state = hf_state_from_params(cfg, params)
     bare = {k.split(".", 1)[1] if k != "lm_head.weight" else k: v for k, v in state.items()}
     for i in range(cfg.n_layers):
@@ -222,7 +182,7 @@ def test_base_model_names_and_buffers(flavour):
 
 
 def test_checkpoint_that_does_not_fit_the_config():
-    cfg, params = _random_ours("llama")
+    cfg, params = random_ours("llama")
     state = hf_state_from_params(cfg, params)
     with pytest.raises(HFFormatError, match="not used by this config.*q_proj.bias"):
         params_from_hf_state(cfg, state | {"model.layers.0.self_attn.q_proj.bias":
@@ -246,10 +206,18 @@ GPT2_HF = {"model_type": "gpt2", "vocab_size": VOCAB, "n_embd": 64, "n_layer": 2
     ({"model_type": "bert"}, "model_type 'bert' is not supported"),
     (LLAMA_HF | {"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, "RoPE scaling 'yarn'"),
     (LLAMA_HF | {"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5}},
-     "RoPE scaling 'llama3'"),
+     "llama3 RoPE scaling without factor, low_freq_factor, high_freq_factor"),
+    (LLAMA_HF | {"rope_scaling": {"type": "linear", "factor": 2.0}}, "RoPE scaling 'linear'"),
+    (LLAMA_HF | {"partial_rotary_factor": 0.5}, "partial_rotary_factor=0.5"),
+    (LLAMA_HF | {"model_type": "qwen2", "use_sliding_window": True}, "qwen2: sliding-window"),
+    (LLAMA_HF | {"model_type": "qwen3", "layer_types": ["sliding_attention"] * 2},
+     "qwen3: sliding-window"),
+    (LLAMA_HF | {"model_type": "qwen3", "attention_bias": True},
+     "qwen3 attention_bias=true"),
+    ({"model_type": "gemma"}, "model_type 'gemma' is not supported"),
     (LLAMA_HF | {"attention_bias": True}, "attention_bias=True with mlp_bias=False"),
     (LLAMA_HF | {"hidden_act": "gelu"}, "activation 'gelu'"),
-    (LLAMA_HF | {"model_type": "mistral", "sliding_window": 4096}, "sliding-window"),
+    (LLAMA_HF | {"model_type": "mistral", "sliding_window": 4096}, "mistral: sliding-window"),
     (GPT2_HF | {"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx"),
     (GPT2_HF | {"scale_attn_weights": False}, "scale_attn_weights=false"),
     (GPT2_HF | {"activation_function": "relu"}, "activation 'relu'"),
@@ -301,12 +269,12 @@ def test_missing_folder_is_not_sent_to_the_hub(tmp_path):
 def test_export_refuses_what_hf_cannot_express(tmp_path):
     with pytest.raises(HFFormatError, match="no Hugging Face architecture matches norm=rmsnorm, "
                                             "pos=learned"):
-        cfg, params = _random_ours("gpt2", norm="rmsnorm")
+        cfg, params = random_ours("gpt2", norm="rmsnorm")
         save_hf_checkpoint(cfg, params, tmp_path / "a")
     with pytest.raises(HFFormatError, match="GPT-2 layout needs n_kv_heads == n_heads"):
-        cfg, params = _random_ours("gpt2", n_kv_heads=2)
+        cfg, params = random_ours("gpt2", n_kv_heads=2)
         save_hf_checkpoint(cfg, params, tmp_path / "b")
-    cfg, params = _random_ours("llama")
+    cfg, params = random_ours("llama")
     with pytest.raises(HFFormatError, match=r"\['lm_head'\]\['kernel'\]: missing"):
         save_hf_checkpoint(cfg, {k: v for k, v in params.items() if k != "lm_head"},
                            tmp_path / "c")
