@@ -1,134 +1,144 @@
-"""grain pipelines: documents → shuffled, tokenized, packed, batched rows.
+"""grain pipelines: a corpus → seeded order → tokenized examples → packed rows → batches.
 
-Each document becomes `<|bos|> text <|eos|>`; `inputs` are its tokens but the last and
-`targets` its tokens but the first. Concat-then-split packing fills every row of `seq_len`
-with consecutive documents and emits `segment_ids` (1, 2, ... per document in the row, 0 for
-padding) and `positions` (restarting at 0 in each document, continuing where a long document
-spills into the next row), so attention never crosses documents.
+    it = train_iterator(index, tokenizer, seq_len=256, batch_size=64, seed=0,
+                        host_index=jax.process_index(), host_count=jax.process_count())
+    batch = next(it)   # this host's rows of global batch 1: inputs, targets, segment_ids, positions
+
+The corpus is anything with `len` and `[i]` (a `RecordIndex`, an `IndexView`, a list of
+strings); a Parquet corpus is read lazily. Training batches are the same global batches for
+any host count (see `global_batches.py`); each document becomes `<|bos|> text <|eos|>` and
+packing (see `packing.py`) keeps documents from attending to one another. `packed_batches` is
+the general entry point: a stage that builds its own examples (SFT conversations with a
+`loss_mask`) passes its `to_example` and the per-token fields it adds.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import grain
 import numpy as np
+
+from llm_jax.data.global_batches import GlobalBatchIterator, host_rows
+from llm_jax.data.index import BlockShuffle, memory_index
+from llm_jax.data.packing import Example, document_example, pack, pad_row, stack_rows
 
 if TYPE_CHECKING:
     from llm_jax.data.tokenizer import Tokenizer
 
 
-def _tokenize_fn(tokenizer: Tokenizer):
-    def tokenize(text: str) -> dict[str, np.ndarray]:
-        ids = np.asarray([tokenizer.bos_id, *tokenizer.encode(text), tokenizer.eos_id], np.int32)
-        return {"inputs": ids[:-1], "targets": ids[1:]}
-
-    return tokenize
-
-
-def _rename_packed(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {
-        "inputs": batch["inputs"],
-        "targets": batch["targets"],
-        "segment_ids": batch["inputs_segment_ids"].astype(np.int32),
-        "positions": batch["inputs_positions"].astype(np.int32),
-    }
+def _as_corpus(corpus: Any):
+    if not hasattr(corpus, "block_sizes"):  # a plain list: one block per record
+        corpus = memory_index(list(corpus))
+    if len(corpus) == 0:
+        raise ValueError("no training records")
+    return corpus
 
 
-def _packed(dataset: grain.IterDataset, seq_len: int) -> grain.IterDataset:
-    return grain.experimental.ConcatThenSplitIterDataset(
-        dataset, length_struct={"inputs": seq_len, "targets": seq_len})
+def _not_none(value: Any) -> bool:
+    return value is not None
 
 
-def train_dataset(documents: Sequence[str], tokenizer: Tokenizer, *, seq_len: int,
-                  batch_size: int, seed: int, shard_index: int = 0, shard_count: int = 1,
-                  row_shuffle_window: int = 1024) -> grain.IterDataset:
-    """Endless packed training batches for this host: `batch_size` rows of `seq_len`.
+# A stream reads one record at a time, on demand: a thread pool per stream (grain's default)
+# would start `batch_size` pools of threads and read hundreds of records ahead in each.
+SYNCHRONOUS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
 
-    Documents are split between hosts first (each host reads only its share), then shuffled
-    with `seed`, freshly each epoch. Packing emits consecutive rows of the same document, so
-    packed rows are shuffled again within a window of `row_shuffle_window` rows: otherwise a
-    batch would hold one long document and its gradient would be needlessly noisy. Call
-    `iter()` on the result; the iterator's `get_state()/set_state()` resume exactly and are
-    saved in checkpoints.
+
+def packed_batches(corpus: Any, to_example: Callable[[Any], Example | None], *, seq_len: int,
+                   batch_size: int, seed: int, fields: Iterable[str] = ("inputs", "targets"),
+                   split: bool = True, host_index: int = 0, host_count: int = 1,
+                   window_blocks: int = 8, num_packing_bins: int = 4) -> GlobalBatchIterator:
+    """Endless packed training batches: this host's rows of global batches of `batch_size`.
+
+    `to_example(record)` turns a record into an example (`None` drops it); `fields` names
+    every per-token field examples carry. Each epoch visits the corpus in a fresh seeded
+    order. `split=True` packs pretraining documents (cut across rows), `split=False` keeps
+    each example whole (SFT). The iterator's `get_state()/set_state()` resume exactly and do
+    not depend on the host count.
     """
-    if not documents:
-        raise ValueError("no training documents")
-    ds = grain.MapDataset.source(list(documents))[shard_index::shard_count]
-    ds = ds.seed(seed).shuffle().repeat(None).map(_tokenize_fn(tokenizer))
-    ds = _packed(ds.to_iter_dataset(), seq_len)
-    if row_shuffle_window > 1:
-        ds = grain.experimental.WindowShuffleIterDataset(ds, window_size=row_shuffle_window,
-                                                         seed=seed)
-    return ds.batch(batch_size, drop_remainder=True).map(_rename_packed)
+    corpus = _as_corpus(corpus)
+    fields = tuple(fields)
+    order = BlockShuffle(grain.MapDataset.source(corpus), corpus.block_sizes, seed=seed,
+                         window_blocks=window_blocks)
+
+    def stream(row: int) -> grain.IterDataset:
+        examples = order[row::batch_size].filter(_not_none).map(to_example).filter(_not_none)
+        return pack(examples.to_iter_dataset(SYNCHRONOUS), seq_len, fields, split=split,
+                    num_packing_bins=num_packing_bins)
+
+    return GlobalBatchIterator(
+        stream, global_rows=batch_size, host_index=host_index, host_count=host_count,
+        fingerprint={"seed": seed, "seq_len": seq_len, "records": len(corpus),
+                     "split": split, "fields": list(fields)})
 
 
-class CheckpointableIterator:
-    """A grain iterator whose state survives the JSON round trip of a checkpoint.
+def tokenize_fn(tokenizer: Tokenizer) -> Callable[[str], Example]:
+    """text -> `<|bos|> text <|eos|>` example (inputs, targets)."""
+    return document_example(tokenizer.bos_id, tokenizer.eos_id, tokenizer.encode)
 
-    grain's concat-then-split packer keeps `(start, end)` tuples in its state and compares them
-    to a tuple on restore; JSON hands them back as lists, which silently mis-restores the data
-    position. This wrapper turns those lists back into tuples.
+
+def train_iterator(documents: Any, tokenizer: Tokenizer, *, seq_len: int, batch_size: int,
+                   seed: int, host_index: int = 0, host_count: int = 1,
+                   window_blocks: int = 8, shard_index: int | None = None,
+                   shard_count: int | None = None) -> GlobalBatchIterator:
+    """Pretraining batches of documents (strings): `packed_batches` with the document example.
+
+    `batch_size` is the global batch; this host gets `batch_size // host_count` rows. The
+    older `shard_index/shard_count` form, where `batch_size` is this host's rows, is kept
+    until every caller passes the global batch.
     """
-
-    def __init__(self, iterator):
-        self._iterator = iterator
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self._iterator)
-
-    # grain's checkpoint handler stores a non-grain iterator's state as the bytes it returns.
-    def get_state(self) -> bytes:
-        return json.dumps(self._iterator.get_state()).encode()
-
-    def set_state(self, state: bytes) -> None:
-        self._iterator.set_state(_slices_as_tuples(json.loads(state)))
-
-    def start_prefetch(self) -> None:
-        """Called by grain's checkpoint handler after a restore; nothing is prefetched."""
+    if shard_count is not None:
+        host_index, host_count = shard_index or 0, shard_count
+        batch_size *= shard_count
+    return packed_batches(documents, tokenize_fn(tokenizer), seq_len=seq_len,
+                          batch_size=batch_size, seed=seed, host_index=host_index,
+                          host_count=host_count, window_blocks=window_blocks)
 
 
-def _slices_as_tuples(state):
-    if isinstance(state, dict):
-        return {k: ({f: tuple(v) for f, v in value.items()} if k == "remainder_slices"
-                    else _slices_as_tuples(value)) for k, value in state.items()}
-    return state
-
-
-def train_iterator(documents: Sequence[str], tokenizer: Tokenizer, **kwargs
-                   ) -> CheckpointableIterator:
-    """`iter(train_dataset(...))`, ready to be saved in and restored from checkpoints."""
-    return CheckpointableIterator(iter(train_dataset(documents, tokenizer, **kwargs)))
-
-
-def eval_batches(documents: Sequence[str], tokenizer: Tokenizer, *, seq_len: int,
-                 batch_size: int, max_batches: int) -> list[dict[str, np.ndarray]]:
-    """A fixed list of packed validation batches (no shuffle), the same at every evaluation."""
-    ds = grain.MapDataset.source(list(documents)).map(_tokenize_fn(tokenizer))
-    ds = _packed(ds.to_iter_dataset(), seq_len).map(_pad_row(seq_len))
-    ds = ds.batch(batch_size, drop_remainder=False).map(_rename_packed)
-    batches = []
-    for batch in ds:
-        if len(batches) == max_batches:
-            break
-        batches.append(_pad_batch(batch, batch_size))
+def eval_batches(documents: Any, tokenizer: Tokenizer | None = None, *, seq_len: int,
+                 batch_size: int, max_batches: int, host_index: int = 0, host_count: int = 1,
+                 to_example: Callable[[Any], Example | None] | None = None,
+                 fields: Iterable[str] = ("inputs", "targets")) -> list[dict[str, np.ndarray]]:
+    """This host's rows of a fixed list of global validation batches (corpus order, no
+    shuffle), the same at every evaluation and for every host count; the tail is padded
+    with segment 0 (no loss)."""
+    rows = host_rows(batch_size, host_index, host_count)
+    to_example = to_example or tokenize_fn(tokenizer)
+    ds = grain.MapDataset.source(_as_corpus(documents)).filter(_not_none).map(to_example)
+    packed = pack(ds.filter(_not_none).to_iter_dataset(SYNCHRONOUS), seq_len, tuple(fields))
+    batches, pending = [], []
+    for row in packed:
+        pending.append(pad_row(row, seq_len))
+        if len(pending) == batch_size:
+            batches.append(stack_rows(pending[rows.start:rows.stop], len(rows)))
+            pending = []
+            if len(batches) == max_batches:
+                return batches
+    if pending:
+        mine = pending[rows.start:rows.stop] or [_empty_row(pending[0])]
+        batches.append(stack_rows(mine, len(rows)))
     return batches
 
 
-def _pad_row(seq_len: int):
-    # The last packed row can be short; pad it (segment 0 = ignored by the loss).
-    def pad(row):
-        return {k: np.pad(v, (0, seq_len - len(v))) for k, v in row.items()}
-    return pad
+def _empty_row(like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.zeros_like(v) for k, v in like.items()}
 
 
-def _pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
-    missing = batch_size - len(batch["inputs"])
-    if missing <= 0:
-        return batch
-    return {k: np.pad(v, ((0, missing), (0, 0))) for k, v in batch.items()}
+def train_documents_sample(documents: Sequence[Any], max_chars: int, *, seed: int = 0,
+                           window_blocks: int = 8) -> Iterable[str]:
+    """Documents for tokenizer training: the first `max_chars` of the corpus' seeded
+    order, read from the whole corpus (never a host's share), so every host count trains the
+    same tokenizer."""
+    corpus = _as_corpus(documents)
+    order = BlockShuffle(grain.MapDataset.source(corpus), corpus.block_sizes, seed=seed,
+                         window_blocks=window_blocks)
+    total = 0
+    for position in range(len(corpus)):
+        doc = order[position]
+        if doc is None:
+            continue
+        yield doc
+        total += len(doc)
+        if total >= max_chars:
+            return

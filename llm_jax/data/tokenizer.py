@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +40,37 @@ def _training_lines(texts: Iterable[str], max_sentences: int) -> Iterator[str]:
                 return
 
 
+def _train_bpe(lines: list[str], model: io.BytesIO, vocab_size: int) -> None:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="bpe",
+        vocab_size=vocab_size, byte_fallback=True, split_digits=True,
+        add_dummy_prefix=False, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, allow_whitespace_only_pieces=True,
+        split_by_whitespace=True, character_coverage=0.9995,
+        max_sentence_length=1 << 16, train_extremely_large_corpus=False,
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+        pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS,
+        control_symbols=list(CHAT_TOKENS + TOOL_TOKENS),
+        user_defined_symbols=["\n"],  # keep newlines as their own piece, not bytes
+        num_threads=os.cpu_count() or 1, seed_sentencepiece_size=1_000_000,
+        # Digits and ASCII always get their own pieces, even when rare in the training
+        # text: later stages do arithmetic and code.
+        required_chars=string.digits + string.ascii_letters + string.punctuation,
+        hard_vocab_limit=True, minloglevel=2)
+
+
+def _training_problem(error: RuntimeError, vocab_size: int, corpus_name: str) -> DataError:
+    """sentencepiece's training failure as one line naming the setting to change."""
+    message = str(error)
+    if "Vocabulary size too high" in message:
+        most = re.search(r"<= (\d+)", message)
+        allowed = f" (it allows at most {most.group(1)})" if most else ""
+        return DataError(f"data.vocab_size={vocab_size} is too large for {corpus_name}"
+                         f"{allowed}: lower data.vocab_size or give more text")
+    last = message.strip().splitlines()[-1] if message.strip() else type(error).__name__
+    return DataError(f"training the tokenizer on {corpus_name} failed: {last}")
+
+
 class Tokenizer:
     """A thin, typed wrapper over a sentencepiece model."""
 
@@ -49,32 +81,22 @@ class Tokenizer:
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, model_path: str | Path, *,
-              max_sentences: int = 2_000_000) -> Tokenizer:
+              max_sentences: int = 2_000_000, corpus_name: str = "the training text"
+              ) -> Tokenizer:
         """Train a BPE model on `texts`, write it to `model_path` and return it loaded.
 
-        Training is deterministic for the same text and settings.
+        Training is deterministic for the same text and settings. `corpus_name` names the
+        text in errors: a corpus too small for `vocab_size` is a DataError, not a crash.
         """
         model_path = Path(model_path)
         model = io.BytesIO()
         lines = list(_training_lines(texts, max_sentences))
         if not lines:
             raise DataError(f"{model_path}: no text to train the tokenizer on")
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines), model_writer=model, model_type="bpe",
-            vocab_size=vocab_size, byte_fallback=True, split_digits=True,
-            add_dummy_prefix=False, normalization_rule_name="identity",
-            remove_extra_whitespaces=False, allow_whitespace_only_pieces=True,
-            split_by_whitespace=True, character_coverage=0.9995,
-            max_sentence_length=1 << 16, train_extremely_large_corpus=False,
-            pad_id=0, unk_id=1, bos_id=2, eos_id=3,
-            pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS,
-            control_symbols=list(CHAT_TOKENS + TOOL_TOKENS),
-            user_defined_symbols=["\n"],  # keep newlines as their own piece, not bytes
-            num_threads=os.cpu_count() or 1, seed_sentencepiece_size=1_000_000,
-            # Digits and ASCII always get their own pieces, even when rare in the training
-            # text: later stages do arithmetic and code.
-            required_chars=string.digits + string.ascii_letters + string.punctuation,
-            hard_vocab_limit=True, minloglevel=2)
+        try:
+            _train_bpe(lines, model, vocab_size)
+        except RuntimeError as e:
+            raise _training_problem(e, vocab_size, corpus_name) from None
         model_path.parent.mkdir(parents=True, exist_ok=True)
         model_path.write_bytes(model.getvalue())
         return cls.load(model_path)

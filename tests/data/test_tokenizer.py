@@ -55,3 +55,13 @@ def test_missing_or_bad_model_names_the_path(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(DataError, match="bad.model: not a readable"):
         Tokenizer.load(bad)
+
+
+def test_corpus_too_small_for_vocab_size_names_the_setting(tmp_path):
+    with pytest.raises(DataError) as err:
+        Tokenizer.train(["a tiny corpus.\n\nwith two paragraphs"], 4096, tmp_path / "t.model",
+                        corpus_name="tiny/train")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "data.vocab_size=4096 is too large for tiny/train (it allows at most " in message
+    assert not (tmp_path / "t.model").exists()
