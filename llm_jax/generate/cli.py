@@ -96,11 +96,29 @@ def cmd_chat(args, overrides) -> int:
 
 
 def cmd_export(args, overrides) -> int:
+    import json
+
+    from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES, write_hf_tokenizer
+    from llm_jax.data.tokenizer import Tokenizer
     from llm_jax.models.hf_io import save_hf_checkpoint
 
     model, params, tokenizer, step = load_run(args.run_dir)
-    save_hf_checkpoint(model.cfg, jax.device_get(params), args.out)
-    shutil.copy(tokenizer.model_path, Path(args.out) / TOKENIZER_FILE)
+    out = Path(args.out)
+    save_hf_checkpoint(model.cfg, jax.device_get(params), out)
+    if isinstance(tokenizer, Tokenizer):
+        # Our sentencepiece model (what `llm-jax sample --hf` reads), and the same tokenizer
+        # as the files `transformers.AutoTokenizer` reads, giving identical ids.
+        shutil.copy(tokenizer.model_path, out / TOKENIZER_FILE)
+        write_hf_tokenizer(tokenizer, out, model_max_length=model.cfg.max_seq_len)
+    else:  # a run started from a Hub folder keeps that folder's own tokenizer files
+        for name in HF_TOKENIZER_FILES:
+            if (tokenizer.model_path.parent / name).is_file():
+                shutil.copy(tokenizer.model_path.parent / name, out / name)
+    # config.json leaves token ids null; transformers' generate reads them from here.
+    stops = list(tokenizer.stop_ids)
+    (out / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": tokenizer.bos_id, "eos_token_id": stops[0] if len(stops) == 1
+         else stops, "pad_token_id": tokenizer.pad_id}, indent=2) + "\n")
     print(f"exported step {step} of {args.run_dir} to {args.out}")
     return 0
 
