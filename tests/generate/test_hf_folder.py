@@ -6,15 +6,16 @@ import json
 import jax
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+from llm_jax.cli import main
+from llm_jax.data.errors import DataError
+from llm_jax.data.hf_tokenizer import HFTokenizer
+from llm_jax.generate.load import load_hf
+from llm_jax.generate.sampler import SamplingConfig, generate
+from tests.helpers import require
 
-from llm_jax.cli import main  # noqa: E402
-from llm_jax.data.errors import DataError  # noqa: E402
-from llm_jax.data.hf_tokenizer import HFTokenizer  # noqa: E402
-from llm_jax.generate.load import load_hf  # noqa: E402
-from llm_jax.generate.sampler import SamplingConfig, generate  # noqa: E402
+torch = require("torch")
+transformers = require("transformers")
+tokenizers = require("tokenizers")
 
 EOS = "<|endoftext|>"
 PROMPTS = ["It is a truth universally acknowledged", "In the beginning"]
