@@ -10,7 +10,8 @@ of splitting a piece into two pieces is a merge, ranked by the piece's sentencep
 piece holds a digit beside anything else), and "\\n", a user-defined piece, is an added token
 that is never merged. Special tokens keep their ids; `split_special_tokens` makes raw text
 that spells one tokenize as ordinary pieces, as our encoder does, so a conversation cannot be
-forged from inside a message. Needs the `tokenizers` package (the `[hf]` extra).
+forged from inside a message. The files are plain JSON written here; only reading them back
+needs `tokenizers` / `transformers` (the `[hf]` extra).
 """
 
 from __future__ import annotations

@@ -274,6 +274,9 @@ def test_export_refuses_what_hf_cannot_express(tmp_path):
     with pytest.raises(HFFormatError, match="GPT-2 layout needs n_kv_heads == n_heads"):
         cfg, params = random_ours("gpt2", n_kv_heads=2)
         save_hf_checkpoint(cfg, params, tmp_path / "b")
+    with pytest.raises(HFFormatError, match="qk_norm with biases has no Hugging Face"):
+        cfg, params = random_ours("llama", qk_norm=True, qkv_bias=True)
+        save_hf_checkpoint(cfg, params, tmp_path / "e")
     cfg, params = random_ours("llama")
     with pytest.raises(HFFormatError, match=r"\['lm_head'\]\['kernel'\]: missing"):
         save_hf_checkpoint(cfg, {k: v for k, v in params.items() if k != "lm_head"},

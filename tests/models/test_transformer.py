@@ -84,3 +84,22 @@ def test_bad_config_values_are_named():
         tiny_config("gpt2", norm="batchnorm")
     with pytest.raises(ValueError, match="n_kv_heads"):
         tiny_config("llama", n_kv_heads=3)
+
+
+def test_rope_scaling_from_json_is_hashable_and_round_trips():
+    """Run configs arrive as JSON: a dict rope_scaling becomes the frozen dataclass, so the
+    config stays hashable (the sampler keys compiled functions on the model)."""
+    import dataclasses
+    import json
+
+    from llm_jax.nn.rope import RopeScaling
+
+    scaling = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 64}
+    cfg = tiny_config("llama", rope_scaling=scaling)
+    assert cfg.rope_scaling == RopeScaling(**scaling)
+    assert hash(cfg) == hash(tiny_config("llama", rope_scaling=RopeScaling(**scaling)))
+    again = ModelConfig(**json.loads(json.dumps(dataclasses.asdict(cfg))))
+    assert again == cfg and hash(again) == hash(cfg)
+    with pytest.raises(ValueError, match="rope_scaling needs pos='rope'"):
+        tiny_config("gpt2", rope_scaling=scaling)
