@@ -85,3 +85,24 @@ def test_shardings_must_match_the_params(tmp_path):
     del shardings["final_norm"]
     with pytest.raises(HFFormatError, match="shardings do not match the params tree"):
         load_hf_checkpoint(tmp_path, shardings=nn.meta.unbox(shardings))
+
+
+def test_sharded_load_of_a_bf16_checkpoint(tmp_path):
+    """bf16 tensors are read block by block from the memory map and widened to fp32."""
+    import ml_dtypes
+    from safetensors.numpy import load_file, save_file
+
+    cfg = tiny_config("llama", qkv_bias=True)
+    _, params = random_params(cfg, seed=4)
+    save_hf_checkpoint(cfg, jax.device_get(params), tmp_path)
+    fp32 = load_file(tmp_path / "model.safetensors")
+    save_file({k: v.astype(ml_dtypes.bfloat16) for k, v in fp32.items()},
+              str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    shardings = _target_shardings(cfg, make_mesh({"fsdp": -1}), "fsdp")
+    _, sharded = load_hf_checkpoint(tmp_path, shardings=shardings)
+    _, whole = load_hf_checkpoint(tmp_path)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), sharded, whole)
+    kernel = np.asarray(sharded["block_0"]["mlp"]["up"]["kernel"])
+    assert kernel.dtype == np.float32
+    want = np.asarray(params["block_0"]["mlp"]["up"]["kernel"]).astype(ml_dtypes.bfloat16)
+    np.testing.assert_array_equal(kernel, want.astype(np.float32))
