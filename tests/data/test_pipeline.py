@@ -11,7 +11,12 @@ import pytest
 from llm_jax.data.errors import DataError
 from llm_jax.data.global_batches import merge_states, restore_from_files
 from llm_jax.data.index import build_index
-from llm_jax.data.pipeline import eval_batches, packed_batches, train_iterator
+from llm_jax.data.pipeline import (
+    eval_batches,
+    packed_batches,
+    train_documents_sample,
+    train_iterator,
+)
 from llm_jax.data.records import text_field
 from tests.helpers import CharTokenizer
 
@@ -175,3 +180,11 @@ def test_per_host_batch_size_form_gives_the_same_rows():
     old = next(train_iterator(MANY, TOK, seq_len=24, batch_size=4, seed=5, shard_index=1,
                               shard_count=2))
     _assert_same([new], [old])
+
+
+def test_tokenizer_sample_reads_the_whole_corpus_in_seeded_order():
+    sample = list(train_documents_sample(MANY, 200, seed=0))
+    assert sum(map(len, sample)) >= 200 > sum(map(len, sample[:-1]))  # capped at 200 chars
+    assert sample == list(train_documents_sample(MANY, 200, seed=0))
+    assert sample != MANY[:len(sample)]  # shuffled: not only the first files' documents
+    assert len(list(train_documents_sample(MANY, 10**9))) == len(MANY)
