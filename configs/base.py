@@ -1,6 +1,6 @@
 """The config skeleton shared by every training stage; experiments fill it in.
 
-Sections: run, data, model, optim, train, mesh, wandb. Only trainers and the CLI read it.
+Sections: run, init, data, model, optim, train, mesh, wandb. Only trainers and the CLI read it.
 """
 
 import ml_collections
@@ -38,6 +38,13 @@ def base_config() -> ml_collections.ConfigDict:
     config.run = ml_collections.ConfigDict(dict(
         name="",  # run directory name under runs/<experiment>/; default: the experiment arg
         seed=0,
+    ))
+    # Where the params start: a parent run directory or a Hugging Face folder; neither = a
+    # random init. A run with checkpoints of its own resumes from them instead.
+    config.init = ml_collections.ConfigDict(dict(
+        from_run="",  # e.g. runs/pretrain_tiny/default
+        from_step=-1,  # the parent's checkpoint to start from; -1 = its newest
+        from_hf="",  # a folder with config.json + safetensors (GPT-2, Llama, Qwen2/3)
     ))
     config.data = data()
     config.optim = optim_presets.adamw()

@@ -15,9 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_CONFIG = 2
-EXIT_RUN = 1
-
 
 def _setup_logging() -> None:
     # Libraries imported earlier may already have configured the root logger (at WARNING, with
@@ -34,23 +31,17 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def default_run_dir(spec: str, run_name: str) -> Path:
-    path, _, arg = spec.partition(":")
-    return Path("runs") / Path(path).stem / (run_name or arg or "default")
-
-
 def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from llm_jax.config import get_experiment_config
-
-    config = get_experiment_config(args.experiment, overrides)
-    run_dir = Path(args.workdir) if args.workdir else default_run_dir(args.experiment,
-                                                                      config.run.name)
+    from llm_jax.errors import ConfigError
+    from llm_jax.runs import default_run_dir
     from llm_jax.trainers import TRAINERS
 
+    config = get_experiment_config(args.experiment, overrides)
+    run_dir = (Path(args.workdir) if args.workdir
+               else default_run_dir(args.experiment, config.run.name).path)
     stage = config.get("stage", "pretrain")
     if stage not in TRAINERS:
-        from llm_jax.config import ConfigError
-
         raise ConfigError(f"config.stage={stage!r}; known stages: {', '.join(TRAINERS)}")
     logging.info("run directory: %s", run_dir)
     metrics = TRAINERS[stage](config, run_dir)
@@ -98,22 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from llm_jax.config import ConfigError
-    from llm_jax.data.errors import DataError
-    from llm_jax.train.checkpoint import CheckpointError
-    from llm_jax.train.loop import NonFiniteError, Preempted
+    from llm_jax.errors import ConfigError, UserError
+    from llm_jax.train.loop import Preempted
 
     try:
         return args.func(args, overrides)
-    except ConfigError as e:
-        print(f"llm-jax: config error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (DataError, CheckpointError, NonFiniteError) as e:
-        print(f"llm-jax: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_RUN
+    except UserError as e:
+        label = "config error" if isinstance(e, ConfigError) else type(e).__name__
+        print(f"llm-jax: {label}: {_one_line(e)}", file=sys.stderr)
+        return e.exit_code
     except Preempted as e:
         print(f"llm-jax: {e}", file=sys.stderr)
         return 128 + e.signum
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from types import ModuleType
 
 import ml_collections
 
+from llm_jax.errors import ConfigError
 
-class ConfigError(Exception):
-    """A user mistake in an experiment reference or override; the CLI prints it as one line."""
+__all__ = ["ConfigError", "choose", "get_experiment_config", "load_experiment"]
 
 
 def load_experiment(spec: str) -> tuple[ModuleType, str | None]:

@@ -51,7 +51,7 @@ def test_kill_9_then_rerun_is_bit_exact(corpus, tmp_path):
     rerun = subprocess.run(_command(crashed, corpus, *steps), capture_output=True, text=True,
                            cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resumed from step" in rerun.stderr
+    assert "resumed from iteration" in rerun.stderr
     ref, got = _losses(tmp_path / "ref"), _losses(crashed)
     assert sorted(got) == list(range(1, 31))  # no duplicated or missing steps
     assert got == ref  # every loss, before and after the crash, bit for bit

@@ -1,5 +1,5 @@
 """`DataError`: bad input data, always named by file and line (or file and field)."""
 
+from llm_jax.errors import DataError
 
-class DataError(Exception):
-    """A problem with the user's data or tokenizer; the message names where it is."""
+__all__ = ["DataError"]

@@ -18,17 +18,16 @@ import jax
 import numpy as np
 
 from llm_jax.data.tokenizer import TOKENIZER_FILE
-from llm_jax.generate.load import load_hf, load_run
-from llm_jax.generate.sampler import SamplingConfig, generate
+from llm_jax.errors import ConfigError
+from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.load import load_model
 
 
 def _load(args):
-    if args.hf:
-        model, params, tokenizer = load_hf(args.hf, args.tokenizer)
-        return model, params, tokenizer
-    if not args.run_dir:
-        raise SystemExit("llm-jax: give a RUN_DIR or --hf DIR")
-    model, params, tokenizer, _ = load_run(args.run_dir)
+    if not args.hf and not args.run_dir:
+        raise ConfigError("give a RUN_DIR or --hf DIR")
+    model, params, tokenizer, _ = load_model(args.run_dir, args.hf,
+                                             tokenizer_path=args.tokenizer)
     return model, params, tokenizer
 
 
@@ -46,8 +45,8 @@ def _visible(tokenizer, ids, mask) -> str:
 def cmd_sample(args, overrides) -> int:
     model, params, tokenizer = _load(args)
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in args.prompt]
-    rollout = generate(model, params, prompts, jax.random.PRNGKey(args.seed),
-                       _sampling(args, tokenizer, args.n))
+    rollout = Sampler(model).generate(params, prompts, jax.random.PRNGKey(args.seed),
+                                      _sampling(args, tokenizer, args.n))
     for row in range(len(rollout.tokens)):
         prompt = args.prompt[int(rollout.prompt_index[row])]
         print(f"--- sample {row} ({int(rollout.lengths[row])} tokens)")
@@ -63,6 +62,7 @@ def cmd_chat(args, overrides) -> int:
     limit = model.cfg.max_seq_len - cfg.max_new_tokens
     transcript: list[int] = [tokenizer.bos_id]
     rng = jax.random.PRNGKey(args.seed)
+    sampler = Sampler(model)
     print("llm-jax chat: type text and press enter; empty line or Ctrl-D quits.", flush=True)
     while True:
         try:
@@ -86,7 +86,7 @@ def cmd_chat(args, overrides) -> int:
             sys.stdout.flush()
 
         rng, key = jax.random.split(rng)
-        rollout = generate(model, params, [transcript], key, cfg, on_token=stream)
+        rollout = sampler.generate(params, [transcript], key, cfg, on_token=stream)
         jax.effects_barrier()
         print(flush=True)
         n = int(rollout.lengths[0])
@@ -102,7 +102,7 @@ def cmd_export(args, overrides) -> int:
     from llm_jax.data.tokenizer import Tokenizer
     from llm_jax.models.hf_io import save_hf_checkpoint
 
-    model, params, tokenizer, step = load_run(args.run_dir)
+    model, params, tokenizer, step = load_model(args.run_dir)
     out = Path(args.out)
     save_hf_checkpoint(model.cfg, jax.device_get(params), out)
     if isinstance(tokenizer, Tokenizer):

@@ -1,12 +1,15 @@
 """The one decode loop: batched, ragged prompts → sampled continuations with log-probs.
 
-    rollout = generate(model, params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
+    sampler = Sampler(model, mesh=mesh, rules=rules)
+    rollout = sampler.generate(params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
 
-Eval samples, chat, GRPO and RLHF all call `generate`. Prompts are left-padded to a bucketed
-length and prefilled once into a preallocated KV cache; the cache is repeated for the `n`
-samples of each prompt (the GRPO group) and a jitted `lax.while_loop` decodes one token per
-step until every row has stopped. Prefill and decode are one compiled function per (model,
-sampling config, mesh, bucketed shape), so calls with new prompts of similar size reuse it.
+Eval samples, chat, GRPO and RLHF all sample through a `Sampler`. It owns its compiled
+functions (no module-level state), so an RL stage keeps one policy sampler and hands it new
+params every iteration without recompiling. Prompts are left-padded to a bucketed length and
+prefilled once into a preallocated KV cache; the cache is repeated for the `n` samples of each
+prompt (the GRPO group) and a jitted `lax.while_loop` decodes one token per step until every
+row has stopped. Prefill and decode are one compiled function per (sampling config, bucketed
+shape), so calls with new prompts of similar size reuse it.
 
 Choices worth knowing:
 
@@ -120,28 +123,10 @@ def _segment_ends(steps: int) -> tuple[int, ...]:
     return tuple(round(steps * (k + 1) / count) for k in range(count))
 
 
-# Streaming: the compiled loop calls `_emit`, which forwards to the callback of the current
-# call, so a new callback object (chat makes one per turn) does not force a recompile.
-_stream_lock = threading.Lock()
-_stream_target: list[Callable | None] = [None]
-
-
-def _emit(step, tokens) -> None:
-    target = _stream_target[0]
-    if target is not None:
-        target(step, tokens)
-
-
-_trace_counter = [0]
-
-
-def trace_count() -> int:
-    """How many times a decode function has been traced (compiled) in this process."""
-    return _trace_counter[0]
-
-
-def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
-    """The pure prefill + decode computation for fixed shapes.
+def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes,
+               emit: Callable | None, on_trace: Callable[[], None]):
+    """The pure prefill + decode computation for fixed shapes; `emit(step, ids)` (if given)
+    receives each step's ids from inside the loop, `on_trace()` runs once per trace.
 
     run(params, prompt_tokens [B, P], prompt_mask [B, P], rng)
         -> tokens, logprobs [B*n, max_new_tokens], lengths, stopped [B*n]
@@ -161,7 +146,7 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
         return x if cfg.n == 1 or x.ndim == 0 else constrain(jnp.repeat(x, cfg.n, axis=0))
 
     def run(params, prompt_tokens, prompt_mask, rng):
-        _trace_counter[0] += 1
+        on_trace()
         batch, prompt_len = prompt_tokens.shape
         rows = batch * cfg.n
         cache = jax.tree.map(constrain, KVCache.init(model.cfg, batch,
@@ -196,8 +181,8 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
             done = s["done"]
             if cfg.stop_tokens:
                 done = done | (live & jnp.isin(token, jnp.asarray(cfg.stop_tokens, jnp.int32)))
-            if stream:
-                io_callback(_emit, None, step, token, ordered=True)
+            if emit is not None:
+                io_callback(emit, None, step, token, ordered=True)
             # Finished rows still run (shapes are fixed) but write an invalid cache slot.
             logits, cache = model.apply(variables(params), token[:, None], s["pos"][:, None],
                                         live[:, None].astype(jnp.int32), cache=s["cache"])
@@ -213,26 +198,6 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes, stream: bool):
         return state["tokens"], state["logprobs"], state["lengths"], state["done"]
 
     return run
-
-
-_compiled_fns: collections.OrderedDict = collections.OrderedDict()
-
-
-_compiled_lock = threading.Lock()
-
-
-def _compiled(model: nn.Module, cfg: SamplingConfig, mesh: Mesh | None, rule_set,
-              batch_axes, stream: bool):
-    # Rules and mesh are read while tracing, so they are part of the key.
-    key = (model, cfg, mesh, rule_set, batch_axes, stream)
-    with _compiled_lock:
-        if key in _compiled_fns:
-            _compiled_fns.move_to_end(key)
-        else:
-            _compiled_fns[key] = jax.jit(_decode_fn(model, cfg, batch_axes, stream))
-            if len(_compiled_fns) > _MAX_COMPILED:
-                _compiled_fns.popitem(last=False)
-        return _compiled_fns[key]
 
 
 def _to_host(x: jax.Array) -> np.ndarray:
@@ -253,64 +218,112 @@ def _data_parallel(mesh: Mesh | None, rule_set) -> tuple[tuple[str, ...] | None,
     return axes, math.prod(mesh.shape[a] for a in axes)
 
 
-def generate(model: nn.Module, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
-             cfg: SamplingConfig, *, mesh: Mesh | None = None, rules=None,
-             on_token: Callable[[np.ndarray, np.ndarray], None] | None = None) -> Rollout:
-    """Sample `cfg.n` continuations of each prompt (a list of token ids, at least one).
-
-    On a `mesh`, rows are split over the axes `rules` (default: the "dp" set) give the
-    activation batch and `params` are used with whatever sharding they have.
-    `on_token(step, ids)` receives each step's ids (one per padded row) as they are produced.
-    Deterministic for a given `rng`.
-    """
+def _checked_prompts(prompts: Sequence[Sequence[int]], model_cfg, cfg: SamplingConfig
+                     ) -> list[np.ndarray]:
     if not len(prompts):
         raise ValueError("generate() needs at least one prompt")
     prompts = [np.asarray(p, np.int64).reshape(-1) for p in prompts]
     if min(len(p) for p in prompts) == 0:
         raise ValueError("every prompt needs at least one token (e.g. <|bos|>)")
-    vocab = model.cfg.vocab_size
+    vocab = model_cfg.vocab_size
     if any(((p < 0) | (p >= vocab)).any() for p in prompts):
         raise ValueError(f"prompt token ids must lie in [0, {vocab})")
-    longest, limit = max(len(p) for p in prompts), model.cfg.max_seq_len
+    longest, limit = max(len(p) for p in prompts), model_cfg.max_seq_len
     if longest > limit - cfg.max_new_tokens:
         raise ValueError(f"a prompt of {longest} tokens + max_new_tokens={cfg.max_new_tokens} "
                          f"exceeds the model's max_seq_len={limit}: shorten the prompt to at "
                          f"most {limit - cfg.max_new_tokens} tokens or generate fewer tokens")
+    return prompts
 
-    rule_set = None if mesh is None else tuple(rules if rules is not None else named_rules("dp"))
-    batch_axes, data_devices = _data_parallel(mesh, rule_set)
-    # Prompt slots never exceed max_seq_len - max_new_tokens, so the cache stays ≤ max_seq_len.
-    prompt_len = min(bucket_size(longest, cfg.prompt_bucket), limit - cfg.max_new_tokens)
-    batch = -(-bucket_size(len(prompts) * cfg.n, cfg.batch_bucket) // cfg.n)
-    batch = -(-batch // data_devices) * data_devices
-    tokens, mask = left_pad(prompts, prompt_len, batch, cfg.pad_id)
 
-    fn = _compiled(model, cfg, mesh, rule_set, batch_axes, on_token is not None)
-    # Streaming calls share `_emit`, so they run one at a time.
-    with _stream_lock if on_token is not None else contextlib.nullcontext():
-        _stream_target[0] = on_token
-        try:
-            if mesh is None:
-                out = fn(params, tokens, mask, rng)
+class Sampler:
+    """Samples from one model on one mesh (or a single device), compiling each shape once.
+
+    On a `mesh`, rows are split over the axes `rules` (default: the "dp" set) give the
+    activation batch, and `params` are used with whatever sharding they have.
+    """
+
+    def __init__(self, model: nn.Module, *, mesh: Mesh | None = None, rules=None,
+                 max_compiled: int = _MAX_COMPILED):
+        self.model = model
+        self.mesh = mesh
+        self.rules = None if mesh is None else tuple(rules if rules is not None
+                                                     else named_rules("dp"))
+        self._batch_axes, self._data_devices = _data_parallel(mesh, self.rules)
+        self._max_compiled = max_compiled
+        self._compiled: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+        # Streaming: the compiled loop calls `_emit`, which forwards to the callback of the
+        # current call, so a new callback object (chat makes one per turn) is no recompile.
+        self._stream_lock = threading.Lock()
+        self._stream_target: Callable | None = None
+        self.trace_count = 0  # how many times a decode function was traced (compiled)
+
+    def _emit(self, step, tokens) -> None:
+        if self._stream_target is not None:
+            self._stream_target(step, tokens)
+
+    def _count_trace(self) -> None:
+        self.trace_count += 1
+
+    def _function(self, cfg: SamplingConfig, stream: bool):
+        key = (cfg, stream)
+        with self._lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
             else:
-                with jax.set_mesh(mesh), nn.logical_axis_rules(rule_set):
-                    rows_sharding = NamedSharding(mesh, PartitionSpec(batch_axes))
-                    out = fn(params, jax.device_put(tokens, rows_sharding),
-                             jax.device_put(mask, rows_sharding), rng)
-            out_tokens, logprobs, lengths, stopped = (_to_host(x) for x in out)
-            if on_token is not None:
-                jax.effects_barrier()  # every streamed step delivered before returning
-        finally:
-            _stream_target[0] = None
+                self._compiled[key] = jax.jit(_decode_fn(
+                    self.model, cfg, self._batch_axes, self._emit if stream else None,
+                    self._count_trace))
+                if len(self._compiled) > self._max_compiled:
+                    self._compiled.popitem(last=False)
+            return self._compiled[key]
 
-    rows = len(prompts) * cfg.n
-    lengths = lengths[:rows].astype(np.int32)
-    gen_mask = (np.arange(cfg.max_new_tokens)[None, :] < lengths[:, None]).astype(np.int32)
-    return Rollout(
-        prompt_tokens=np.repeat(tokens[:len(prompts)], cfg.n, axis=0),
-        prompt_mask=np.repeat(mask[:len(prompts)], cfg.n, axis=0),
-        tokens=out_tokens[:rows].astype(np.int32),
-        logprobs=logprobs[:rows].astype(np.float32),
-        mask=gen_mask, lengths=lengths,
-        finish_reason=np.where(stopped[:rows], FINISH_STOP, FINISH_LENGTH).astype(np.int32),
-        prompt_index=np.repeat(np.arange(len(prompts), dtype=np.int32), cfg.n))
+    def generate(self, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
+                 cfg: SamplingConfig, *,
+                 on_token: Callable[[np.ndarray, np.ndarray], None] | None = None) -> Rollout:
+        """Sample `cfg.n` continuations of each prompt (a list of token ids, at least one).
+
+        `on_token(step, ids)` receives each step's ids (one per padded row) as they are
+        produced. Deterministic for a given `rng`.
+        """
+        model, mesh = self.model, self.mesh
+        prompts = _checked_prompts(prompts, model.cfg, cfg)
+        longest, limit = max(len(p) for p in prompts), model.cfg.max_seq_len
+        batch_axes, data_devices = self._batch_axes, self._data_devices
+        # Prompt slots never exceed max_seq_len - max_new_tokens: the cache stays ≤ max_seq_len.
+        prompt_len = min(bucket_size(longest, cfg.prompt_bucket), limit - cfg.max_new_tokens)
+        batch = -(-bucket_size(len(prompts) * cfg.n, cfg.batch_bucket) // cfg.n)
+        batch = -(-batch // data_devices) * data_devices
+        tokens, mask = left_pad(prompts, prompt_len, batch, cfg.pad_id)
+
+        fn = self._function(cfg, on_token is not None)
+        # Streaming calls share `_emit`, so they run one at a time.
+        with self._stream_lock if on_token is not None else contextlib.nullcontext():
+            self._stream_target = on_token
+            try:
+                if mesh is None:
+                    out = fn(params, tokens, mask, rng)
+                else:
+                    with jax.set_mesh(mesh), nn.logical_axis_rules(self.rules):
+                        rows_sharding = NamedSharding(mesh, PartitionSpec(batch_axes))
+                        out = fn(params, jax.device_put(tokens, rows_sharding),
+                                 jax.device_put(mask, rows_sharding), rng)
+                out_tokens, logprobs, lengths, stopped = (_to_host(x) for x in out)
+                if on_token is not None:
+                    jax.effects_barrier()  # every streamed step delivered before returning
+            finally:
+                self._stream_target = None
+
+        rows = len(prompts) * cfg.n
+        lengths = lengths[:rows].astype(np.int32)
+        gen_mask = (np.arange(cfg.max_new_tokens)[None, :] < lengths[:, None]).astype(np.int32)
+        return Rollout(
+            prompt_tokens=np.repeat(tokens[:len(prompts)], cfg.n, axis=0),
+            prompt_mask=np.repeat(mask[:len(prompts)], cfg.n, axis=0),
+            tokens=out_tokens[:rows].astype(np.int32),
+            logprobs=logprobs[:rows].astype(np.float32),
+            mask=gen_mask, lengths=lengths,
+            finish_reason=np.where(stopped[:rows], FINISH_STOP,
+                                   FINISH_LENGTH).astype(np.int32),
+            prompt_index=np.repeat(np.arange(len(prompts), dtype=np.int32), cfg.n))

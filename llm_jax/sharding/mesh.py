@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -91,3 +92,11 @@ def check_params_sharded(params, min_size: int = 2**16) -> list[str]:
         if sharding.is_fully_replicated:
             problems.append(jax.tree_util.keystr(path))
     return problems
+
+
+def mesh_context(mesh: Mesh, rules) -> contextlib.ExitStack:
+    """`with mesh_context(mesh, rules):` makes logical constraints resolve on this mesh."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(jax.set_mesh(mesh))
+    stack.enter_context(nn.logical_axis_rules(rules))
+    return stack

@@ -13,13 +13,14 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from llm_jax.runs import RunDir
 from llm_jax.tracking.metrics_log import MetricsLog, read_metrics
 
 
 def run_label(run_dir: Path) -> str:
     """`run.name` from the run's config.json when set, else the directory name."""
     try:
-        name = json.loads((run_dir / "config.json").read_text())["run"]["name"]
+        name = json.loads(RunDir(run_dir).config.read_text())["run"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         name = ""
     return str(name) if name else run_dir.name

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from llm_jax.runs import METRICS_FILE, SAMPLES_FILE
+
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -81,7 +83,7 @@ class _JsonlFile:
 class MetricsLog(_JsonlFile):
     """`<run_dir>/metrics.jsonl`: one `{"step": int, name: value, ...}` row per `log` call."""
 
-    filename = "metrics.jsonl"
+    filename = METRICS_FILE
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> None:
         row = {"step": int(step)}
@@ -92,7 +94,7 @@ class MetricsLog(_JsonlFile):
 class SamplesLog(_JsonlFile):
     """`<run_dir>/samples.jsonl`: one `{"step", "prompt", "completion", ...}` row per sample."""
 
-    filename = "samples.jsonl"
+    filename = SAMPLES_FILE
 
     def log(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
         self._append([{"step": int(step), **{str(k): json_value(v) for k, v in row.items()

@@ -29,12 +29,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from llm_jax.runs import SUMMARY_FILE, WANDB_DIR, WANDB_RUN_ID_FILE
 from llm_jax.tracking.metrics_log import MetricsLog, SamplesLog, json_value, to_python
 
 log = logging.getLogger(__name__)
 
-RUN_ID_FILE = "wandb_run_id.txt"
-SUMMARY_FILE = "summary.json"
+RUN_ID_FILE = WANDB_RUN_ID_FILE
 MODES = ("auto", "online", "offline", "disabled")
 
 
@@ -205,7 +205,7 @@ class Tracker:
         elif reason:
             log.warning("W&B: %s; training continues offline. Upload the run later with "
                         "`wandb sync %s`. metrics.jsonl is written either way.",
-                        reason, self.run_dir / "wandb" / "offline-run-*")
+                        reason, self.run_dir / WANDB_DIR / "offline-run-*")
         elif mode == "online":
             log.info("W&B run: %s", self._run.url)
 

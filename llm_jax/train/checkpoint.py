@@ -17,10 +17,12 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from llm_jax.errors import RunError
+
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RunError):
     """No usable checkpoint although some exist."""
 
 

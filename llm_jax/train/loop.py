@@ -1,8 +1,14 @@
 """The outer training loop every stage reuses.
 
-It owns what surrounds the jitted step: feeding batches, the progress bar, periodic eval and
-samples, metrics to the tracker, checkpoints every N steps and on SIGTERM/SIGINT, and the
-NaN/inf guard. It knows nothing about what the step optimises.
+    state = run_training(state, iteration_fn, LoopConfig(total_iterations=1000), start=0, ...)
+
+It owns what surrounds one iteration: the progress bar, periodic eval and samples, metrics to
+the tracker, checkpoints every N iterations and on SIGTERM/SIGINT, and the NaN/inf guard. It
+knows nothing about what an iteration does: `iteration_fn(state) -> (state, metrics)` may be one
+optimizer step on the next batch (pretraining, SFT) or a rollout followed by μ epochs ×
+minibatch updates (RL). The loop's counter is the *iteration*, which is also the checkpoint
+number, so a stage with several updates per iteration resumes exactly and logs by iteration;
+`state.step` keeps counting optimizer updates.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from llm_jax.errors import RunError
+
 log = logging.getLogger(__name__)
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(RunError):
     """A step produced a NaN/inf loss or gradient and the run is set to stop on it."""
 
 
@@ -36,13 +44,13 @@ class Preempted(RuntimeError):  # noqa: N818 - a stop reason, not a failure
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-    total_steps: int
+    total_iterations: int
     log_every: int = 10
     eval_every: int = 0  # 0 = only at the end
     sample_every: int = 0  # 0 = only at the end
     on_nonfinite: str = "stop"  # stop | skip
-    tokens_per_step: int = 0
-    flops_per_step: float = 0.0  # model FLOPs per optimizer step, for MFU
+    tokens_per_iteration: int = 0
+    flops_per_iteration: float = 0.0  # model FLOPs per iteration, for MFU
     peak_flops: float = 0.0  # summed over all devices; 0 = no MFU
 
 
@@ -75,34 +83,38 @@ def _host_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(np.asarray(v)) for k, v in jax.device_get(dict(metrics)).items()}
 
 
+def batch_iteration(step_fn: Callable, batches: Iterator, put_batch: Callable) -> Callable:
+    """The iteration of a stage that makes one update per batch: next batch, one step."""
+    return lambda state: step_fn(state, put_batch(next(batches)))
+
+
 def run_training(
     state,
-    step_fn: Callable,
-    batches: Iterator,
-    put_batch: Callable,
+    iteration_fn: Callable,
     cfg: LoopConfig,
     *,
+    start: int = 0,
     checkpointer=None,
     data_iter: Any = None,
     tracker=None,
     evaluate: Callable[[Any], dict[str, float]] | None = None,
     sample: Callable[[Any], list[dict[str, str]]] | None = None,
 ):
-    """Train from `state.step` to `cfg.total_steps`; returns the final state.
+    """Run iterations `start + 1 .. cfg.total_iterations`; returns the final state.
 
-    `batches` yields host batches; `put_batch` places one on the mesh. `data_iter` is the
-    checkpointable iterator behind `batches` (saved with each checkpoint).
+    `start` is the iteration the state was restored at (0 for a new run). `data_iter` is the
+    checkpointable iterator the iterations read from, saved with each checkpoint.
     """
-    step = int(jax.device_get(state.step))
-    if step >= cfg.total_steps:
-        log.info("already at step %d of %d; nothing to train", step, cfg.total_steps)
+    step = start
+    if step >= cfg.total_iterations:
+        log.info("already at iteration %d of %d; nothing to train", step, cfg.total_iterations)
         return state
     last_good = checkpointer.latest_step() if checkpointer else None
     skipped = 0
     first_step = step + 1
     window_start, window_steps = time.perf_counter(), 0
     main_process = jax.process_index() == 0
-    bar = tqdm(total=cfg.total_steps, initial=step, unit="step", dynamic_ncols=True,
+    bar = tqdm(total=cfg.total_iterations, initial=step, unit="it", dynamic_ncols=True,
                disable=not main_process)
 
     def say(text: str) -> None:
@@ -131,14 +143,14 @@ def run_training(
                 say(f"  [{row['prompt']}]{row['completion']!r}")
 
     with _StopSignal() as stop:
-        while step < cfg.total_steps:
-            batch = put_batch(next(batches))
-            state, metrics = step_fn(state, batch)
+        while step < cfg.total_iterations:
+            state, metrics = iteration_fn(state)
             step += 1
-            finite = float(jax.device_get(metrics["finite"])) > 0
+            finite = float(jax.device_get(metrics.get("finite", 1.0))) > 0
             if not finite:
                 values = _host_scalars(metrics)
-                bad = [k for k in ("loss", "grad_norm") if not math.isfinite(values[k])]
+                bad = [k for k in ("loss", "grad_norm")
+                       if k in values and not math.isfinite(values[k])] or ["finite"]
                 if cfg.on_nonfinite == "stop":
                     bar.close()
                     where = (f"last good checkpoint: step {last_good}" if last_good is not None
@@ -153,20 +165,21 @@ def run_training(
             window_steps += 1
             bar.update(1)
 
-            if step % cfg.log_every == 0 or step == cfg.total_steps:
+            if step % cfg.log_every == 0 or step == cfg.total_iterations:
                 values = _host_scalars(metrics)
                 elapsed = time.perf_counter() - window_start
                 step_time = elapsed / window_steps
                 values.update(step_time_s=step_time, skipped_steps=float(skipped))
-                if cfg.tokens_per_step:
-                    values["tokens_per_s"] = cfg.tokens_per_step / step_time
-                if cfg.flops_per_step and cfg.peak_flops:
-                    values["mfu"] = cfg.flops_per_step / step_time / cfg.peak_flops
+                if cfg.tokens_per_iteration:
+                    values["tokens_per_s"] = cfg.tokens_per_iteration / step_time
+                if cfg.flops_per_iteration and cfg.peak_flops:
+                    values["mfu"] = cfg.flops_per_iteration / step_time / cfg.peak_flops
                 log_metrics(step, values)
-                bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
+                if "loss" in values:
+                    bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
                 window_start, window_steps = time.perf_counter(), 0
 
-            final = step == cfg.total_steps
+            final = step == cfg.total_iterations
             evaluate_and_sample(step, final)
             save(step, force=final)
             if window_steps == 0 or step == first_step:

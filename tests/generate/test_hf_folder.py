@@ -9,8 +9,8 @@ import pytest
 from llm_jax.cli import main
 from llm_jax.data.errors import DataError
 from llm_jax.data.hf_tokenizer import HFTokenizer
-from llm_jax.generate.load import load_hf
-from llm_jax.generate.sampler import SamplingConfig, generate
+from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.load import load_model
 from tests.helpers import require
 
 torch = require("torch")
@@ -59,12 +59,13 @@ def test_tokenizer_round_trip_and_special_ids(gpt2_folder):
 
 
 def test_greedy_equals_transformers_generate(gpt2_folder):
-    model, params, tok = load_hf(gpt2_folder)
+    model, params, tok, _ = load_model(hf=gpt2_folder)
     prompts = [[tok.bos_id, *tok.encode(p)] for p in PROMPTS]
     new = 12
-    rollout = generate(model, params, prompts, jax.random.PRNGKey(0),
-                       SamplingConfig(max_new_tokens=new, temperature=0.0,
-                                      stop_tokens=tok.stop_ids, pad_id=tok.pad_id))
+    rollout = Sampler(model).generate(
+        params, prompts, jax.random.PRNGKey(0),
+        SamplingConfig(max_new_tokens=new, temperature=0.0, stop_tokens=tok.stop_ids,
+                       pad_id=tok.pad_id))
     hf_model = transformers.GPT2LMHeadModel.from_pretrained(gpt2_folder).eval()
     for row, prompt in enumerate(prompts):
         with torch.no_grad():
@@ -114,4 +115,4 @@ def test_bad_folders_are_named(gpt2_folder, tmp_path):
     for name in ("config.json", "model.safetensors"):
         (weights_only / name).write_bytes((gpt2_folder / name).read_bytes())
     with pytest.raises(DataError, match="no tokenizer"):
-        load_hf(weights_only)
+        load_model(hf=weights_only)

@@ -1,8 +1,6 @@
 """The sampler: greedy == argmax loop, log-probs == token_logprobs, filtering by hand, stops,
 ragged batches, groups, meshes, buckets without retracing, determinism, streaming."""
 
-import collections
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,10 +13,9 @@ from llm_jax.generate.logprobs import positions_from_mask, token_logprobs
 from llm_jax.generate.sampler import (
     FINISH_LENGTH,
     FINISH_STOP,
+    Sampler,
     SamplingConfig,
     bucket_size,
-    generate,
-    trace_count,
 )
 from llm_jax.sharding.mesh import logical_shardings, make_mesh
 from llm_jax.sharding.rules import rules
@@ -29,6 +26,14 @@ GREEDY = SamplingConfig(max_new_tokens=8, temperature=0.0)
 SAMPLED = SamplingConfig(max_new_tokens=10, temperature=0.7, top_p=0.9, n=2)
 
 
+_SAMPLERS: dict = {}
+
+
+def _shared(model) -> Sampler:
+    """One sampler per model for the whole module, so each shape compiles once."""
+    return _SAMPLERS.setdefault(model, Sampler(model))
+
+
 @pytest.fixture(scope="module")
 def llama():
     return random_params(tiny_config("llama", vocab_size=97))
@@ -37,13 +42,13 @@ def llama():
 @pytest.fixture(scope="module")
 def greedy_rollout(llama):
     model, params = llama
-    return generate(model, params, PROMPTS, jax.random.PRNGKey(0), GREEDY)
+    return _shared(model).generate(params, PROMPTS, jax.random.PRNGKey(0), GREEDY)
 
 
 @pytest.fixture(scope="module")
 def sampled_rollout(llama):
     model, params = llama
-    return generate(model, params, PROMPTS, jax.random.PRNGKey(1), SAMPLED)
+    return _shared(model).generate(params, PROMPTS, jax.random.PRNGKey(1), SAMPLED)
 
 
 def _argmax_continuation(model, params, prompt, steps):
@@ -156,9 +161,9 @@ def test_stop_tokens_end_rows_and_pad_after(llama, greedy_rollout):
     stop = int(free.tokens[0, 3])
     first = free.tokens[0].tolist().index(stop)  # where greedy row 0 first emits `stop`
     # n=2 greedy: both samples of a prompt are the same row twice.
-    out = generate(model, params, PROMPTS, jax.random.PRNGKey(0),
-                   SamplingConfig(max_new_tokens=8, temperature=0.0, stop_tokens=(stop, 96),
-                                  pad_id=1, n=2))
+    cfg = SamplingConfig(max_new_tokens=8, temperature=0.0, stop_tokens=(stop, 96), pad_id=1,
+                         n=2)
+    out = _shared(model).generate(params, PROMPTS, jax.random.PRNGKey(0), cfg)
     assert out.prompt_index.tolist() == [0, 0, 1, 1, 2, 2]
     for field in ("tokens", "logprobs", "mask", "lengths", "finish_reason"):
         np.testing.assert_array_equal(getattr(out, field)[0::2], getattr(out, field)[1::2])
@@ -183,7 +188,7 @@ def test_ragged_batch_equals_each_prompt_alone(llama, greedy_rollout):
     # Prompts 0 and 2 (7 and 5 tokens) share one bucket, so one compile serves both; the
     # 2-token prompt is checked against unpadded decoding in test_greedy_equals_argmax_loop.
     for i in (0, 2):
-        alone = generate(model, params, [PROMPTS[i]], jax.random.PRNGKey(0), GREEDY)
+        alone = _shared(model).generate(params, [PROMPTS[i]], jax.random.PRNGKey(0), GREEDY)
         assert alone.tokens[0].tolist() == greedy_rollout.tokens[i].tolist()
         np.testing.assert_allclose(alone.logprobs[0], greedy_rollout.logprobs[i], atol=1e-5)
 
@@ -202,13 +207,13 @@ def test_group_samples(sampled_rollout):
 
 def test_deterministic_for_a_fixed_rng(llama, sampled_rollout):
     model, params = llama
-    again = generate(model, params, PROMPTS, jax.random.PRNGKey(1), SAMPLED)
+    again = _shared(model).generate(params, PROMPTS, jax.random.PRNGKey(1), SAMPLED)
     np.testing.assert_array_equal(again.tokens, sampled_rollout.tokens)
     np.testing.assert_array_equal(again.logprobs, sampled_rollout.logprobs)
-    other = generate(model, params, PROMPTS, jax.random.PRNGKey(2), SAMPLED)
+    other = _shared(model).generate(params, PROMPTS, jax.random.PRNGKey(2), SAMPLED)
     assert (other.tokens != sampled_rollout.tokens).any()
     # A prompt's samples depend on its row, not on the other prompts in the batch.
-    first = generate(model, params, PROMPTS[:1] * 3, jax.random.PRNGKey(1), SAMPLED)
+    first = _shared(model).generate(params, PROMPTS[:1] * 3, jax.random.PRNGKey(1), SAMPLED)
     np.testing.assert_array_equal(first.tokens[:2], sampled_rollout.tokens[:2])
 
 
@@ -223,8 +228,8 @@ def test_mesh_equals_single_device(llama, sampled_rollout, rule_name, shape):
         boxed = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
                                                   jnp.zeros((1, 8), jnp.int32))["params"])
     sharded = jax.device_put(params, logical_shardings(boxed, mesh, rules(rule_name)))
-    out = generate(model, sharded, PROMPTS, jax.random.PRNGKey(1), SAMPLED, mesh=mesh,
-                   rules=rules(rule_name))
+    out = Sampler(model, mesh=mesh, rules=rules(rule_name)).generate(
+        sharded, PROMPTS, jax.random.PRNGKey(1), SAMPLED)
     np.testing.assert_array_equal(out.tokens, sampled_rollout.tokens)
     np.testing.assert_allclose(out.logprobs, sampled_rollout.logprobs, atol=1e-5)
     np.testing.assert_array_equal(out.lengths, sampled_rollout.lengths)
@@ -235,16 +240,16 @@ def test_no_retrace_within_a_bucket_and_streaming(llama):
     a new callback object every turn. Streamed ids arrive in step order and match the result."""
     model, params = llama
     cfg = SamplingConfig(max_new_tokens=3, temperature=0.5)
-    before = trace_count()
+    sampler = Sampler(model)
     calls = [[[2, 3, 4, 5, 6, 7, 8, 9, 10], [2], [2, 40]],
              # Other contents, other lengths, one more prompt: the same (16-token, 4-row) bucket.
              [[2] * 16, [5, 6], [7] * 12, [9] * 10]]
     for i, prompts in enumerate(calls):
         seen, rows = [], len(prompts)
-        out = generate(model, params, prompts, jax.random.PRNGKey(i), cfg,
-                       on_token=lambda step, ids, seen=seen, rows=rows: seen.append(
-                           (int(step), np.asarray(ids)[:rows].tolist())))
-        assert trace_count() == before + 1
+        out = sampler.generate(params, prompts, jax.random.PRNGKey(i), cfg,
+                               on_token=lambda step, ids, seen=seen, rows=rows: seen.append(
+                                   (int(step), np.asarray(ids)[:rows].tolist())))
+        assert sampler.trace_count == 1
         assert [step for step, _ in seen] == [0, 1, 2]
         assert np.array([ids for _, ids in seen]).T.tolist() == out.tokens.tolist()
 
@@ -252,13 +257,12 @@ def test_no_retrace_within_a_bucket_and_streaming(llama):
 def test_long_generation_across_cache_segments(llama, monkeypatch):
     """The cache grows between decode segments (every 64 steps); log-probs stay exact."""
     model, params = llama
-    # Segments of 4 steps instead of 64 keep the test small; a fresh compile cache makes
-    # sure the loop is traced with them.
+    # Segments of 4 steps instead of 64 keep the test small; a new sampler (with its own
+    # compiled functions) traces the loop with them.
     monkeypatch.setattr(sampler_module, "_SEGMENT_STEPS", 4)
-    monkeypatch.setattr(sampler_module, "_compiled_fns", collections.OrderedDict())
     cfg = SamplingConfig(max_new_tokens=8, temperature=1.0, top_k=20)
     assert sampler_module._segment_ends(8) == (4, 8)
-    out = generate(model, params, PROMPTS[:2], jax.random.PRNGKey(3), cfg)
+    out = Sampler(model).generate(params, PROMPTS[:2], jax.random.PRNGKey(3), cfg)
     tokens = np.concatenate([out.prompt_tokens, out.tokens], axis=1)
     mask = np.concatenate([out.prompt_mask, out.mask], axis=1)
     ref = np.asarray(jax.jit(token_logprobs, static_argnums=0)(
@@ -278,10 +282,10 @@ def test_bad_inputs_are_rejected(llama):
     model, params = llama
     rng = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="exceeds the model's max_seq_len=64"):
-        generate(model, params, [[2] * 60], rng, SamplingConfig(max_new_tokens=10))
+        _shared(model).generate(params, [[2] * 60], rng, SamplingConfig(max_new_tokens=10))
     with pytest.raises(ValueError, match="at least one token"):
-        generate(model, params, [[2], []], rng, GREEDY)
+        _shared(model).generate(params, [[2], []], rng, GREEDY)
     with pytest.raises(ValueError, match="token ids"):
-        generate(model, params, [[2, 97]], rng, GREEDY)
+        _shared(model).generate(params, [[2, 97]], rng, GREEDY)
     with pytest.raises(ValueError, match="top_p"):
         SamplingConfig(top_p=0.0)

@@ -9,7 +9,13 @@ import optax
 import pytest
 
 from llm_jax.train.checkpoint import Checkpointer
-from llm_jax.train.loop import LoopConfig, NonFiniteError, Preempted, run_training
+from llm_jax.train.loop import (
+    LoopConfig,
+    NonFiniteError,
+    Preempted,
+    batch_iteration,
+    run_training,
+)
 from llm_jax.train.state import TrainState
 
 
@@ -46,19 +52,22 @@ def _batches():
         yield {"x": 0}
 
 
+def _run(step, cfg, **kwargs):
+    return run_training(_state(), batch_iteration(step, _batches(), lambda b: b), cfg, **kwargs)
+
+
 def test_nonfinite_stops_naming_step_and_metric(tmp_path):
     ckpt = Checkpointer(tmp_path / "c", save_every=2, async_save=False)
     with pytest.raises(NonFiniteError, match=r"step 5: loss=nan.*last good checkpoint: step 4"):
-        run_training(_state(), _fake_step(bad_steps={5}), _batches(), lambda b: b,
-                     LoopConfig(total_steps=10, log_every=1), checkpointer=ckpt)
+        _run(_fake_step(bad_steps={5}), LoopConfig(total_iterations=10, log_every=1),
+             checkpointer=ckpt)
     assert ckpt.steps() == [2, 4]  # nothing saved after the bad step
 
 
 def test_nonfinite_skip_counts(tmp_path):
     rec = Recorder()
-    state = run_training(_state(), _fake_step(bad_steps={2, 3}), _batches(), lambda b: b,
-                         LoopConfig(total_steps=4, log_every=1, on_nonfinite="skip"),
-                         tracker=rec)
+    state = _run(_fake_step(bad_steps={2, 3}),
+                 LoopConfig(total_iterations=4, log_every=1, on_nonfinite="skip"), tracker=rec)
     assert int(state.step) == 4
     assert rec.rows[-1][1]["skipped_steps"] == 2
 
@@ -71,8 +80,7 @@ def test_sigterm_saves_then_stops(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(Preempted) as info:
-        run_training(_state(), _fake_step(on_step=on_step), _batches(), lambda b: b,
-                     LoopConfig(total_steps=10), checkpointer=ckpt)
+        _run(_fake_step(on_step=on_step), LoopConfig(total_iterations=10), checkpointer=ckpt)
     assert info.value.signum == signal.SIGTERM
     assert ckpt.steps() == [3]  # written although off the 100-step interval
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored

@@ -43,7 +43,7 @@ def test_resume_extends_a_finished_run(corpus, tmp_path, caplog):
     assert main([*base, "--config.train.steps=2"]) == 0
     with caplog.at_level("INFO"):
         assert main([*base, "--config.train.steps=4"]) == 0
-    assert any("resumed from step 2" in r.getMessage() for r in caplog.records)
+    assert any("resumed from iteration 2" in r.getMessage() for r in caplog.records)
     steps = [r["step"] for r in _metrics(run_dir) if "loss" in r]
     assert steps == [1, 2, 3, 4]
     assert (run_dir / "checkpoints" / "4").is_dir()

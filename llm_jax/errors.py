@@ -1,0 +1,33 @@
+"""The one family of user errors: the CLI prints the message as one line, with no traceback.
+
+A `UserError` is a mistake the user can fix (a config key, a data file, a model folder, a run
+directory someone else holds); its message names the key, file or line. Everything else is a
+bug and keeps its traceback. `exit_code` is what `llm-jax` exits with: 2 for configuration and
+command-line mistakes, 1 for the rest.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input; the message alone says what and where."""
+
+    exit_code = 1
+
+
+class ConfigError(UserError):
+    """An experiment reference, config key or override value."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """Training or evaluation data, or a tokenizer, named by file and line (or field)."""
+
+
+class ModelFileError(UserError, ValueError):
+    """A model folder or checkpoint this project cannot read (or a model it cannot write)."""
+
+
+class RunError(UserError):
+    """A run directory that cannot be used as asked (held by another job, unreadable, ...)."""

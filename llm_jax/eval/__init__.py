@@ -1,0 +1,1 @@
+"""Evaluations every stage can call: held-out loss and bits per byte, sampled text."""

@@ -1,0 +1,266 @@
+"""The one run set-up every trainer calls: mesh, model source, state, checkpoints, tracker.
+
+    with start_run(config, run_dir, stage="sft") as run:
+        tokenizer = run.parent_tokenizer()              # pretraining trains its own instead
+        model_cfg = run.model_config(tokenizer.vocab_size)
+        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
+        step_fn = run.jit_step(make_train_step(loss_fn, optimizer), shardings)
+        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
+                  start=start, data_iter=data_iter, evaluate=..., sample=...)
+
+A trainer's `main` keeps only what is particular to its stage (data, loss, evaluations).
+Everything here reads the config sections `run`, `init`, `mesh`, `train`, `wandb` and `model`.
+
+Where the params start is `init.from_run` (a parent run directory, newest or `init.from_step`
+checkpoint) or `init.from_hf` (a Hugging Face folder), else a random init. Either way they are
+restored straight into the target shardings, and the parent (path, step) is recorded in
+`config.json` and W&B. A run that has checkpoints of its own always resumes from them instead,
+with the architecture it saved, so a resumed child never needs its parent again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from llm_jax.config import config_differences, to_dict
+from llm_jax.errors import ConfigError, DataError
+from llm_jax.load import ModelSource, load_tokenizer, model_fields
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.transformer import Transformer
+from llm_jax.runs import RunDir
+from llm_jax.sharding.mesh import (
+    batch_sharding,
+    check_params_sharded,
+    make_mesh,
+    maybe_initialize_distributed,
+    mesh_context,
+)
+from llm_jax.sharding.rules import rules as rule_set
+from llm_jax.tracking.tracker import Tracker, TrackerConfig
+from llm_jax.train.checkpoint import Checkpointer
+from llm_jax.train.init import init_train_state, state_from_params, state_shardings
+from llm_jax.train.loop import LoopConfig, run_training
+from llm_jax.train.optim import OptimConfig, make_optimizer
+from llm_jax.train.state import TrainState
+from llm_jax.train.step import jit_train_step
+
+log = logging.getLogger(__name__)
+
+
+def model_init_fn(model: Transformer) -> Callable[[jax.Array], dict]:
+    """`init(rng) -> boxed params` of a transformer (shapes only depend on the config)."""
+    return lambda rng: model.init(rng, jnp.zeros((1, 1), jnp.int32))["params"]
+
+
+def optimizer_from_config(config: ml_collections.ConfigDict, total_updates: int):
+    """(optax optimizer, lr schedule) from `config.optim` for `total_updates` updates."""
+    fields = {f.name for f in dataclasses.fields(OptimConfig)}
+    try:
+        optim = OptimConfig(**{k: v for k, v in config.optim.to_dict().items() if k in fields})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"optim: {e}") from None
+    return make_optimizer(optim, total_updates)
+
+
+def local_batch_size(global_batch: int) -> int:
+    """This host's rows of a global batch."""
+    n = jax.process_count()
+    if global_batch % n:
+        raise ConfigError(f"data.batch_size={global_batch} is not divisible by {n} hosts")
+    return global_batch // n
+
+
+class Run:
+    """One stage's run: directory, mesh, where params start, checkpoints and tracker."""
+
+    def __init__(self, config: ml_collections.ConfigDict, run_dir: str | Path, stage: str):
+        self.config = config
+        self.dir = RunDir(run_dir)
+        self.stage = stage
+        shape = {k: v for k, v in config.mesh.to_dict().items() if k != "rules"}
+        try:
+            self.mesh = make_mesh(shape)
+            self.rules = rule_set(config.mesh.rules)
+        except (KeyError, ValueError) as e:
+            raise ConfigError(f"mesh: {e.args[0]}") from None
+        self.batch_sharding = batch_sharding(self.mesh)
+        init = config.get("init")
+        self.source = (ModelSource() if init is None else
+                       ModelSource.parse(init.from_run, init.from_hf, init.from_step))
+        train = config.train
+        self.checkpointer = Checkpointer(self.dir.checkpoints, save_every=train.checkpoint_every,
+                                         keep=train.keep_checkpoints)
+        self.tracker: Tracker | None = None
+        self._saved = self.dir.read_config() if self.dir.exists() else None
+        self._resuming = bool(self.checkpointer.steps())
+
+    # ------------------------------------------------------------------ model and tokenizer
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The architecture: saved by this run if it resumes, else the parent's (with this
+        config's compute fields), else `config.model`. Checked against the tokenizer."""
+        overrides = self.config.model.to_dict() if "model" in self.config else {}
+        if self._resuming and self._saved and "model" in self._saved:
+            cfg = ModelConfig(**self._saved["model"])
+        elif self.source.kind != "random":
+            cfg = self.source.model_config(overrides)
+        else:
+            try:
+                cfg = ModelConfig(**overrides)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"model: {e}") from None
+            if cfg.vocab_size != vocab_size:
+                raise DataError(f"model.vocab_size={cfg.vocab_size} but the tokenizer has "
+                                f"{vocab_size} tokens")
+        if vocab_size > cfg.vocab_size:
+            raise DataError(f"the tokenizer has {vocab_size} tokens but the model only "
+                            f"{cfg.vocab_size}")
+        return cfg
+
+    def parent_tokenizer(self):
+        """The tokenizer of the parent run or Hub folder, copied into this run directory."""
+        if self.source.kind == "random" and not self._resuming:
+            raise ConfigError("this stage starts from a model: set init.from_run=RUN_DIR or "
+                              "init.from_hf=FOLDER")
+        if not self._resuming:
+            self.source.copy_tokenizer(self.dir)
+        return load_tokenizer(self.dir.path)
+
+    # ------------------------------------------------------------------ config.json + W&B
+
+    def _write_config(self, model_cfg: ModelConfig) -> dict:
+        saved = to_dict(self.config)
+        saved["model"] = model_fields(model_cfg)
+        saved["parent"] = self.source.describe()
+        if self._saved is not None:
+            if self._resuming:
+                saved["parent"] = self._saved.get("parent", saved["parent"])
+            diffs = config_differences(self._saved, saved)
+            if diffs:
+                log.warning("%s %s with a changed config:\n  %s", "resuming" if
+                            self._resuming else "restarting", self.dir.path, "\n  ".join(diffs))
+        if jax.process_index() == 0:
+            self.dir.config.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+        return saved
+
+    def _start_tracker(self, saved: dict) -> Tracker:
+        w = self.config.wandb
+        cfg = TrackerConfig(project=w.project, name=self.config.run.name or self.dir.path.name,
+                            group=w.group or None, job_type=self.stage, mode=w.mode,
+                            entity=w.entity or None, tags=tuple(w.tags))
+        return Tracker(self.dir.path, cfg, saved, is_main_process=jax.process_index() == 0)
+
+    # ------------------------------------------------------------------ state
+
+    def init_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation, *,
+                   data_iter=None) -> tuple[TrainState, TrainState, int]:
+        """(state, state shardings, start iteration): this run's newest checkpoint (moving
+        `data_iter` to its position), else the parent's params, else a random init."""
+        saved = self._write_config(model_cfg)
+        self.tracker = self._start_tracker(saved)
+        model = Transformer(model_cfg)
+        abstract, shardings = state_shardings(model_init_fn(model), optimizer, self.mesh,
+                                              self.rules)
+        restored = self.checkpointer.restore(abstract, data_iter)
+        if restored is not None:
+            state, start = restored
+            self.tracker.truncate_after(start)
+            log.info("resumed from iteration %d", start)
+            return state, shardings, start
+        rng = jax.random.PRNGKey(self.config.run.seed)
+        if self.source.kind == "random":
+            state, _ = init_train_state(model_init_fn(model), optimizer, rng, self.mesh,
+                                        self.rules, shardings)
+        else:
+            params = self.source.load_params(model_cfg, shardings.params)
+            state = state_from_params(params, optimizer, rng, shardings)
+            log.info("started from %s", self.source.describe())
+        replicated = check_params_sharded(state.params)
+        if replicated:
+            log.warning("large params are replicated on every device under rule set %r: %s",
+                        self.config.mesh.rules, ", ".join(replicated[:5]))
+        log.info("model: %.2fM params, mesh %s", model_cfg.num_params() / 1e6,
+                 dict(self.mesh.shape))
+        self.tracker.summary(n_params=model_cfg.num_params())
+        return state, shardings, 0
+
+    def frozen_params(self, model_cfg: ModelConfig, source: ModelSource | None = None):
+        """Params of `source` (default: this run's parent) with the training shardings and no
+        optimizer state: a frozen reference or reward model."""
+        source = source or self.source
+        if source.kind == "random":
+            raise ConfigError("a frozen model needs init.from_run or init.from_hf")
+        model = Transformer(model_cfg)
+        optimizer = optax.identity()
+        _, shardings = state_shardings(model_init_fn(model), optimizer, self.mesh, self.rules)
+        return source.load_params(model_cfg, shardings.params)
+
+    # ------------------------------------------------------------------ steps and loop
+
+    def put_batch(self, batch: dict) -> dict:
+        """Host batch (this process' rows) → global arrays sharded over the mesh."""
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
+                for k, v in batch.items()}
+
+    def jit_step(self, train_step: Callable, shardings: TrainState) -> Callable:
+        return jit_train_step(train_step, shardings, self.batch_sharding)
+
+    def train(self, state, iteration_fn: Callable, loop_cfg: LoopConfig, *, start: int,
+              data_iter=None, evaluate=None, sample=None):
+        """The shared loop with this run's checkpointer and tracker."""
+        return run_training(state, iteration_fn, loop_cfg, start=start,
+                            checkpointer=self.checkpointer, data_iter=data_iter,
+                            tracker=self.tracker, evaluate=evaluate, sample=sample)
+
+    def loop_config(self, *, tokens_per_iteration: int = 0, flops_per_iteration: float = 0.0
+                    ) -> LoopConfig:
+        """`LoopConfig` from `config.train` (iterations = `train.steps`)."""
+        from llm_jax.train.flops import peak_flops_per_device
+
+        t = self.config.train
+        peak = t.peak_flops or peak_flops_per_device(jax.devices()[0].device_kind)
+        return LoopConfig(total_iterations=t.steps, log_every=t.log_every,
+                          eval_every=t.eval_every, sample_every=t.sample_every,
+                          on_nonfinite=t.on_nonfinite, tokens_per_iteration=tokens_per_iteration,
+                          flops_per_iteration=flops_per_iteration,
+                          peak_flops=peak * jax.device_count())
+
+    def close(self) -> None:
+        try:
+            self.checkpointer.close()
+        finally:
+            if self.tracker is not None:
+                self.tracker.finish()
+
+
+class start_run:  # noqa: N801 - used as a context manager, reads like a function
+    """`with start_run(config, run_dir, stage) as run:` joins the multi-host job, creates the
+    run directory, enters the mesh and closes checkpoints and tracker on the way out."""
+
+    def __init__(self, config: ml_collections.ConfigDict, run_dir: str | Path, stage: str):
+        self.args = (config, run_dir, stage)
+
+    def __enter__(self) -> Run:
+        config, run_dir, stage = self.args
+        maybe_initialize_distributed()
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        self.run = Run(config, run_dir, stage)
+        self._mesh = mesh_context(self.run.mesh, self.run.rules)
+        self._mesh.__enter__()
+        return self.run
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.run.close()
+        finally:
+            self._mesh.__exit__(*exc)
