@@ -31,3 +31,7 @@ class ModelFileError(UserError, ValueError):
 
 class RunError(UserError):
     """A run directory that cannot be used as asked (held by another job, unreadable, ...)."""
+
+
+class RunInUseError(RunError):
+    """The run directory is held by another job (named by host, pid and start time)."""

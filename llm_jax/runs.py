@@ -15,12 +15,20 @@ imports nothing heavy, so the CLI, the tracker and compare can all use it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import logging
+import os
 import re
+import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from llm_jax.errors import RunError
+from llm_jax.errors import RunError, RunInUseError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.model"
@@ -75,6 +83,146 @@ class RunDir:
             return []
         return sorted(int(p.name) for p in self.checkpoints.iterdir()
                       if p.is_dir() and p.name.isdigit())
+
+
+class RunLock:
+    """One job per run directory: `run.lock` names the holder while a job runs there.
+
+        lock = RunLock(run_dir.lock).acquire(job="...")   # process 0 of the job
+        RunLock(run_dir.lock).join(job="...")             # the job's other processes
+        lock.release()                                    # on the way out
+
+    Exclusion comes from `flock` on the open file, which the kernel drops when the holder
+    dies however it dies (kill -9 included): so taking over a stale lock is atomic, and of
+    two processes racing for it exactly one wins. The file's content (host, pid, since,
+    job) is only there to name the holder in the refusal. The file is never deleted, only
+    emptied on release: unlinking a locked file would let a waiter lock the old inode while
+    a newcomer creates and locks a new one, and both would believe they hold the directory.
+
+    A record from another host cannot be checked for liveness (a flock on a shared
+    filesystem may be local to each host), so a non-empty record from another host refuses
+    with how to clear it; on this host the flock alone decides.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def holder(self) -> dict | None:
+        """The recorded holder, or None when the lock is free (empty or absent file)."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        return _parse_record(text)
+
+    def acquire(self, job: str = "") -> RunLock:
+        """Take the directory for this process (`job` identifies its multi-host job)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            has_flock = self._flock(fd)
+            record = _parse_record(os.pread(fd, 1 << 16, 0).decode(errors="replace"))
+            if record is not None:
+                self._check_stale(record, has_flock)
+            mine = {"host": socket.gethostname(), "pid": os.getpid(),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S %z"), "job": job}
+            data = (json.dumps(mine) + "\n").encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)  # closing drops the flock too
+            raise
+        self._fd = fd
+        return self
+
+    def join(self, job: str) -> None:
+        """For the other processes of a job whose process 0 holds the lock: refuse unless the
+        record names `job` (no record at all means an unshared directory: trust process 0)."""
+        record = self.holder()
+        if record is not None and record.get("job") != job:
+            raise RunInUseError(f"{self.path.parent} is in use by {_describe(record)}, not by "
+                                "this job; wait for it to finish or stop it first")
+
+    def release(self) -> None:
+        """Empty the record and drop the flock; a no-op when not held."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+        except OSError as e:  # the directory may be gone; the flock still goes with the fd
+            log.warning("could not clear %s: %s", self.path, e)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def _flock(self, fd: int) -> bool:
+        """True once locked; False where the filesystem has no flock (then only the record
+        guards the directory); RunInUseError when a live process holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            record = _parse_record(os.pread(fd, 1 << 16, 0).decode(errors="replace"))
+            who = _describe(record) if record else "another process (starting up)"
+            raise RunInUseError(f"{self.path.parent} is in use by {who}; wait for it to "
+                                "finish or stop it first (one job per run directory)") from None
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            log.warning("%s: the filesystem cannot lock files (%s); relying on the recorded "
+                        "holder only", self.path, e.strerror)
+            return False
+        return True
+
+    def _check_stale(self, record: dict, has_flock: bool) -> None:
+        """Refuse a record we cannot prove dead; log the takeover of one we can."""
+        if record.get("host") != socket.gethostname():
+            raise RunInUseError(
+                f"{self.path.parent} is recorded as in use by {_describe(record)}, which "
+                "cannot be checked from this host; if that job is no longer running, delete "
+                f"{self.path} and re-run")
+        pid = record.get("pid")
+        if not has_flock and isinstance(pid, int) and _pid_alive(pid):
+            raise RunInUseError(f"{self.path.parent} is in use by {_describe(record)}; wait "
+                                "for it to finish or stop it first (one job per run directory)")
+        log.warning("taking over %s from %s, which is no longer running", self.path,
+                    _describe(record))
+
+
+def _parse_record(text: str) -> dict | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return {"host": "?", "pid": "?", "since": "?", "raw": text[:200]}
+    return record if isinstance(record, dict) else {"raw": text[:200]}
+
+
+def _describe(record: dict) -> str:
+    return (f"pid {record.get('pid', '?')} on host {record.get('host', '?')} "
+            f"since {record.get('since', '?')}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def experiment_name(spec: str) -> str:
