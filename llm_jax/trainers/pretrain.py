@@ -10,15 +10,18 @@ is the shared run set-up (`train/setup.py`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
 import ml_collections
 
 from llm_jax.data.corpus import default_corpus
-from llm_jax.data.pipeline import eval_batches, train_iterator
-from llm_jax.data.sources import BadRecordStats, hf_documents, read_documents
+from llm_jax.data.global_batches import GlobalBatchIterator, restore_from_files
+from llm_jax.data.index import IndexView, RecordIndex, build_index, memory_index, split_tail
+from llm_jax.data.pipeline import eval_batches, train_documents_sample, train_iterator
+from llm_jax.data.records import text_field
+from llm_jax.data.sources import BadRecordStats, hf_documents
 from llm_jax.data.stats import unigram_entropy
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import DataError
@@ -29,65 +32,94 @@ from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.runs import RunDir
 from llm_jax.train.loop import batch_iteration
-from llm_jax.train.setup import local_batch_size, optimizer_from_config, start_run
+from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
+
+Corpus = RecordIndex | IndexView  # documents by number; Parquet read lazily
 
 
 # ---------------------------------------------------------------------------- corpus
 
 
-def load_corpus(data: ml_collections.ConfigDict,
-                stats: BadRecordStats | None = None) -> tuple[list[str], list[str]]:
-    """(train documents, validation documents) from files, a HF dataset, or the default."""
-    skip = data.skip_bad
-    read = lambda paths: list(read_documents(paths, text_field=data.text_field,  # noqa: E731
-                                             skip_bad=skip, stats=stats))
+def load_corpus(data: ml_collections.ConfigDict, stats: BadRecordStats | None = None
+                ) -> tuple[Corpus, Corpus]:
+    """(train, validation) corpora: indexes over files (Parquet read lazily, row group by
+    row group), a HF dataset held in memory, or the default corpus."""
+
+    def index(paths):
+        corpus = build_index(list(paths), validate=text_field(data.text_field),
+                             skip_bad=data.skip_bad, stats=stats, columns=(data.text_field,))
+        if not len(corpus):
+            raise DataError(f"{', '.join(paths)}: the corpus is empty (no non-empty documents)")
+        return corpus
+
     if data.hf_dataset:
-        docs = list(hf_documents(data.hf_dataset, data.hf_split, text_field=data.text_field,
-                                 config_name=data.hf_config, limit=data.hf_max_documents))
-        val = read(data.val_paths) if data.val_paths else []
+        train = memory_index(list(hf_documents(
+            data.hf_dataset, data.hf_split, text_field=data.text_field,
+            config_name=data.hf_config, limit=data.hf_max_documents)))
+        if not len(train):
+            raise DataError(f"hf dataset {data.hf_dataset}: no non-empty documents")
+        val = index(data.val_paths) if data.val_paths else None
     elif data.train_paths:
-        docs = read(data.train_paths)
-        val = read(data.val_paths) if data.val_paths else []
+        train = index(data.train_paths)
+        val = index(data.val_paths) if data.val_paths else None
     else:
         train_files, val_files = default_corpus()
-        docs = list(read_documents([str(p) for p in train_files]))
-        val = list(read_documents([str(p) for p in val_files]))
-    if not val:
+        train, val = index([str(p) for p in train_files]), index([str(p) for p in val_files])
+    if val is None:
         # Hold out the last 1% of documents (at least one) so there is always a validation set.
-        if len(docs) < 2:
+        if len(train) < 2:
             raise DataError("the training data has a single document; pass a validation set "
                             "with --config.data.val_paths=...")
-        n_val = max(1, len(docs) // 100)
-        docs, val = docs[:-n_val], docs[-n_val:]
-    return docs, val
+        train, val = split_tail(train, max(1, len(train) // 100))
+    return train, val
 
 
-def _capped(docs: Iterable[str], max_chars: int) -> Iterator[str]:
-    total = 0
-    for doc in docs:
-        yield doc
-        total += len(doc)
-        if total >= max_chars:
-            return
+def _corpus_name(data: ml_collections.ConfigDict) -> str:
+    if data.hf_dataset:
+        return f"hf dataset {data.hf_dataset}"
+    return ", ".join(data.train_paths) if data.train_paths else "the default corpus"
 
 
-def get_tokenizer(data: ml_collections.ConfigDict, run_dir: RunDir,
-                  train_docs: list[str]) -> Tokenizer:
+def get_tokenizer(data: ml_collections.ConfigDict, run_dir: RunDir, train: Corpus) -> Tokenizer:
     """The run's tokenizer: a given .model file, the one already in the run dir, or a new one
-    trained on (a capped prefix of) the training documents and saved in the run dir."""
+    trained by process 0 on the first `data.tokenizer_train_chars` of the whole training
+    corpus in its seeded order (never a host's share: every host count trains the same one),
+    saved in the run dir."""
     if data.tokenizer_path:
         return Tokenizer.load(data.tokenizer_path)
     if not run_dir.tokenizer.exists() and jax.process_index() == 0:
-        Tokenizer.train(_capped(train_docs, data.tokenizer_train_chars), data.vocab_size,
-                        run_dir.tokenizer)
+        texts = train_documents_sample(train, data.tokenizer_train_chars, seed=data.shuffle_seed)
+        Tokenizer.train(texts, data.vocab_size, run_dir.tokenizer,
+                        corpus_name=_corpus_name(data))
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("tokenizer")  # the run dir is shared storage
     return Tokenizer.load(run_dir.tokenizer)
+
+
+def documents(corpus: Corpus) -> Iterator[str]:
+    """The corpus' documents in order (records its validator dropped are skipped)."""
+    return (doc for doc in (corpus[i] for i in range(len(corpus))) if doc is not None)
+
+
+def data_iterator(data: ml_collections.ConfigDict, train: Corpus, tokenizer: Tokenizer
+                  ) -> GlobalBatchIterator:
+    """This host's rows of the run's global training batches: the same global batches, and
+    the same saved position, whatever the number of hosts."""
+    return train_iterator(train, tokenizer, seq_len=data.seq_len, batch_size=data.batch_size,
+                          seed=data.shuffle_seed, host_index=jax.process_index(),
+                          host_count=jax.process_count())
+
+
+def restore_data_position(run, data_iter: GlobalBatchIterator, start: int) -> None:
+    """Move `data_iter` to checkpoint `start`'s position, from every host's saved file (so a
+    run saved on N hosts resumes on M)."""
+    if start:
+        restore_from_files(data_iter, run.checkpointer.directory / str(start) / "data")
 
 
 # ---------------------------------------------------------------------------- main
@@ -98,24 +130,25 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     with start_run(config, run_dir, stage="pretrain") as run:
         # --- data
         bad_records = BadRecordStats()
-        train_docs, val_docs = load_corpus(config.data, bad_records)
-        tokenizer = get_tokenizer(config.data, run.dir, train_docs)
+        train, val_docs = load_corpus(config.data, bad_records)
+        # Continued pretraining from a parent run or Hub folder keeps the parent's tokenizer.
+        tokenizer = (get_tokenizer(config.data, run.dir, train)
+                     if run.source.kind == "random" else run.parent_tokenizer())
         seq_len, global_batch = config.data.seq_len, config.data.batch_size
-        local_batch = local_batch_size(global_batch)
-        data_iter = train_iterator(
-            train_docs, tokenizer, seq_len=seq_len, batch_size=local_batch,
-            seed=config.data.shuffle_seed, shard_index=jax.process_index(),
-            shard_count=jax.process_count())
+        data_iter = data_iterator(config.data, train, tokenizer)
 
         # --- model, optimizer, state
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)
         optimizer, schedule = optimizer_from_config(config, config.train.steps)
-        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
+        # The data position is restored here, not by the checkpointer: any host count can
+        # resume it (see restore_data_position).
+        state, shardings, start = run.init_state(model_cfg, optimizer)
+        restore_data_position(run, data_iter, start)
         if start == 0:
-            entropy = unigram_entropy((tokenizer.encode(d) for d in val_docs),
+            entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
                                       tokenizer.vocab_size)
-            run.tracker.summary(unigram_entropy=entropy, train_documents=len(train_docs))
+            run.tracker.summary(unigram_entropy=entropy, train_documents=len(train))
             log.info("validation unigram entropy: %.3f nats/token", entropy)
         if bad_records.count:
             run.tracker.summary(bad_records=bad_records.count)
@@ -130,8 +163,9 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         step_fn = run.jit_step(train_step, shardings)
 
         # --- evaluations
-        val = eval_batches(val_docs, tokenizer, seq_len=seq_len, batch_size=local_batch,
-                           max_batches=config.train.eval_batches)
+        val = eval_batches(val_docs, tokenizer, seq_len=seq_len, batch_size=global_batch,
+                           max_batches=config.train.eval_batches,
+                           host_index=jax.process_index(), host_count=jax.process_count())
         evaluate = make_lm_evaluator(apply, val, run.put_batch, tokenizer.token_byte_lengths())
         t = config.train
         sampling = SamplingConfig(max_new_tokens=t.sample_tokens,
