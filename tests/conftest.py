@@ -43,3 +43,18 @@ def corpus(tmp_path_factory, austen_text) -> dict[str, str]:
         (root / "train" / f"part{i}.txt").write_text(austen_text[i * 30_000:(i + 1) * 30_000])
     (root / "val.txt").write_text(austen_text[200_000:215_000])
     return {"train": str(root / "train"), "val": str(root / "val.txt")}
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained_run(tmp_path_factory, corpus) -> Path:
+    """One 4-step `pretrain_tiny` run (GPT-2 flavour, d=64) that later stages start from."""
+    from llm_jax.cli import main
+    from tests.helpers import TINY_RUN_ARGS, corpus_args
+
+    run_dir = tmp_path_factory.mktemp("pretrained") / "run"
+    root = Path(__file__).resolve().parents[1]
+    argv = ["train", str(root / "experiments/pretrain_tiny.py"), "--workdir", str(run_dir),
+            *TINY_RUN_ARGS, *corpus_args(corpus), "--config.train.steps=4",
+            "--config.train.sample_every=0"]
+    assert main(argv) == 0
+    return run_dir
