@@ -1,4 +1,4 @@
-"""`llm-jax` command line: train | compare | sample | chat | export (`llm_jax.generate.cli`).
+"""`llm-jax` command line: train | compare | sample | chat | export (`llm_jax.commands`).
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
 
@@ -57,9 +57,16 @@ def cmd_compare(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a command-line mistake as one line (no usage dump), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llm-jax", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="llm-jax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="train (or resume) an experiment",
                            description="Overrides: --config.KEY=VALUE (repeatable).")
     train.add_argument("experiment", help="experiments/NAME.py or experiments/NAME.py:ARG")
@@ -69,12 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", nargs="+")
     compare.add_argument("--metric", action="append", default=["loss", "eval_loss"])
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    try:
-        from llm_jax.generate.cli import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub)
+    from llm_jax.commands import models
+
+    models.add_commands(sub)
     return parser
 
 

@@ -10,12 +10,16 @@ package (the `[hf]` extra).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from llm_jax.data.errors import DataError
 
 HF_TOKENIZER_FILE = "tokenizer.json"
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
 
 def _special_ids(folder: Path) -> dict[str, list[int]]:
@@ -90,3 +94,25 @@ class HFTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def token_byte_lengths(self) -> np.ndarray:
+        """UTF-8 bytes each id stands for (0 for special tokens), for bits per byte.
+
+        Byte-level BPE (GPT-2, Llama 3, Qwen) spells each byte as one printable character, so
+        a token's byte count is its length; sentencepiece-style vocabularies spell bytes as
+        `<0xNN>` and spaces as "▁".
+        """
+        byte_level = type(self._tok.decoder).__name__ == "ByteLevel"
+        special = {t.content for t in self._tok.get_added_tokens_decoder().values()
+                   if t.special}
+        lengths = np.zeros(self.vocab_size, np.int32)
+        for token, i in self._tok.get_vocab(with_added_tokens=True).items():
+            if token in special or i >= self.vocab_size:
+                continue
+            if byte_level:
+                lengths[i] = len(token)
+            elif _BYTE_PIECE.fullmatch(token):
+                lengths[i] = 1
+            else:
+                lengths[i] = len(token.replace("\u2581", " ").encode())
+        return lengths

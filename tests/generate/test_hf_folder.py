@@ -116,3 +116,30 @@ def test_bad_folders_are_named(gpt2_folder, tmp_path):
         (weights_only / name).write_bytes((gpt2_folder / name).read_bytes())
     with pytest.raises(DataError, match="no tokenizer"):
         load_model(hf=weights_only)
+
+
+def test_token_byte_lengths_add_up_to_the_text(gpt2_folder, austen_text):
+    tok = HFTokenizer(gpt2_folder)
+    lengths = tok.token_byte_lengths()
+    text = austen_text[5000:7000] + " naïve café — 1,234"
+    assert lengths[tok.encode(text)].sum() == len(text.encode())
+    assert lengths[tok.eos_id] == 0
+
+
+def test_a_run_starts_from_a_hub_folder(gpt2_folder, corpus, tmp_path):
+    from pathlib import Path
+
+    from tests.helpers import TINY_RUN_ARGS, corpus_args
+
+    experiment = Path(__file__).resolve().parents[2] / "experiments/pretrain_tiny.py"
+    run_dir = tmp_path / "from_hub"
+    argv = ["train", str(experiment), "--workdir", str(run_dir), *TINY_RUN_ARGS,
+            *corpus_args(corpus), "--config.train.steps=2", "--config.train.sample_every=0",
+            f"--config.init.from_hf={gpt2_folder}"]
+    assert main(argv) == 0
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["parent"]["kind"] == "hf" and saved["model"]["d_model"] == 64
+    assert (run_dir / "hf_tokenizer" / "tokenizer.json").is_file()
+    # The run stands alone: sampling from it uses the copied Hub tokenizer.
+    assert main(["sample", str(run_dir), "--prompt", "It is", "--max-new-tokens", "4",
+                 "--temperature", "0"]) == 0

@@ -32,6 +32,8 @@ def test_one_device_equals_eight(flavour, mesh_shape, rule_name):
         many_state, many_metrics = many_step(many_state, batch)
         np.testing.assert_allclose(float(one_metrics["loss"]), float(many_metrics["loss"]),
                                    atol=1e-5)
+        np.testing.assert_allclose(float(one_metrics["grad_norm"]),
+                                   float(many_metrics["grad_norm"]), rtol=1e-5)
     _params_close(one_state.params, many_state.params, 1e-5)
     assert len(many_state.params["embed"]["embedding"].sharding.device_set) == 8
 
