@@ -1,0 +1,172 @@
+"""The three sources of math problems, each a `Task` with train / held-out splits.
+
+    ArithmeticTask(level=3, seed=0, split="train")                 # our generator, endless
+    ArithmeticTask(level=3, seed=0, split="heldout", size=200)     # never shares a problem with it
+    ReasoningGymTask("gsm_symbolic", size=2000, seed=0, split="train")
+    Gsm8kTask(["gsm8k/train.jsonl"], exclude=Gsm8kTask(["gsm8k/test.jsonl"]).problems())
+
+Splits are by a stable hash of each problem's key (see `splits`), so a task built twice with
+the same arguments yields the same problems, and "train" and "heldout" are always disjoint.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from llm_jax.data.records import Record, read_records
+from llm_jax.data.tasks import arithmetic
+from llm_jax.data.tasks.answers import extract_answer
+from llm_jax.data.tasks.splits import check_split, select
+from llm_jax.data.tasks.task import AnswerTask, Problem
+
+# reasoning-gym generators whose answers are numbers the shared extractor and verifier read.
+GYM_ARITHMETIC = ("gsm_symbolic", "basic_arithmetic", "chain_sum", "products",
+                  "decimal_arithmetic", "leg_counting")
+EXHAUSTED_AFTER = 2000  # consecutive repeats before a sized draw gives up on a small level
+
+
+def computation_key(problem: Problem) -> str:
+    """The arithmetic a generated problem asks for: the same sums told as a different story
+    (or "What is" vs "Compute") are the same problem, so they may not straddle the split."""
+    return problem.meta["computation"]
+
+
+class ArithmeticTask(AnswerTask):
+    """Problems from our generator at one level, or mixed uniformly from several (curriculum).
+
+    `size=None` gives an endless stream (repeats possible, as in epochs); a `size` gives that
+    many distinct problems, or a ValueError when the level has fewer outside the other split.
+    """
+
+    name = "arithmetic"
+
+    def __init__(self, level: int | arithmetic.Level | Sequence[int | arithmetic.Level] = 1,
+                 seed: int = 0, split: str = "train", size: int | None = None,
+                 heldout_fraction: float = 0.1):
+        check_split(split, heldout_fraction)
+        levels = list(level) if isinstance(level, list | tuple) else [level]
+        for x in levels:
+            arithmetic.resolve_level(x)  # a bad level fails here, not at the first draw
+        self.levels = levels
+        self.seed, self.split, self.size = seed, split, size
+        self.heldout_fraction = heldout_fraction
+
+    def _draw(self, rng: random.Random) -> Problem:
+        level = rng.choice(self.levels)
+        p = arithmetic.generate_problem(rng, level)
+        computation = " ; ".join(step.rsplit(": ", 1)[-1] for step in p.steps)
+        return Problem(p.question, str(p.answer), {
+            "task": self.name, "level": level if isinstance(level, int) else repr(level),
+            "solution": p.solution, "computation": computation})
+
+    def _stream(self) -> Iterator[Problem]:
+        rng = random.Random(self.seed)
+        while True:
+            yield self._draw(rng)
+
+    def problems(self) -> Iterator[Problem]:
+        chosen = select(self._stream(), self.split, self.heldout_fraction,
+                        key=computation_key, dedupe=False)
+        if self.size is None:
+            yield from chosen
+            return
+        # Dedupe here rather than in select(): a level with few distinct problems must fail
+        # with a message, not spin forever looking for one more.
+        seen: set[str] = set()
+        misses = 0
+        for problem in chosen:
+            key = computation_key(problem)
+            if key in seen:
+                misses += 1
+                if misses >= EXHAUSTED_AFTER:
+                    raise ValueError(
+                        f"arithmetic level(s) {self.levels} have only about {len(seen)} distinct "
+                        f"{self.split} problems; asked for {self.size}")
+                continue
+            misses = 0
+            seen.add(key)
+            yield problem
+            if len(seen) == self.size:
+                return
+
+
+class ReasoningGymTask(AnswerTask):
+    """A reasoning-gym generator (e.g. `gsm_symbolic`), scored by the generator's own verifier.
+
+    `config` goes to `reasoning_gym.create_dataset(dataset, size=, seed=, **config)`.
+    """
+
+    def __init__(self, dataset: str = "gsm_symbolic", size: int = 1000, seed: int = 0,
+                 split: str = "train", heldout_fraction: float = 0.1, **config: Any):
+        import reasoning_gym
+
+        check_split(split, heldout_fraction)
+        self.name = f"reasoning_gym:{dataset}"
+        self.split, self.heldout_fraction = split, heldout_fraction
+        self.dataset = reasoning_gym.create_dataset(dataset, size=size, seed=seed, **config)
+
+    def problems(self) -> Iterator[Problem]:
+        def all_problems():
+            for index, entry in enumerate(self.dataset):
+                yield Problem(entry["question"], str(entry["answer"]), {
+                    "task": self.name, "index": index,
+                    "difficulty": entry["metadata"].get("difficulty")})
+
+        return select(all_problems(), self.split, self.heldout_fraction)
+
+    def is_correct(self, completion: str, problem: Problem) -> bool:
+        # Our extractor finds the answer; the generator's verifier judges it (it knows when the
+        # form matters, e.g. a fraction in lowest terms).
+        answer = extract_answer(completion)
+        if answer is None:
+            return False
+        entry = self.dataset[problem.meta["index"]]
+        return self.dataset.score_answer(answer, entry) >= 1.0
+
+
+def gsm8k_record(record: Record) -> Problem:
+    """Validator for a GSM8K-format line: `question` text, `answer` ending `#### N`."""
+    question, answer = record.get("question"), record.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("field 'question' must be non-empty text")
+    if not isinstance(answer, str) or "####" not in answer:
+        raise ValueError("field 'answer' must be text ending '#### N'")
+    final = extract_answer(answer)
+    if final is None:
+        tail = answer.rsplit("####", 1)[1].strip()[:40]
+        raise ValueError(f"field 'answer' must end with '#### N' (a number), got '#### {tail}'")
+    return Problem(question.strip(), final, {
+        "task": "gsm8k", "solution": answer.rsplit("####", 1)[0].strip()})
+
+
+class Gsm8kTask(AnswerTask):
+    """Problems from GSM8K-format JSONL files (paths, folders or globs), in file order.
+
+    A bad line is a `DataError` naming file:line. `exclude` keeps a separate test set out:
+    any problem whose question appears there is dropped from this task.
+    """
+
+    name = "gsm8k"
+
+    def __init__(self, paths: Sequence[str] | str, split: str = "all",
+                 heldout_fraction: float = 0.1, exclude: Iterable[Problem] = ()):
+        check_split(split, heldout_fraction)
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        self.split, self.heldout_fraction = split, heldout_fraction
+        self._problems = list(read_records(paths, validate=gsm8k_record))
+        self._exclude = list(exclude)
+
+    def problems(self) -> Iterator[Problem]:
+        return select(self._problems, self.split, self.heldout_fraction, exclude=self._exclude)
+
+
+TASKS = {"arithmetic": ArithmeticTask, "reasoning_gym": ReasoningGymTask, "gsm8k": Gsm8kTask}
+
+
+def make_task(source: str, **kwargs: Any) -> AnswerTask:
+    """A task by source name ("arithmetic", "reasoning_gym", "gsm8k"), e.g. from a config."""
+    if source not in TASKS:
+        raise ValueError(f"unknown math task source {source!r}; choose from {sorted(TASKS)}")
+    return TASKS[source](**kwargs)

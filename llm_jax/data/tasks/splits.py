@@ -1,0 +1,77 @@
+"""Train and held-out splits that never share a problem.
+
+A problem's split is a pure function of its *key* (by default its normalized question text):
+the key's SHA-256 maps it to a number in [0, 1), and keys below `heldout_fraction` are held
+out. So the assignment needs no global pass over the data, agrees between two processes and
+between an endless generator and a fixed list, and the same question can never land on both
+sides. Duplicates within one split are dropped by the same key.
+
+    train = [p for p in problems if split_of(key(p), 0.1) == "train"]
+    assert not shared(train, heldout)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+
+from llm_jax.data.tasks.task import Problem
+
+SPLITS = ("train", "heldout", "all")
+Key = Callable[[Problem], str]
+
+
+def normalize_question(text: str) -> str:
+    """Case, spacing, Unicode forms and punctuation at the ends do not make a new problem."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", text).strip().strip(".?!:;").strip()
+
+
+def question_key(problem: Problem) -> str:
+    return normalize_question(problem.prompt)
+
+
+def heldout_position(key: str, salt: str = "") -> float:
+    """Where a key falls in [0, 1): a stable hash, the same on every machine and Python run."""
+    digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(key: str, heldout_fraction: float, salt: str = "") -> str:
+    """'heldout' or 'train' for a problem key."""
+    return "heldout" if heldout_position(key, salt) < heldout_fraction else "train"
+
+
+def check_split(split: str, heldout_fraction: float) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+
+
+def select(problems: Iterable[Problem], split: str, heldout_fraction: float, *,
+           key: Key = question_key, salt: str = "", dedupe: bool = True,
+           exclude: Iterable[Problem] = ()) -> Iterator[Problem]:
+    """The problems of one split, first occurrence of each key only (when `dedupe`).
+
+    `exclude` drops problems whose key appears there: how a training file is kept apart from
+    a separate test file (e.g. GSM8K's train and test).
+    """
+    check_split(split, heldout_fraction)
+    seen = {key(p) for p in exclude}
+    for problem in problems:
+        k = key(problem)
+        if k in seen:
+            continue
+        if split != "all" and split_of(k, heldout_fraction, salt) != split:
+            continue
+        if dedupe:
+            seen.add(k)
+        yield problem
+
+
+def shared(a: Iterable[Problem], b: Iterable[Problem], key: Key = question_key) -> set[str]:
+    """Keys that appear in both collections (empty when the splits are disjoint)."""
+    return {key(p) for p in a} & {key(p) for p in b}

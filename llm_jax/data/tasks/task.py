@@ -1,0 +1,71 @@
+"""What every math task is: a stream of `Problem`s and a scorer for completions.
+
+    for problem in task.problems():            # Problem(prompt, answer, meta)
+        completion = sample(problem.prompt)
+        reward = task.score(completion, problem)   # 1.0 right, 0.0 wrong or no answer
+
+`problem.meta` always carries `answer` and `task` (the task's name), so a reward function that
+sees only `(prompts, completions, meta)` can still check the answer or find the task again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from llm_jax.data.tasks.answers import check
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A prompt, its reference answer (text, e.g. "17" or "3/4") and free-form metadata."""
+
+    prompt: str
+    answer: str
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        # The reference answer travels in meta too: rewards receive meta, not Problems.
+        object.__setattr__(self, "meta", {**self.meta, "answer": self.answer})
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A source of checkable problems."""
+
+    name: str
+
+    def problems(self) -> Iterator[Problem]:
+        """The problems of this task's split, in a seeded order."""
+        ...
+
+    def score(self, completion: str, problem: Problem) -> float:
+        """1.0 when the completion's final answer is right, else 0.0."""
+        ...
+
+    def is_correct(self, completion: str, problem: Problem) -> bool:
+        ...
+
+
+class AnswerTask:
+    """Base for tasks scored by extracting the final answer and comparing it with the reference.
+
+    Subclasses set `name` and implement `problems()`; a source with its own verifier overrides
+    `is_correct`.
+    """
+
+    name = "answer"
+
+    def problems(self) -> Iterator[Problem]:
+        raise NotImplementedError
+
+    def is_correct(self, completion: str, problem: Problem) -> bool:
+        return check(completion, problem.answer).correct
+
+    def score(self, completion: str, problem: Problem) -> float:
+        return 1.0 if self.is_correct(completion, problem) else 0.0
+
+    def problem_from_meta(self, prompt: str, meta: Mapping[str, Any]) -> Problem:
+        """The Problem a (prompt, meta) pair came from, for scorers that only see meta."""
+        return Problem(prompt, str(meta["answer"]), meta)
