@@ -94,7 +94,7 @@ class Rollout:
     tokens: np.ndarray  # int32 [rows, max_new_tokens], pad_id after a stop
     logprobs: np.ndarray  # float32 [rows, max_new_tokens], unmodified model; 0 off the mask
     mask: np.ndarray  # int32 [rows, max_new_tokens], 1 on generated tokens incl. the stop token
-    lengths: np.ndarray  # int32 [rows], generated tokens per row (= mask.sum(1))
+    lengths: np.ndarray  # int32 [rows], tokens per row (= mask.sum(1); + forced tool output)
     finish_reason: np.ndarray  # int32 [rows]: FINISH_STOP (0) or FINISH_LENGTH (1)
     prompt_index: np.ndarray  # int32 [rows]: which prompt each row continues
 

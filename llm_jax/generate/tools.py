@@ -1,0 +1,154 @@
+"""Generation with the calculator tool: sample, evaluate each call, force its result, go on.
+
+    tools = ToolTokens.from_tokenizer(tokenizer)
+    rollout = generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
+
+An assistant asks for a calculation as `<|python_start|>37 * 48<|python_end|>`. The decode loop
+treats `<|python_end|>` as a stop token; here, on the host, each row that stopped there has
+its expression evaluated by the safe calculator (`calculator.evaluate`, no `eval`), and
+`<|output_start|>1776<|output_end|>` is appended to the row. Those forced tokens are never
+sampled: their `mask` is 0 (no loss, here or in RL) and their log-prob 0. The row then
+continues from its whole sequence (prompt + generated + forced), with what is left of its
+`max_new_tokens` budget, which forced tokens count against. A call that is not arithmetic gets
+the output "error", as a tool would answer.
+
+The returned `Rollout` has the sampler's layout: `tokens` hold sampled and forced tokens in
+order, `mask` is 1 on sampled tokens only, and `lengths` counts both (so positions at or after
+`lengths` are padding, and forced tokens are `position < lengths` with `mask == 0`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from llm_jax.generate.calculator import CalculatorError, evaluate
+from llm_jax.generate.sampler import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Rollout,
+    Sampler,
+    SamplingConfig,
+    bucket_size,
+)
+
+TOOL_ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolTokens:
+    python_start: int
+    python_end: int
+    output_start: int
+    output_end: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> ToolTokens:
+        return cls(*(tokenizer.special_id(t) for t in (
+            "<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>")))
+
+
+def tool_output(tokens: Sequence[int], tokenizer, tools: ToolTokens) -> list[int]:
+    """The forced tokens answering the call that `tokens` ends with."""
+    tokens = list(tokens)
+    starts = [i for i, t in enumerate(tokens) if t == tools.python_start]
+    expression = tokenizer.decode(tokens[starts[-1] + 1:-1]) if starts else ""
+    try:
+        result = evaluate(expression)
+    except CalculatorError:
+        result = TOOL_ERROR
+    return [tools.output_start, *tokenizer.encode(result), tools.output_end]
+
+
+@dataclasses.dataclass
+class _Row:
+    prompt: list[int]
+    tokens: list[int] = dataclasses.field(default_factory=list)
+    logprobs: list[float] = dataclasses.field(default_factory=list)
+    mask: list[int] = dataclasses.field(default_factory=list)
+    finish: int = FINISH_LENGTH
+    calls: int = 0
+
+    def add(self, tokens, logprobs, mask) -> None:
+        self.tokens += [int(t) for t in tokens]
+        self.logprobs += [float(x) for x in logprobs]
+        self.mask += [int(m) for m in mask]
+
+
+def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int]],
+                        rng: jax.Array, cfg: SamplingConfig, tokenizer, tools: ToolTokens, *,
+                        max_calls: int = 4) -> Rollout:
+    """`sampler.generate` with calculator calls evaluated and their results forced in.
+
+    At most `max_calls` calls per row are answered; a row that asks for more stops there.
+    """
+    budget = cfg.max_new_tokens
+    with_stop = dataclasses.replace(cfg, stop_tokens=(*cfg.stop_tokens, tools.python_end))
+    first = sampler.generate(params, prompts, rng, with_stop)
+    rows = [_Row(prompt=[int(t) for t, m in zip(p, pm) if m])
+            for p, pm in zip(first.prompt_tokens, first.prompt_mask)]
+    pending = _absorb(rows, range(len(rows)), first, budget, tokenizer, tools, max_calls)
+    round_index = 0
+    max_len = sampler.model.cfg.max_seq_len
+    while pending:
+        for i in [i for i in pending if len(rows[i].prompt) + len(rows[i].tokens) >= max_len]:
+            rows[i].finish = FINISH_LENGTH  # no room left in the model's context
+        pending = [i for i in pending if len(rows[i].prompt) + len(rows[i].tokens) < max_len]
+        if not pending:
+            break
+        round_index += 1
+        left = max(budget - len(rows[i].tokens) for i in pending)
+        limit = max_len - max(len(rows[i].prompt) + len(rows[i].tokens)
+                                                    for i in pending)
+        # Round the budget up (fewer compiled shapes); rows are cut back to their own below.
+        step_cfg = dataclasses.replace(with_stop, n=1,
+                                       max_new_tokens=max(1, min(bucket_size(left, 64), limit)))
+        out = sampler.generate(params, [rows[i].prompt + rows[i].tokens for i in pending],
+                               jax.random.fold_in(rng, round_index), step_cfg)
+        pending = _absorb(rows, pending, out, budget, tokenizer, tools, max_calls)
+    return _to_rollout(rows, first, budget, cfg.pad_id)
+
+
+def _absorb(rows: list[_Row], indices, out: Rollout, budget: int, tokenizer,
+            tools: ToolTokens, max_calls: int) -> list[int]:
+    """Append a generate() result to its rows; returns the rows that continue after a call."""
+    pending = []
+    for j, i in enumerate(indices):
+        row = rows[i]
+        n = min(int(out.lengths[j]), budget - len(row.tokens))
+        row.add(out.tokens[j, :n], out.logprobs[j, :n], [1] * n)
+        ended_in_call = n > 0 and row.tokens[-1] == tools.python_end
+        if not ended_in_call:
+            # Cut by our own budget, the row ran out of length; else it finished as generated.
+            cut = n < int(out.lengths[j])
+            row.finish = FINISH_LENGTH if cut else int(out.finish_reason[j])
+            continue
+        forced = tool_output(row.tokens, tokenizer, tools)
+        room = budget - len(row.tokens)
+        row.add(forced[:room], [0.0] * min(room, len(forced)), [0] * min(room, len(forced)))
+        row.calls += 1
+        if room <= len(forced):
+            row.finish = FINISH_LENGTH
+        elif row.calls >= max_calls:
+            row.finish = FINISH_STOP
+        else:
+            pending.append(i)
+    return pending
+
+
+def _to_rollout(rows: list[_Row], first: Rollout, budget: int, pad_id: int) -> Rollout:
+    n = len(rows)
+    tokens = np.full((n, budget), pad_id, np.int32)
+    logprobs = np.zeros((n, budget), np.float32)
+    mask = np.zeros((n, budget), np.int32)
+    for i, row in enumerate(rows):
+        k = len(row.tokens)
+        tokens[i, :k], logprobs[i, :k], mask[i, :k] = row.tokens, row.logprobs, row.mask
+    return Rollout(prompt_tokens=first.prompt_tokens, prompt_mask=first.prompt_mask,
+                   tokens=tokens, logprobs=logprobs, mask=mask,
+                   lengths=np.array([len(r.tokens) for r in rows], np.int32),
+                   finish_reason=np.array([r.finish for r in rows], np.int32),
+                   prompt_index=first.prompt_index)
