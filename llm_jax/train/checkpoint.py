@@ -5,11 +5,21 @@ position (`data`), so a resumed run continues with exactly the batches it would 
 Restoring walks from the newest checkpoint backwards: a damaged one is reported by name and
 skipped, and if every one is damaged the run stops instead of silently starting over.
 Nothing here unpickles: orbax stores arrays as tensorstore/OCDBT and metadata as JSON.
+
+A save that fails (full disk, the directory removed or replaced under the run) is never silent
+and never hangs: every orbax call runs on a daemon thread that the caller waits on in short,
+bounded slices, so the error comes back as one `CheckpointError` naming the step, the cause and
+the last complete checkpoint; signal handlers keep running while it waits; and the helper
+threads orbax starts from there are daemons too, so a save stuck on a dead filesystem cannot
+keep the process alive at exit.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +33,57 @@ log = logging.getLogger(__name__)
 
 
 class CheckpointError(RunError):
-    """No usable checkpoint although some exist."""
+    """No usable checkpoint although some exist, or a checkpoint could not be written."""
+
+
+def _cause(error: BaseException) -> str:
+    """`Type: first line` of an exception (orbax messages run to pages of tensorstore spec)."""
+    lines = [x.strip() for x in str(error).splitlines() if x.strip()]
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+
+
+class _Call:
+    """One orbax call on a daemon thread: `blocking()` then, optionally, `background()`.
+
+    Threads inherit daemon-ness from the thread that creates them, so the threads orbax
+    starts inside these calls (finalize, commit, signalling) are daemons as well: a save that
+    never completes cannot block interpreter exit, which is what kept a failed run alive.
+    """
+
+    def __init__(self, name: str, blocking: Callable[[], Any],
+                 background: Callable[[], Any] | None = None):
+        self.returned = threading.Event()  # `blocking` is done: the caller may go on
+        self.finished = threading.Event()  # `background` is done too
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.result = blocking()
+                self.returned.set()
+                if background is not None:
+                    background()
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+                self.error = e
+            finally:
+                self.returned.set()
+                self.finished.set()
+
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
+        self.thread.start()
+
+
+def _wait_for(event: threading.Event, timeout_s: float,
+              give_up_at: Callable[[], float | None] = lambda: None) -> bool:
+    """Wait in short slices, so the main thread runs signal handlers meanwhile (a second
+    SIGTERM can always end the process); False on timeout or once past `give_up_at()`,
+    which a signal handler may set while we wait."""
+    deadline = time.monotonic() + timeout_s
+    while not event.wait(0.2):
+        cap = give_up_at()
+        if time.monotonic() >= min(deadline, cap if cap is not None else deadline):
+            return False
+    return True
 
 
 def abstract_like(tree):
@@ -33,18 +93,44 @@ def abstract_like(tree):
 
 
 class Checkpointer:
-    """Keep-last-k, every-N-steps checkpointing in `directory` (async where supported)."""
+    """Keep-last-k, every-N-steps checkpointing in `directory` (async where supported).
+
+    `timeout_s` bounds every wait on orbax (a save's blocking part, its background commit,
+    closing): past it the save counts as failed. After a failure, `wait` and `close` do not
+    wait on the dead save again.
+    """
 
     def __init__(self, directory: str | Path, *, save_every: int, keep: int = 3,
-                 async_save: bool = True):
+                 async_save: bool = True, timeout_s: float = 1200.0):
         self.directory = Path(directory).absolute()
+        self.timeout_s = timeout_s
+        self._give_up_at: float | None = None  # set by `interrupt`
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=ocp.checkpoint_managers.FixedIntervalPolicy(max(save_every, 1)),
             preservation_policy=ocp.checkpoint_managers.LatestN(max(keep, 1)),
             enable_async_checkpointing=async_save,
+            # Create the step directory before save() returns, so a directory that cannot be
+            # created fails that save instead of leaving orbax threads waiting for it.
+            async_options=ocp.AsyncOptions(timeout_secs=max(int(timeout_s), 1),
+                                           create_directories_asynchronously=False),
             create=True,
         )
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        self.manager = self._run("open", lambda: ocp.CheckpointManager(self.directory,
+                                                                        options=options))
+        self._pending: _Call | None = None  # the last save, possibly still committing
+        self._pending_step: int | None = None
+        self._last_good = self.manager.latest_step()
+        self._failure: CheckpointError | None = None
+
+    def interrupt(self, grace_s: float = 60.0) -> None:
+        """A stop signal arrived: from now on wait at most `grace_s` more for any save (a
+        healthy final save takes seconds; a stuck one must not outlive the signal by long).
+        Safe to call from a signal handler."""
+        if self._give_up_at is None:
+            self._give_up_at = time.monotonic() + grace_s
+
+    def _waited(self, event: threading.Event) -> bool:
+        return _wait_for(event, self.timeout_s, lambda: self._give_up_at)
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
@@ -53,11 +139,40 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state, data_iter: Any = None, *, force: bool = False) -> bool:
-        """Save if the interval policy says so (or `force`); returns whether it saved."""
+        """Save if the interval policy says so (or `force`); returns whether it saved.
+
+        Returns once the arrays are copied out (the caller may then donate them); the write
+        goes on in the background. A failure of the previous save is raised here.
+        """
+        self._check_pending(block=False)
+        if not force and not self.manager.should_save(step):
+            return False
+        self._check_pending(block=True)  # one save at a time, as orbax itself requires
+        self._check_directory(step)
         items = {"state": ocp.args.StandardSave(state)}
         if data_iter is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data_iter)
-        return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+        call = _Call(f"checkpoint-save-{step}",
+                     lambda: self.manager.save(step, args=ocp.args.Composite(**items),
+                                               force=force),
+                     self.manager.wait_until_finished)
+        self._pending, self._pending_step = call, step
+        if not self._waited(call.returned):
+            raise self._fail(step, self._gave_up("copying the arrays out"))
+        if call.error is not None:
+            raise self._fail(step, _cause(call.error))
+        return bool(call.result)
+
+    def wait(self) -> None:
+        """Block (at most `timeout_s`) until the last save is written; raise if it failed."""
+        self._check_pending(block=True)
+
+    def close(self) -> None:
+        """Finish the last save and release orbax; after a failure, only let go."""
+        if self._failure is not None:
+            return  # the error is out already; waiting on a dead save again could hang
+        self.wait()
+        self._run("close", self.manager.close)
 
     def restore(self, abstract_state, data_iter: Any = None) -> tuple[Any, int] | None:
         """(state, step) from the newest readable checkpoint, or None if there are none.
@@ -89,12 +204,55 @@ class Checkpointer:
                 "fresh.")
         return None
 
-    def wait(self) -> None:
-        self.manager.wait_until_finished()
+    # ------------------------------------------------------------------ failures
 
-    def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+    def _check_pending(self, *, block: bool) -> None:
+        """Raise the failure of the last save if it has failed (waiting for it if `block`)."""
+        if self._failure is not None:
+            raise self._failure
+        call, step = self._pending, self._pending_step
+        if call is None:
+            return
+        if block and not self._waited(call.finished):
+            raise self._fail(step, self._gave_up("writing"))
+        if not call.finished.is_set():
+            return
+        self._pending = None
+        if call.error is not None:
+            raise self._fail(step, _cause(call.error))
+        if call.result:
+            self._last_good = step
+
+    def _check_directory(self, step: int) -> None:
+        # orbax would quietly re-create a removed directory (the older checkpoints gone with
+        # it) and fails deep in a thread on one replaced by a file: say so up front instead.
+        if not self.directory.is_dir():
+            what = "is not a directory" if self.directory.exists() else "is gone"
+            raise self._fail(step, f"{self.directory} {what} (removed or replaced while the "
+                             "run was writing to it)")
+
+    def _gave_up(self, doing: str) -> str:
+        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            return f"still {doing} when the stop signal's grace period ran out"
+        return f"still {doing} after {self.timeout_s:.0f} s"
+
+    def _fail(self, step: int | None, cause: str) -> CheckpointError:
+        last = (f"the last complete checkpoint is step {self._last_good}"
+                if self._last_good is not None else "no checkpoint was completed")
+        self._failure = CheckpointError(
+            f"saving checkpoint {step} in {self.directory} failed: {cause}; {last} (re-run "
+            "the same command to resume from it once the cause is fixed)")
+        return self._failure
+
+    def _run(self, what: str, fn: Callable[[], Any]) -> Any:
+        call = _Call(f"checkpoint-{what}", fn)
+        if not self._waited(call.finished):
+            raise CheckpointError(f"{what} of checkpoints in {self.directory} did not finish "
+                                  f"within {self.timeout_s:.0f} s")
+        if call.error is not None:
+            raise CheckpointError(f"{what} of checkpoints in {self.directory} failed: "
+                                  f"{_cause(call.error)}")
+        return call.result
 
 
 def restore_params(directory: str | Path, abstract_params, step: int | None = None

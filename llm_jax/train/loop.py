@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -55,11 +56,17 @@ class LoopConfig:
 
 
 class _StopSignal:
-    """Turns SIGTERM/SIGINT into a flag checked between steps (a step is never torn)."""
+    """Turns SIGTERM/SIGINT into a flag checked between steps (a step is never torn).
 
-    def __init__(self):
+    A second signal means "now": a second Ctrl-C raises KeyboardInterrupt, a second SIGTERM
+    ends the process at once by the default action, whatever it is waiting on (a checkpoint
+    write included), so a scheduler's or user's repeated SIGTERM is never ignored.
+    """
+
+    def __init__(self, on_first: Callable[[], None] | None = None):
         self.received: int | None = None
         self._previous = {}
+        self._on_first = on_first  # e.g. cap the checkpoint waits still ahead
 
     def __enter__(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,9 +77,16 @@ class _StopSignal:
         return self
 
     def _handle(self, signum, frame):
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C means "now"
+        if self.received is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C means "now"
+            log.error("second signal %d: stopping now, without a checkpoint", signum)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.received = signum
+        if self._on_first is not None:
+            self._on_first()
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -142,7 +156,7 @@ def run_training(
             for row in rows:
                 say(f"  [{row['prompt']}]{row['completion']!r}")
 
-    with _StopSignal() as stop:
+    with _StopSignal(getattr(checkpointer, "interrupt", None)) as stop:
         while step < cfg.total_iterations:
             state, metrics = iteration_fn(state)
             step += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,11 +34,11 @@ import numpy as np
 import optax
 
 from llm_jax.config import config_differences, to_dict
-from llm_jax.errors import ConfigError, DataError
+from llm_jax.errors import ConfigError, DataError, RunInUseError
 from llm_jax.load import ModelSource, load_tokenizer, model_fields
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.transformer import Transformer
-from llm_jax.runs import RunDir
+from llm_jax.runs import RunDir, RunLock
 from llm_jax.sharding.mesh import (
     batch_sharding,
     check_params_sharded,
@@ -243,6 +244,37 @@ class Run:
                 self.tracker.finish()
 
 
+def hold_run_dir(run_dir: RunDir) -> RunLock:
+    """Take `run.lock` for this job: process 0 locks it, then tells the other processes
+    whether it could and under which job token, so a refusal stops every process (none is
+    left waiting in a collective) and the others check the record names their own job."""
+    lock = RunLock(run_dir.lock)
+    if jax.process_count() == 1:
+        return lock.acquire(job=f"{os.getpid()}")
+    from jax.experimental import multihost_utils
+
+    token = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    refusal = None
+    if jax.process_index() == 0:
+        try:
+            lock.acquire(job=str(token))
+        except Exception as e:  # noqa: BLE001 - re-raised below, after the others are told
+            refusal = e
+    status = np.array([refusal is None, token], np.int32)
+    ok, token = (int(x) for x in multihost_utils.broadcast_one_to_all(status))
+    if refusal is not None:
+        raise refusal
+    if not ok:
+        holder = lock.holder()
+        raise RunInUseError(f"{run_dir.path} is in use by another job"
+                            + (f" (pid {holder.get('pid')} on host {holder.get('host')} since "
+                               f"{holder.get('since')})" if holder else "")
+                            + "; process 0 of this job could not lock it")
+    if jax.process_index() != 0:
+        lock.join(job=str(token))
+    return lock
+
+
 class start_run:  # noqa: N801 - used as a context manager, reads like a function
     """`with start_run(config, run_dir, stage) as run:` joins the multi-host job, creates the
     run directory, enters the mesh and closes checkpoints and tracker on the way out."""
@@ -254,13 +286,23 @@ class start_run:  # noqa: N801 - used as a context manager, reads like a functio
         config, run_dir, stage = self.args
         maybe_initialize_distributed()
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        self.run = Run(config, run_dir, stage)
-        self._mesh = mesh_context(self.run.mesh, self.run.rules)
-        self._mesh.__enter__()
+        # Before anything is written there (config, tokenizer, checkpoints, metrics): a second
+        # job on the same directory must leave the first one's files untouched.
+        self._lock = hold_run_dir(RunDir(run_dir))
+        try:
+            self.run = Run(config, run_dir, stage)
+            self._mesh = mesh_context(self.run.mesh, self.run.rules)
+            self._mesh.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
         return self.run
 
     def __exit__(self, *exc) -> None:
         try:
             self.run.close()
         finally:
-            self._mesh.__exit__(*exc)
+            try:
+                self._mesh.__exit__(*exc)
+            finally:
+                self._lock.release()  # last: only once every write has finished
