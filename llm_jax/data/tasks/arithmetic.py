@@ -160,13 +160,14 @@ OBJECTS = ("apples", "marbles", "stickers", "books", "pencils", "coins", "cards"
            "cookies", "stamps", "balloons", "beads")
 
 # (sentence, step label); {p} pronoun, {o} objects, {n} operand, {f} a friend's name.
+# Sentences never put {n} before {o}, so "1 apples" cannot happen.
 EVENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "+": (("{p} buys {n} more.", "Buys {n} more"),
-          ("{f} gives {q} {n} more {o}.", "Gets {n} from {f}"),
-          ("{p} finds {n} more {o}.", "Finds {n} more")),
+          ("{f} gives {q} {n} more.", "Gets {n} from {f}"),
+          ("{p} finds {n} more.", "Finds {n} more")),
     "-": (("{p} gives {n} to {f}.", "Gives {n} to {f}"),
           ("{p} loses {n} of them.", "Loses {n}"),
-          ("{p} sells {n} {o}.", "Sells {n}")),
+          ("{p} sells {n} of them.", "Sells {n}")),
     "*": (("Then the number of {o} {pl} has becomes {n} times as large.", "{n} times as many"),
           ("{p} ends up with {n} times as many {o} as before.", "{n} times as many")),
     "/": (("{p} splits the {o} into {n} equal groups and keeps one group.",
@@ -180,7 +181,8 @@ def _word_problem(rng: random.Random, level: Level) -> ArithmeticProblem:
     start, ops = _chain(rng, level)
     (name, pronoun, object_pronoun), friend = rng.sample(NAMES, 2)
     objects = rng.choice(OBJECTS)
-    sentences = [f"{name} has {start} {objects}."]
+    # Every object noun is a plain "-s" plural, so the singular drops the last letter.
+    sentences = [f"{name} has {start} {objects if start != 1 else objects[:-1]}."]
     steps = []
     for op, operand, before, after in ops:
         sentence, label = rng.choice(EVENTS[op])
