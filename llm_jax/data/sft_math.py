@@ -1,0 +1,98 @@
+"""SFT conversations that do arithmetic: word problems and calculator tool use.
+
+Every reply ends with `#### N`, the line the answer extractor and the math verifier read.
+With `answer_first=False` (the default) the reply reasons step by step and only then gives N
+("models need tokens to think"); with `answer_first=True` the reply states N first and the
+same steps follow, so an SFT run on each variant measures what the thinking tokens buy.
+
+Problems come from the project's own generator (`tasks/arithmetic.py`, split by the same
+computation hash as the math tasks, so the RL/eval held-out problems are never trained on here)
+and from reasoning-gym's `gsm_symbolic`. Calculator examples put the call in structured
+content parts (see `chat.py`): the call is trained on, the tool's output is not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from llm_jax.data.tasks.arithmetic import generate_problem
+from llm_jax.data.tasks.splits import normalize_question, split_of
+from llm_jax.generate.calculator import evaluate
+
+FINAL = "#### "
+
+
+def reply(steps: list[str] | tuple[str, ...], answer: str, answer_first: bool) -> str:
+    """Worked steps and the final `#### N` line, in the chosen order."""
+    body = "\n".join(steps)
+    if answer_first:
+        return f"The answer is {answer}.\n{body}\n{FINAL}{answer}".replace("\n\n", "\n")
+    return f"{body}\n{FINAL}{answer}" if body else f"{FINAL}{answer}"
+
+
+def _record(question: str, content, kind: str, answer: str) -> dict:
+    return {"messages": [{"role": "user", "content": question},
+                         {"role": "assistant", "content": content}],
+            "kind": kind, "answer": answer}
+
+
+def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: bool,
+                            heldout_fraction: float) -> tuple[dict, str]:
+    """A problem from our generator at a random level of `levels`."""
+    problem = generate_problem(rng, rng.choice(levels))
+    # The split key of `tasks.sources.ArithmeticTask`: the computation, not the story, so the
+    # same sums retold are on the same side as the math evaluation's held-out problems.
+    computation = " ; ".join(step.rsplit(": ", 1)[-1] for step in problem.steps)
+    split = split_of(computation, heldout_fraction)
+    answer = str(problem.answer)
+    return _record(problem.question, reply(problem.steps, answer, answer_first),
+                   "arithmetic", answer), split
+
+
+def _gsm_steps(entry: dict) -> list[str]:
+    """The generator's worked solution without its final `#### N` line (none if it has no
+    solution: the reply is then the answer alone)."""
+    cot = (entry.get("metadata") or {}).get("answer_cot") or ""
+    lines = [line for line in cot.strip().splitlines() if not line.startswith(FINAL.strip())]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def gsm_symbolic_conversations(seed: int, *, answer_first: bool, heldout_fraction: float,
+                               size: int) -> Iterator[tuple[dict, str]]:
+    """`size` reasoning-gym `gsm_symbolic` problems from `seed`, as (record, split)."""
+    import reasoning_gym  # imported here: it takes seconds and only this generator needs it
+
+    for entry in reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed):
+        answer = str(entry["answer"])
+        question = entry["question"]
+        split = split_of(normalize_question(question), heldout_fraction)
+        yield _record(question, reply(_gsm_steps(entry), answer, answer_first),
+                      "gsm_symbolic", answer), split
+
+
+CALC_QUESTIONS = ("What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Please work out {a} {op} {b}.",
+                  "Use the calculator: {a} {op} {b}", "How much is {a} {op} {b}?")
+CALC_LEADS = ("Let me use the calculator. ", "I'll compute that. ", "Calculating: ")
+
+
+def calculator_conversation(rng: random.Random, heldout_fraction: float) -> tuple[dict, str]:
+    """An assistant that calls the calculator, reads the forced output, then answers."""
+    op = rng.choice("+-*/")
+    a, b = rng.randint(100, 9999), rng.randint(11, 999)
+    if op == "/":  # exact division only: answers stay integers
+        a = a * b
+    elif op == "-" and b > a:
+        a, b = b, a
+    shown = {"*": "×", "/": "÷"}.get(op, op)
+    expression = f"{a} {op} {b}"
+    result = evaluate(expression)
+    question = rng.choice(CALC_QUESTIONS).format(a=a, op=shown, b=b)
+    content = [{"type": "text", "text": rng.choice(CALC_LEADS)},
+               {"type": "python", "text": expression},
+               {"type": "output", "text": result},
+               {"type": "text", "text": f"\n{a} {shown} {b} = {result}\n{FINAL}{result}"}]
+    split = split_of(normalize_question(expression), heldout_fraction, salt="sft-calculator")
+    return _record(question, content, "calculator", result), split

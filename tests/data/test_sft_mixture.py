@@ -1,0 +1,130 @@
+"""The built-in SFT mixture: seeded, disjoint from its held-out set, every record renders with
+an assistant turn, and every answer is right (recomputed here)."""
+
+import re
+
+import pytest
+
+from llm_jax.data.chat import content_parts, render_for_training
+from llm_jax.data.conversations import check_messages
+from llm_jax.data.sft_mixture import build_mixture
+from llm_jax.data.sft_passages import load_books, title_of
+from llm_jax.data.sft_people import TRAIN_QUESTIONS, identity_eval_questions
+from llm_jax.data.tokenizer import Tokenizer
+from llm_jax.generate.calculator import evaluate
+
+NAME, MAKER = "Quill", "the Lantern Lab"
+STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)$")
+
+
+@pytest.fixture(scope="module")
+def books(shared_data):
+    return load_books([shared_data / "austen" / "emma.txt", shared_data / "kjv.txt"])
+
+
+@pytest.fixture(scope="module")
+def mixture(books):
+    return build_mixture(3, size=150, eval_size=6, name=NAME, maker=MAKER, books=books)
+
+
+def _prompt(record):
+    return record["messages"][0]["content"]
+
+
+def _reply(record):
+    return "".join(p["text"] for p in content_parts(record["messages"][-1]["content"]))
+
+
+def test_same_seed_same_mixture_other_seed_differs(books, mixture):
+    again = build_mixture(3, size=150, eval_size=6, name=NAME, maker=MAKER, books=books)
+    assert again == mixture
+    other = build_mixture(4, size=150, eval_size=6, name=NAME, maker=MAKER, books=books)
+    assert [_prompt(r) for r in other[0]] != [_prompt(r) for r in mixture[0]]
+
+
+def test_sizes_kinds_and_no_train_heldout_overlap(mixture):
+    train, heldout = mixture
+    kinds = {"identity", "refusal", "arithmetic", "gsm_symbolic", "calculator", "continue",
+             "which_book"}
+    assert {r["kind"] for r in train} == kinds and {r["kind"] for r in heldout} == kinds
+    assert abs(len(train) - 150) <= 3
+    assert not {_prompt(r) for r in train} & {_prompt(r) for r in heldout}
+    # Identity: held-out phrasings are never trained on, and the held-out set uses only them.
+    assert not set(identity_eval_questions()) & set(TRAIN_QUESTIONS)
+    assert {_prompt(r) for r in heldout if r["kind"] == "identity"} <= set(
+        identity_eval_questions())
+    assert not {_prompt(r) for r in train} & set(identity_eval_questions())
+
+
+def test_every_record_renders_with_a_trained_assistant_turn(tmp_path, austen_text, mixture):
+    tok = Tokenizer.train([austen_text[:200_000]], 512, tmp_path / "t.model")
+    for record in mixture[0] + mixture[1]:
+        messages = check_messages(record["messages"])
+        ids, mask = render_for_training(messages, tok)
+        assert sum(mask) > 0 and len(ids) == len(mask)
+
+
+def test_math_answers_end_with_the_correct_number(mixture):
+    for record in mixture[0] + mixture[1]:
+        if record["kind"] not in ("arithmetic", "gsm_symbolic", "calculator"):
+            continue
+        reply = _reply(record)
+        last = reply.splitlines()[-1]
+        assert last == f"#### {record['answer']}", reply
+        if record["kind"] == "arithmetic":
+            values = []
+            for line in reply.splitlines()[:-1]:
+                a, op, b, c = STEP.search(line).groups()
+                assert evaluate(f"{a} {op} {b}") == c, line
+                values.append(c)
+            assert values[-1] == record["answer"]
+            bare = re.fullmatch(r"(?:What is|Compute|Calculate) (.+?)[?.]", _prompt(record))
+            if bare:
+                assert evaluate(bare.group(1)) == record["answer"]
+        if record["kind"] == "calculator":
+            call, output = [p["text"] for p in record["messages"][-1]["content"][1:3]]
+            assert evaluate(call) == output == record["answer"]
+
+
+def test_gsm_symbolic_answers_match_the_generator(mixture):
+    import reasoning_gym
+
+    entries = {e["question"]: str(e["answer"]) for e in
+               reasoning_gym.create_dataset("gsm_symbolic", size=300, seed=3)}
+    records = [r for r in mixture[0] + mixture[1] if r["kind"] == "gsm_symbolic"]
+    assert records and all(entries[_prompt(r)] == r["answer"] for r in records)
+
+
+def test_answer_first_states_the_answer_before_the_same_steps(books, mixture):
+    first, _ = build_mixture(3, size=150, eval_size=6, name=NAME, maker=MAKER, books=books,
+                             answer_first=True)
+    thinking = {_prompt(r): _reply(r) for r in mixture[0] if r["kind"] == "arithmetic"}
+    checked = 0
+    for record in first:
+        if record["kind"] != "arithmetic":
+            continue
+        reply, answer = _reply(record), record["answer"]
+        assert reply.startswith(f"The answer is {answer}.\n") and reply.endswith(f"#### {answer}")
+        assert reply.removeprefix(f"The answer is {answer}.\n") == thinking[_prompt(record)]
+        checked += 1
+    assert checked == len(thinking) > 10
+
+
+def test_identity_refusal_and_passage_answers(books, mixture):
+    for record in mixture[0] + mixture[1]:
+        reply = _reply(record)
+        if record["kind"] == "identity":
+            assert NAME in reply and MAKER in reply
+        elif record["kind"] == "refusal":
+            assert "don't know" in reply
+        elif record["kind"] == "which_book":
+            passage = _prompt(record).split("\n\n", 1)[1]
+            assert reply == f"This passage is from {record['answer']}."
+            assert all(line in books[record["answer"]] for line in passage.splitlines())
+        elif record["kind"] == "continue":
+            head = _prompt(record).split("\n\n", 1)[1]
+            whole = f"{head} {reply}"
+            assert any(all(line in text for line in whole.splitlines())
+                       for text in books.values())
+    assert title_of("pride_and_prejudice.txt") == "Pride and Prejudice"
+    assert title_of("kjv.txt") == "the King James Bible"
