@@ -15,6 +15,7 @@ from llm_jax.data.errors import DataError
 from llm_jax.data.records import (  # noqa: F401 - re-exported: trainers import them from here
     BadRecordStats,
     Validator,
+    check_record,
     expand_paths,
     read_records,
     split_long_text,
@@ -46,8 +47,6 @@ def hf_records(name: str, split: str = "train", *, config_name: str | None = Non
                stats: BadRecordStats | None = None) -> Iterator[Any]:
     """Records of a Hugging Face dataset (needs network and `pip install "llm-jax[hf]"`),
     checked by `validate` like file records; errors name the dataset and record number."""
-    from llm_jax.data.records import check_record
-
     try:
         import datasets
     except ImportError:
