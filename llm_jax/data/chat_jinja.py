@@ -114,8 +114,8 @@ class JinjaTemplate:
             named = {t.get("name"): t.get("template") for t in source if isinstance(t, dict)}
             source = named.get("default")
         if not isinstance(source, str) or not source.strip():
-            raise DataError(f"{path}: no chat_template (a base model has none: use our "
-                            "template, data.chat_template='ours')")
+            raise DataError(f"{path}: no chat_template (a base model has none: train it "
+                            "with our template instead)")
         tokens = {k: _token_text(v) for k, v in config.items() if k.endswith("_token")}
         extra = tuple(sorted((k, v) for k, v in tokens.items()
                              if v is not None and k not in ("bos_token", "eos_token")))
