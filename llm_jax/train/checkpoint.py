@@ -39,7 +39,8 @@ class CheckpointError(RunError):
 def _cause(error: BaseException) -> str:
     """`Type: first line` of an exception (orbax messages run to pages of tensorstore spec)."""
     lines = [x.strip() for x in str(error).splitlines() if x.strip()]
-    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+    return (f"{type(error).__name__}: {lines[0][:300].rstrip(':')}" if lines
+            else type(error).__name__)
 
 
 class _Call:
@@ -96,14 +97,17 @@ class Checkpointer:
     """Keep-last-k, every-N-steps checkpointing in `directory` (async where supported).
 
     `timeout_s` bounds every wait on orbax (a save's blocking part, its background commit,
-    closing): past it the save counts as failed. After a failure, `wait` and `close` do not
-    wait on the dead save again.
+    closing): past it the save counts as failed; after a stop signal (`interrupt`) the bound
+    drops to `stop_grace_s`. After a failure, `wait` and `close` do not wait on the dead save
+    again.
     """
 
     def __init__(self, directory: str | Path, *, save_every: int, keep: int = 3,
-                 async_save: bool = True, timeout_s: float = 1200.0):
+                 async_save: bool = True, timeout_s: float = 1200.0,
+                 stop_grace_s: float = 60.0):
         self.directory = Path(directory).absolute()
         self.timeout_s = timeout_s
+        self.stop_grace_s = stop_grace_s
         self._give_up_at: float | None = None  # set by `interrupt`
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=ocp.checkpoint_managers.FixedIntervalPolicy(max(save_every, 1)),
@@ -122,12 +126,12 @@ class Checkpointer:
         self._last_good = self.manager.latest_step()
         self._failure: CheckpointError | None = None
 
-    def interrupt(self, grace_s: float = 60.0) -> None:
-        """A stop signal arrived: from now on wait at most `grace_s` more for any save (a
+    def interrupt(self) -> None:
+        """A stop signal arrived: from now on wait at most `stop_grace_s` more for any save (a
         healthy final save takes seconds; a stuck one must not outlive the signal by long).
         Safe to call from a signal handler."""
         if self._give_up_at is None:
-            self._give_up_at = time.monotonic() + grace_s
+            self._give_up_at = time.monotonic() + self.stop_grace_s
 
     def _waited(self, event: threading.Event) -> bool:
         return _wait_for(event, self.timeout_s, lambda: self._give_up_at)
