@@ -12,5 +12,11 @@ def _pretrain(config, run_dir: Path):
     return pretrain.main(config, run_dir)
 
 
+def _sft(config, run_dir: Path):
+    from llm_jax.trainers import sft
+
+    return sft.main(config, run_dir)
+
+
 # Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
-TRAINERS: dict[str, Callable] = {"pretrain": _pretrain}
+TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft}

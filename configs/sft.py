@@ -1,0 +1,30 @@
+"""The SFT section of a config (read by `llm_jax/trainers/sft.py`) and its model section."""
+
+import ml_collections
+
+from llm_jax.data.sft_mixture import DEFAULT_WEIGHTS
+
+
+def sft(**overrides) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        identity_name="Quill",  # who the model says it is
+        identity_maker="the llm-jax project",  # and who made it
+        # A default system message carrying the identity (our template only). Off by default:
+        # with the name in every prompt, the identity evaluation would only test copying.
+        system=False,
+        layout="auto",  # conversation files: auto | messages | sharegpt | prompt_completion
+        # The built-in mixture, used when data.train_paths is empty.
+        mixture_size=3000,  # training conversations
+        weights=ml_collections.ConfigDict(dict(DEFAULT_WEIGHTS)),  # share of each kind
+        math_levels=(1, 2),  # arithmetic difficulty levels in the mixture
+        answer_first=False,  # state the answer before the reasoning (the comparison variant)
+        books=(),  # text files for the passage tasks; empty = the default corpus
+        eval_size=40,  # held-out conversations per kind
+        eval_math=40,  # held-out arithmetic problems in the chat evaluation
+        eval_max_new_tokens=96,
+    ) | overrides)
+
+
+def compute_only_model() -> ml_collections.ConfigDict:
+    """A child stage takes its architecture from its parent; only how it computes is set."""
+    return ml_collections.ConfigDict(dict(dtype="float32", remat="none"))

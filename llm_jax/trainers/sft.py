@@ -1,0 +1,163 @@
+"""Supervised fine-tuning: a base model becomes an assistant by training on conversations.
+
+    llm-jax train experiments/sft_tiny.py        # from runs/pretrain_tiny/default
+    llm-jax train experiments/sft_tiny.py --config.init.from_hf=path/to/hub/folder
+
+What is particular to this stage: conversations (files in any layout the loaders accept, or
+the built-in mixture), rendered with a chat template (ours, or a Hub model's own Jinja
+template) into packed rows whose `loss_mask` is 1 only on assistant tokens, and chat
+evaluations (held-out assistant-token loss, replies that end, identity, arithmetic).
+The loss is the pretraining loss restricted to the mask; everything else is the shared run
+set-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from llm_jax.data.chat import OurTemplate, identity_system_message, sft_example
+from llm_jax.data.chat_jinja import JinjaTemplate
+from llm_jax.data.conversations import read_conversations
+from llm_jax.data.pipeline import eval_batches, packed_batches
+from llm_jax.data.records import BadRecordStats
+from llm_jax.errors import DataError
+from llm_jax.eval.chat import make_chat_evaluator
+from llm_jax.eval.heldout import make_lm_evaluator
+from llm_jax.generate.sampler import Sampler
+from llm_jax.generate.tools import ToolTokens
+from llm_jax.load import HF_TOKENIZER_DIR
+from llm_jax.losses.lm import make_lm_loss
+from llm_jax.models.transformer import Transformer
+from llm_jax.train.loop import batch_iteration
+from llm_jax.train.setup import optimizer_from_config, start_run
+from llm_jax.train.step import make_train_step
+
+log = logging.getLogger(__name__)
+SFT_FIELDS = ("inputs", "targets", "loss_mask")
+
+
+def chat_template(run_dir: Path, sft: ml_collections.ConfigDict):
+    """A Hub model's own template when the run started from one, else ours with the
+    identity system message."""
+    hub = run_dir / HF_TOKENIZER_DIR
+    if (hub / "tokenizer_config.json").is_file():
+        return JinjaTemplate.from_folder(hub)
+    system = identity_system_message(sft.identity_name, sft.identity_maker) if sft.system \
+        else None
+    return OurTemplate(system=system)
+
+
+def load_conversations(config: ml_collections.ConfigDict, tokenizer, template,
+                       stats: BadRecordStats):
+    """(train conversations, held-out conversations, evaluation questions)."""
+    data, sft = config.data, config.sft
+    if data.train_paths:
+        read = lambda paths: list(read_conversations(  # noqa: E731
+            paths, layout=sft.layout, tokenizer=tokenizer, seq_len=data.seq_len,
+            template=template, skip_bad=data.skip_bad, stats=stats))
+        train = read(data.train_paths)
+        heldout = read(data.val_paths) if data.val_paths else []
+        if not heldout:
+            n = max(1, len(train) // 50)
+            if len(train) < 2:
+                raise DataError(f"{', '.join(data.train_paths)}: a single conversation; give "
+                                "held-out ones with --config.data.val_paths=...")
+            train, heldout = train[:-n], train[-n:]
+        # Replies to the held-out conversations' first questions: do they end properly?
+        firsts = [next((m["content"] for m in c if m["role"] == "user"), None) for c in heldout]
+        questions = {"identity": [], "math": [],
+                     "extra": [q for q in firsts if isinstance(q, str)][:sft.eval_math]}
+    else:
+        train, heldout, questions = builtin_mixture(config)
+    return train, heldout, questions
+
+
+def builtin_mixture(config: ml_collections.ConfigDict):
+    """The built-in mixture (identity, refusals, arithmetic, gsm_symbolic, calculator,
+    passages of the corpus), plus the held-out identity phrasings and arithmetic problems the
+    chat evaluation asks."""
+    from llm_jax.data.corpus import default_corpus
+    from llm_jax.data.sft_mixture import build_mixture
+    from llm_jax.data.sft_passages import load_books
+    from llm_jax.data.sft_people import identity_eval_questions
+    from llm_jax.data.tasks.task import Problem
+
+    sft = config.sft
+    book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]
+    train, heldout = build_mixture(
+        config.data.shuffle_seed, size=sft.mixture_size, eval_size=sft.eval_size,
+        name=sft.identity_name, maker=sft.identity_maker, books=load_books(book_paths),
+        weights=sft.weights.to_dict(), levels=tuple(sft.math_levels), answer_first=sft.answer_first)
+    math = [Problem(r["messages"][0]["content"], str(r["answer"])) for r in heldout
+            if r["kind"] == "arithmetic"]
+    questions = {"identity": list(identity_eval_questions()), "math": math[:sft.eval_math],
+                 "extra": []}
+    return [r["messages"] for r in train], [r["messages"] for r in heldout], questions
+
+
+def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
+    """Fine-tune (or resume) the run in `run_dir`; returns the final evaluation metrics."""
+    with start_run(config, run_dir, stage="sft") as run:
+        # --- tokenizer, template, data
+        tokenizer = run.parent_tokenizer()
+        template = chat_template(run.dir.path, config.sft)
+        stats = BadRecordStats()
+        train, heldout, questions = load_conversations(config, tokenizer, template, stats)
+        seq_len, batch = config.data.seq_len, config.data.batch_size
+        to_example = lambda messages: sft_example(messages, tokenizer, template)  # noqa: E731
+        data_iter = packed_batches(
+            train, to_example, seq_len=seq_len, batch_size=batch, seed=config.data.shuffle_seed,
+            fields=SFT_FIELDS, split=False, host_index=jax.process_index(),
+            host_count=jax.process_count())
+        log.info("SFT: %d train / %d held-out conversations", len(train), len(heldout))
+
+        # --- model, optimizer, state
+        model_cfg = run.model_config(tokenizer.vocab_size)
+        model = Transformer(model_cfg)
+        optimizer, schedule = optimizer_from_config(config, config.train.steps)
+        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
+        if stats.count:
+            run.tracker.summary(bad_records=stats.count)
+
+        # --- update step: the LM loss on assistant tokens only (the batch's loss_mask)
+        def apply(params, tokens, positions, segment_ids):
+            return model.apply({"params": params}, tokens, positions, segment_ids)
+
+        step_fn = run.jit_step(make_train_step(
+            make_lm_loss(apply), optimizer, grad_accum=config.optim.grad_accum,
+            skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule),
+            shardings)
+
+        # --- evaluations
+        val = eval_batches(heldout, to_example=to_example, seq_len=seq_len, batch_size=batch,
+                           max_batches=config.train.eval_batches,
+                           host_index=jax.process_index(), host_count=jax.process_count(),
+                           fields=SFT_FIELDS)
+        heldout_loss = make_lm_evaluator(apply, val, run.put_batch,
+                                         tokenizer.token_byte_lengths())
+        sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
+        tools = ToolTokens.from_tokenizer(tokenizer) if hasattr(tokenizer, "special_id") \
+            else None
+        chat_checks = make_chat_evaluator(
+            sampler, tokenizer, template, identity_questions=questions["identity"],
+            identity_name=config.sft.identity_name, math_problems=questions["math"],
+            extra_prompts=questions["extra"], max_new_tokens=config.sft.eval_max_new_tokens,
+            tools=tools)
+        final_metrics: dict[str, float] = {}
+
+        def evaluate(params):
+            final_metrics.update(heldout_loss(params))
+            final_metrics.update(chat_checks(params))
+            return final_metrics
+
+        tokens = batch * seq_len
+        loop_cfg = run.loop_config(
+            tokens_per_iteration=tokens,
+            flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens)
+        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
+                  start=start, data_iter=data_iter, evaluate=evaluate)
+    return final_metrics
