@@ -43,6 +43,26 @@ def _cause(error: BaseException) -> str:
             else type(error).__name__)
 
 
+class _OrbaxErrorsOnOneLine(logging.Filter):
+    """orbax logs a failure in its threads with a traceback and pages of tensorstore spec
+    before the Checkpointer raises it as one `CheckpointError`: keep orbax's record to one
+    line, so a failed save does not read like a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "orbax" in Path(record.pathname).parts:
+            error = record.exc_info[1]
+            first = (record.getMessage().strip().splitlines() or [""])[0][:300]
+            record.msg = f"{first} ({_cause(error)})" if error is not None else first
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+def _quiet_orbax_tracebacks() -> None:
+    absl_logger = logging.getLogger("absl")  # orbax logs through absl
+    if not any(isinstance(f, _OrbaxErrorsOnOneLine) for f in absl_logger.filters):
+        absl_logger.addFilter(_OrbaxErrorsOnOneLine())
+
+
 class _Call:
     """One orbax call on a daemon thread: `blocking()` then, optionally, `background()`.
 
@@ -109,6 +129,7 @@ class Checkpointer:
         self.timeout_s = timeout_s
         self.stop_grace_s = stop_grace_s
         self._give_up_at: float | None = None  # set by `interrupt`
+        _quiet_orbax_tracebacks()
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=ocp.checkpoint_managers.FixedIntervalPolicy(max(save_every, 1)),
             preservation_policy=ocp.checkpoint_managers.LatestN(max(keep, 1)),

@@ -141,8 +141,13 @@ def run_training(
 
     def save(step: int, force: bool = False) -> None:
         nonlocal last_good
-        if checkpointer is not None and checkpointer.save(step, state, data_iter, force=force):
-            last_good = step
+        try:
+            if checkpointer is not None and checkpointer.save(step, state, data_iter,
+                                                              force=force):
+                last_good = step
+        except Exception:
+            bar.close()  # the error is the last line printed, not a progress bar
+            raise
 
     def evaluate_and_sample(step: int, final: bool) -> None:
         if evaluate is not None and (final or (cfg.eval_every and step % cfg.eval_every == 0)):
@@ -201,13 +206,13 @@ def run_training(
                 window_start, window_steps = time.perf_counter(), 0
             if stop.received is not None and not final:
                 save(step, force=True)
+                bar.close()
                 if checkpointer is not None:
                     checkpointer.wait()
-                bar.close()
                 raise Preempted(f"stopped by signal {stop.received} at step {step}; "
                                 "checkpoint saved, re-run the same command to resume",
                                 stop.received)
     bar.close()
     if checkpointer is not None:
-        checkpointer.wait()
+        checkpointer.wait()  # the final save's failure surfaces here, as CheckpointError
     return state
