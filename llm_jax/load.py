@@ -74,6 +74,20 @@ def load_tokenizer(folder: str | Path) -> Tokenizer | HFTokenizer:
     raise DataError(f"{folder}: no tokenizer ({run.tokenizer.name} or {HF_TOKENIZER_FILE})")
 
 
+def chat_template_for(folder: str | Path, system: str | None = None):
+    """The chat template a model speaks: a Hub model's own (its folder, or the Hub tokenizer
+    files a run started from one carries), else ours (with an optional system message)."""
+    from llm_jax.data.chat import OurTemplate
+    from llm_jax.data.chat_jinja import JinjaTemplate
+
+    folder = Path(folder)
+    for candidate in (folder / HF_TOKENIZER_DIR, folder):
+        config = candidate / "tokenizer_config.json"
+        if config.is_file() and "chat_template" in config.read_text(encoding="utf-8"):
+            return JinjaTemplate.from_folder(candidate)
+    return OurTemplate(system=system)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
     """Where a stage's initial params come from; "random" means a fresh init."""

@@ -2,13 +2,14 @@
 
     llm-jax sample runs/pretrain_tiny/default --prompt "It is a truth" -n 3 --temperature 0.8
     llm-jax sample --hf exported/ --prompt "In the beginning"
-    llm-jax chat runs/pretrain_tiny/default
+    llm-jax chat runs/sft_tiny/default        # a chat model: its template and the calculator
     llm-jax export runs/pretrain_tiny/default exported/     # a folder transformers can load
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
@@ -54,40 +55,104 @@ def cmd_sample(args, overrides) -> int:
     return 0
 
 
+class _Stream:
+    """Prints row 0's tokens as they arrive, decoding incrementally (multi-byte safe)."""
+
+    def __init__(self, tokenizer, hidden: tuple[int, ...]):
+        self.tokenizer, self.hidden, self.emitted = tokenizer, set(hidden), []
+
+    def __call__(self, step, ids) -> None:
+        self.show(int(np.asarray(ids)[0]))
+
+    def show(self, token: int) -> None:
+        if token in self.hidden:
+            return
+        before = self.tokenizer.decode(self.emitted)
+        self.emitted.append(token)
+        sys.stdout.write(self.tokenizer.decode(self.emitted)[len(before):])
+        sys.stdout.flush()
+
+
+def _chat_template(args):
+    """The template of a chat model (a run past pretraining, or a Hub folder that has one);
+    None for a base model, which chat continues as plain text."""
+    from llm_jax.load import chat_template_for
+    from llm_jax.runs import RunDir
+
+    if args.hf:
+        template = chat_template_for(args.hf)
+        return None if type(template).__name__ == "OurTemplate" else template
+    config = RunDir(args.run_dir).read_config()
+    if config.get("stage", "pretrain") == "pretrain":
+        return None
+    sft = config.get("sft", {})
+    system = None
+    if sft.get("system"):
+        from llm_jax.data.chat import identity_system_message
+
+        system = identity_system_message(sft["identity_name"], sft["identity_maker"])
+    return chat_template_for(args.run_dir, system)
+
+
 def cmd_chat(args, overrides) -> int:
-    """Interactive continuation: each line you type is appended to the transcript and the
-    model's continuation streams back. (Conversation turns arrive with the chat template.)"""
+    """Talk to a model: a chat model through its template (calculator calls answered), a
+    base model by continuing the transcript. Tokens stream as they are generated."""
     model, params, tokenizer = _load(args)
-    cfg = _sampling(args, tokenizer)
-    limit = model.cfg.max_seq_len - cfg.max_new_tokens
-    transcript: list[int] = [tokenizer.bos_id]
+    template = _chat_template(args)
     rng = jax.random.PRNGKey(args.seed)
     sampler = Sampler(model)
     print("llm-jax chat: type text and press enter; empty line or Ctrl-D quits.", flush=True)
-    while True:
-        try:
-            line = input("> ")
-        except EOFError:
-            break
-        if not line.strip():
-            break
+    if template is None:
+        return _continue_text(model, params, tokenizer, sampler, _sampling(args, tokenizer), rng)
+    from llm_jax.generate.tools import ToolTokens, generate_with_tools
+
+    stops = tuple(template.stop_ids(tokenizer))
+    cfg = dataclasses.replace(_sampling(args, tokenizer), stop_tokens=stops)
+    tools = ToolTokens.from_tokenizer(tokenizer) if hasattr(tokenizer, "special_id") else None
+    messages: list[dict] = []
+    while (line := _read_line()) is not None:
+        messages.append({"role": "user", "content": line})
+        prompt = template.render_for_generation(messages, tokenizer)
+        while len(prompt) > model.cfg.max_seq_len - cfg.max_new_tokens and len(messages) > 1:
+            messages = messages[2:]  # forget the oldest exchange
+            prompt = template.render_for_generation(messages, tokenizer)
+        stream = _Stream(tokenizer, (*stops, tokenizer.pad_id))
+        rng, key = jax.random.split(rng)
+        if tools is None:
+            rollout = sampler.generate(params, [prompt], key, cfg, on_token=stream)
+        else:
+            def show_output(row, ids, stream=stream):
+                for token in ids:
+                    stream.show(int(token))
+
+            rollout = generate_with_tools(sampler, params, [prompt], key, cfg, tokenizer, tools,
+                                          on_token=stream, on_forced=show_output)
+        print(flush=True)
+        n = int(rollout.lengths[0])
+        reply = tokenizer.decode([int(t) for t in rollout.tokens[0, :n] if int(t) not in stops])
+        messages.append({"role": "assistant", "content": reply})
+    return 0
+
+
+def _read_line() -> str | None:
+    try:
+        line = input("> ")
+    except EOFError:
+        return None
+    return line if line.strip() else None
+
+
+def _continue_text(model, params, tokenizer, sampler, cfg, rng) -> int:
+    limit = model.cfg.max_seq_len - cfg.max_new_tokens
+    transcript: list[int] = [tokenizer.bos_id]
+    while (line := _read_line()) is not None:
         transcript = transcript + tokenizer.encode(line + "\n")
         if len(transcript) > limit:  # keep the most recent context
             transcript = [tokenizer.bos_id, *transcript[-(limit - 1):]]
-        emitted: list[int] = []
-
-        def stream(step, ids, emitted=emitted):
-            token = int(np.asarray(ids)[0])
-            if token in tokenizer.stop_ids or token == tokenizer.pad_id:
-                return
-            before = tokenizer.decode(emitted)
-            emitted.append(token)
-            sys.stdout.write(tokenizer.decode(emitted)[len(before):])
-            sys.stdout.flush()
-
         rng, key = jax.random.split(rng)
-        rollout = sampler.generate(params, [transcript], key, cfg, on_token=stream)
-        jax.effects_barrier()
+        rollout = sampler.generate(params, [transcript], key, cfg,
+                                   on_token=_Stream(tokenizer, (*tokenizer.stop_ids,
+                                                                tokenizer.pad_id)))
         print(flush=True)
         n = int(rollout.lengths[0])
         transcript = transcript + [int(t) for t in rollout.tokens[0, :n]
@@ -100,9 +165,15 @@ def cmd_export(args, overrides) -> int:
 
     from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES, write_hf_tokenizer
     from llm_jax.data.tokenizer import Tokenizer
+    from llm_jax.load import load_tokenizer
     from llm_jax.models.hf_io import save_hf_checkpoint
+    from llm_jax.train.lora import is_lora_run, lora_run_params
 
-    model, params, tokenizer, step = load_model(args.run_dir)
+    if is_lora_run(args.run_dir):  # the parent's weights with the run's adapters merged in
+        model, params, step = lora_run_params(args.run_dir)
+        tokenizer = load_tokenizer(args.run_dir)
+    else:
+        model, params, tokenizer, step = load_model(args.run_dir)
     out = Path(args.out)
     save_hf_checkpoint(model.cfg, jax.device_get(params), out)
     if isinstance(tokenizer, Tokenizer):

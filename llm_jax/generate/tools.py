@@ -80,17 +80,20 @@ class _Row:
 
 def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int]],
                         rng: jax.Array, cfg: SamplingConfig, tokenizer, tools: ToolTokens, *,
-                        max_calls: int = 4) -> Rollout:
+                        max_calls: int = 4, on_token=None, on_forced=None) -> Rollout:
     """`sampler.generate` with calculator calls evaluated and their results forced in.
 
     At most `max_calls` calls per row are answered; a row that asks for more stops there.
+    `on_token(step, ids)` streams sampled ids as `Sampler.generate` does (for each round);
+    `on_forced(row, ids)` receives each forced tool output (chat prints it).
     """
     budget = cfg.max_new_tokens
     with_stop = dataclasses.replace(cfg, stop_tokens=(*cfg.stop_tokens, tools.python_end))
-    first = sampler.generate(params, prompts, rng, with_stop)
+    first = sampler.generate(params, prompts, rng, with_stop, on_token=on_token)
     rows = [_Row(prompt=[int(t) for t, m in zip(p, pm) if m])
             for p, pm in zip(first.prompt_tokens, first.prompt_mask)]
-    pending = _absorb(rows, range(len(rows)), first, budget, tokenizer, tools, max_calls)
+    pending = _absorb(rows, range(len(rows)), first, budget, tokenizer, tools, max_calls,
+                      on_forced)
     round_index = 0
     max_len = sampler.model.cfg.max_seq_len
     while pending:
@@ -107,13 +110,14 @@ def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int
         step_cfg = dataclasses.replace(with_stop, n=1,
                                        max_new_tokens=max(1, min(bucket_size(left, 64), limit)))
         out = sampler.generate(params, [rows[i].prompt + rows[i].tokens for i in pending],
-                               jax.random.fold_in(rng, round_index), step_cfg)
-        pending = _absorb(rows, pending, out, budget, tokenizer, tools, max_calls)
+                               jax.random.fold_in(rng, round_index), step_cfg,
+                               on_token=on_token)
+        pending = _absorb(rows, pending, out, budget, tokenizer, tools, max_calls, on_forced)
     return _to_rollout(rows, first, budget, cfg.pad_id)
 
 
 def _absorb(rows: list[_Row], indices, out: Rollout, budget: int, tokenizer,
-            tools: ToolTokens, max_calls: int) -> list[int]:
+            tools: ToolTokens, max_calls: int, on_forced=None) -> list[int]:
     """Append a generate() result to its rows; returns the rows that continue after a call."""
     pending = []
     for j, i in enumerate(indices):
@@ -127,6 +131,8 @@ def _absorb(rows: list[_Row], indices, out: Rollout, budget: int, tokenizer,
             row.finish = FINISH_LENGTH if cut else int(out.finish_reason[j])
             continue
         forced = tool_output(row.tokens, tokenizer, tools)
+        if on_forced is not None:
+            on_forced(i, forced)
         room = budget - len(row.tokens)
         row.add(forced[:room], [0.0] * min(room, len(forced)), [0] * min(room, len(forced)))
         row.calls += 1

@@ -19,8 +19,7 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from llm_jax.data.chat import OurTemplate, identity_system_message, sft_example
-from llm_jax.data.chat_jinja import JinjaTemplate
+from llm_jax.data.chat import identity_system_message, sft_example
 from llm_jax.data.conversations import read_conversations
 from llm_jax.data.pipeline import eval_batches, packed_batches
 from llm_jax.data.records import BadRecordStats
@@ -29,7 +28,7 @@ from llm_jax.eval.chat import make_chat_evaluator
 from llm_jax.eval.heldout import make_lm_evaluator
 from llm_jax.generate.sampler import Sampler
 from llm_jax.generate.tools import ToolTokens
-from llm_jax.load import HF_TOKENIZER_DIR
+from llm_jax.load import chat_template_for
 from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.train.loop import batch_iteration
@@ -41,14 +40,11 @@ SFT_FIELDS = ("inputs", "targets", "loss_mask")
 
 
 def chat_template(run_dir: Path, sft: ml_collections.ConfigDict):
-    """A Hub model's own template when the run started from one, else ours with the
-    identity system message."""
-    hub = run_dir / HF_TOKENIZER_DIR
-    if (hub / "tokenizer_config.json").is_file():
-        return JinjaTemplate.from_folder(hub)
+    """A Hub model's own template when the run started from one, else ours (with the
+    identity system message when `sft.system`)."""
     system = identity_system_message(sft.identity_name, sft.identity_maker) if sft.system \
         else None
-    return OurTemplate(system=system)
+    return chat_template_for(run_dir, system)
 
 
 def load_conversations(config: ml_collections.ConfigDict, tokenizer, template,
@@ -127,8 +123,12 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         def apply(params, tokens, positions, segment_ids):
             return model.apply({"params": params}, tokens, positions, segment_ids)
 
-        step_fn = run.jit_step(make_train_step(
-            make_lm_loss(apply), optimizer, grad_accum=config.optim.grad_accum,
+        loss_fn, jit_step, full_params = make_lm_loss(apply), run.jit_step, lambda p: p
+        if run.lora is not None:  # adapters on a frozen base; evaluations see merged weights
+            loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
+                                              run.lora.merged)
+        step_fn = jit_step(make_train_step(
+            loss_fn, optimizer, grad_accum=config.optim.grad_accum,
             skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule),
             shardings)
 
@@ -150,6 +150,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         final_metrics: dict[str, float] = {}
 
         def evaluate(params):
+            params = full_params(params)
             final_metrics.update(heldout_loss(params))
             final_metrics.update(chat_checks(params))
             return final_metrics

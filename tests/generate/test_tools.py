@@ -30,7 +30,7 @@ class ScriptedSampler:
         self.model = type("M", (), {"cfg": type("C", (), {"max_seq_len": 512})})()
         self.calls = []
 
-    def generate(self, params, prompts, rng, cfg):
+    def generate(self, params, prompts, rng, cfg, on_token=None):
         self.calls.append([list(p) for p in prompts])
         outs = [self.scripts[self._which(p)].pop(0) for p in prompts]
         n = len(prompts)

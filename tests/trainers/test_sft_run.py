@@ -48,3 +48,34 @@ def test_sft_from_conversation_files(tiny_pretrained_run, tmp_path):
             f"--config.data.train_paths={chats}"]
     assert main(argv) == 0
     assert [r["step"] for r in _rows(run_dir) if "loss" in r] == [1, 2]
+
+
+def test_chat_speaks_through_the_template(tiny_pretrained_run, tmp_path, capsys, monkeypatch):
+    import jax
+
+    from llm_jax.data.chat import OurTemplate
+    from llm_jax.generate.sampler import Sampler, SamplingConfig
+    from llm_jax.generate.tools import ToolTokens, generate_with_tools
+    from llm_jax.load import load_model
+
+    run_dir = tmp_path / "sft_chat"
+    assert main(["train", EXPERIMENT, "--workdir", str(run_dir), *TINY,
+                 "--config.sft.weights.passages=0.0",
+                 f"--config.init.from_run={tiny_pretrained_run}"]) == 0
+    lines = iter(["Who are you?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    capsys.readouterr()
+    assert main(["chat", str(run_dir), "--max-new-tokens", "6", "--temperature", "0"]) == 0
+    printed = capsys.readouterr().out.splitlines()[1]
+    # The same reply, generated directly from the template's prompt.
+    model, params, tok, _ = load_model(run_dir)
+    template = OurTemplate()
+    prompt = template.render_for_generation([{"role": "user", "content": "Who are you?"}], tok)
+    stops = template.stop_ids(tok)
+    out = generate_with_tools(Sampler(model), params, [prompt], jax.random.PRNGKey(0),
+                              SamplingConfig(max_new_tokens=6, temperature=0.0,
+                                             stop_tokens=stops, pad_id=tok.pad_id),
+                              tok, ToolTokens.from_tokenizer(tok))
+    expected = tok.decode([int(t) for t in out.tokens[0, :out.lengths[0]]
+                           if int(t) not in stops])
+    assert printed == expected
