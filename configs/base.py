@@ -1,6 +1,7 @@
 """The config skeleton shared by every training stage; experiments fill it in.
 
-Sections: run, init, data, model, optim, train, mesh, wandb. Only trainers and the CLI read it.
+Sections: run, init, data, model, optim, train, lora, mesh, wandb. Only trainers and the CLI
+read it.
 """
 
 import ml_collections
@@ -62,6 +63,17 @@ def base_config() -> ml_collections.ConfigDict:
         keep_checkpoints=3,
         on_nonfinite="stop",  # stop | skip: what a NaN/inf loss or gradient does
         peak_flops=0.0,  # per device, for MFU; 0 = look it up from the device kind
+    ))
+    # LoRA (Hu et al. 2021): train rank-r adapters A·B beside the targeted projections of a
+    # frozen parent model; only the adapters reach the optimizer and the checkpoints, and
+    # `llm-jax export` merges them into plain weights. Scale alpha/rank, as PEFT.
+    config.lora = ml_collections.ConfigDict(dict(
+        rank=0,  # 0 = off: train every param
+        alpha=16.0,
+        dropout=0.0,  # on the adapter's input only
+        # Projection names: query key value out (attention), up gate fc_in fc_out (MLP),
+        # lm_head.
+        targets=("query", "key", "value", "out"),
     ))
     config.mesh = mesh_presets.mesh("dp")
     config.wandb = ml_collections.ConfigDict(dict(

@@ -37,6 +37,7 @@ from llm_jax.config import config_differences, to_dict
 from llm_jax.errors import ConfigError, DataError, RunInUseError
 from llm_jax.load import ModelSource, load_tokenizer, model_fields
 from llm_jax.models.config import ModelConfig
+from llm_jax.models.lora import LoraConfig
 from llm_jax.models.transformer import Transformer
 from llm_jax.runs import RunDir, RunLock
 from llm_jax.sharding.mesh import (
@@ -51,6 +52,7 @@ from llm_jax.tracking.tracker import Tracker, TrackerConfig
 from llm_jax.train.checkpoint import Checkpointer
 from llm_jax.train.init import init_train_state, state_from_params, state_shardings
 from llm_jax.train.loop import LoopConfig, run_training
+from llm_jax.train.lora import LoraTraining, base_source, lora_config, model_adapter_init
 from llm_jax.train.optim import OptimConfig, make_optimizer
 from llm_jax.train.state import TrainState
 from llm_jax.train.step import jit_train_step
@@ -163,12 +165,20 @@ class Run:
 
     # ------------------------------------------------------------------ state
 
+    lora: LoraTraining | None = None  # set by `init_state` when `config.lora.rank` > 0
+
     def init_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation, *,
                    data_iter=None) -> tuple[TrainState, TrainState, int]:
         """(state, state shardings, start iteration): this run's newest checkpoint (moving
-        `data_iter` to its position), else the parent's params, else a random init."""
+        `data_iter` to its position), else the parent's params, else a random init.
+
+        With `config.lora.rank` > 0 the state's params are LoRA adapters and the frozen base
+        is `self.lora` (see `_init_lora_state`)."""
         saved = self._write_config(model_cfg)
         self.tracker = self._start_tracker(saved)
+        lora_cfg = lora_config(self.config)
+        if lora_cfg.rank:
+            return self._init_lora_state(model_cfg, optimizer, lora_cfg, saved, data_iter)
         model = Transformer(model_cfg)
         abstract, shardings = state_shardings(model_init_fn(model), optimizer, self.mesh,
                                               self.rules)
@@ -193,6 +203,36 @@ class Run:
         log.info("model: %.2fM params, mesh %s", model_cfg.num_params() / 1e6,
                  dict(self.mesh.shape))
         self.tracker.summary(n_params=model_cfg.num_params())
+        return state, shardings, 0
+
+    def _init_lora_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation,
+                         lora_cfg: LoraConfig, saved: dict, data_iter
+                         ) -> tuple[TrainState, TrainState, int]:
+        """Adapters as the trained params (fresh, or this run's checkpoint); the base read from
+        the parent that `config.json` records, sharded by the same rules. Checkpoints hold only
+        adapters and their optimizer state, so a resumed LoRA run reads its parent again."""
+        model = Transformer(model_cfg)
+        source = base_source(saved, self.dir.path)
+        _, base_shardings = state_shardings(model_init_fn(model), optax.identity(), self.mesh,
+                                            self.rules)
+        base = source.load_params(model_cfg, base_shardings.params)
+        self.lora = LoraTraining(lora_cfg, base, base_shardings.params, self.batch_sharding)
+        adapter_init = model_adapter_init(model, lora_cfg)
+        abstract, shardings = state_shardings(adapter_init, optimizer, self.mesh, self.rules)
+        restored = self.checkpointer.restore(abstract, data_iter)
+        if restored is not None:
+            state, start = restored
+            self.tracker.truncate_after(start)
+            log.info("resumed LoRA adapters from iteration %d", start)
+            return state, shardings, start
+        rng = jax.random.PRNGKey(self.config.run.seed)
+        state, _ = init_train_state(adapter_init, optimizer, rng, self.mesh, self.rules,
+                                    shardings)
+        n_adapter = sum(x.size for x in jax.tree.leaves(state.params))
+        log.info("LoRA rank %d on %s of %s: %.3fM trained / %.2fM frozen params",
+                 lora_cfg.rank, ",".join(lora_cfg.targets), source.describe()["path"],
+                 n_adapter / 1e6, model_cfg.num_params() / 1e6)
+        self.tracker.summary(n_params=model_cfg.num_params(), n_trained_params=n_adapter)
         return state, shardings, 0
 
     def frozen_params(self, model_cfg: ModelConfig, source: ModelSource | None = None):

@@ -6,6 +6,11 @@
 A stage supplies only `loss_fn(params, batch, rng) -> (loss, aux)`. `aux` holds scalar metrics;
 its optional "weight" (e.g. the number of loss tokens) makes gradient accumulation over
 micro-batches equal to one step on the whole batch.
+
+Inputs that are read but never trained (a frozen base under LoRA adapters) follow the batch:
+`train_step(state, batch, *frozen)` calls `loss_fn(params, batch, rng, *frozen)`, and
+`jit_train_step(..., frozen=(base,), frozen_shardings=(base_sh,))` passes them as jit
+arguments (not donated, not baked in as constants), so only `params` meet the optimizer.
 """
 
 from __future__ import annotations
@@ -78,9 +83,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     `metrics["finite"]` is 0 for such a step so the loop can stop or count it.
     """
 
-    def train_step(state: TrainState, batch):
+    def train_step(state: TrainState, batch, *frozen):
         rng, step_rng = jax.random.split(state.rng)
-        grads, metrics = accumulate_grads(loss_fn, state.params, batch, step_rng, grad_accum)
+        loss = (lambda p, b, r: loss_fn(p, b, r, *frozen)) if frozen else loss_fn  # noqa: E731
+        grads, metrics = accumulate_grads(loss, state.params, batch, step_rng, grad_accum)
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -101,7 +107,14 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     return train_step
 
 
-def jit_train_step(train_step: Callable, state_shardings, batch_sharding) -> Callable:
-    """Compile the step for the mesh: state stays sharded in place (donated), metrics replicated."""
-    return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
+def jit_train_step(train_step: Callable, state_shardings, batch_sharding, *,
+                   frozen: tuple = (), frozen_shardings: tuple = ()) -> Callable:
+    """Compile the step for the mesh: state stays sharded in place (donated), metrics replicated.
+
+    `frozen` inputs (with `frozen_shardings`) are handed to every call; the result is still a
+    `(state, batch) -> (state, metrics)` function."""
+    step = jax.jit(train_step, in_shardings=(state_shardings, batch_sharding, *frozen_shardings),
                    out_shardings=(state_shardings, None), donate_argnums=0)
+    if not frozen:
+        return step
+    return lambda state, batch: step(state, batch, *frozen)
