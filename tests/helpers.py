@@ -144,3 +144,16 @@ def require(module: str):
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
             raise ImportError(message) from e
         pytest.skip(message, allow_module_level=True)
+
+
+def byte_level_bpe(texts: list[str], vocab_size: int, special: tuple[str, ...]):
+    """A GPT-2-style byte-level BPE (`tokenizers`) trained here; `special` get ids 0, 1, ..."""
+    tokenizers = require("tokenizers")
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(special),
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return tok

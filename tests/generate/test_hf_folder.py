@@ -11,7 +11,7 @@ from llm_jax.data.errors import DataError
 from llm_jax.data.hf_tokenizer import HFTokenizer
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.load import load_model
-from tests.helpers import require
+from tests.helpers import byte_level_bpe, require
 
 torch = require("torch")
 transformers = require("transformers")
@@ -21,23 +21,11 @@ EOS = "<|endoftext|>"
 PROMPTS = ["It is a truth universally acknowledged", "In the beginning"]
 
 
-def _byte_level_bpe(texts: list[str], vocab_size: int) -> "tokenizers.Tokenizer":
-    """A GPT-2-style byte-level BPE trained here, <|endoftext|> as id 0."""
-    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[EOS],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return tok
-
-
 @pytest.fixture(scope="module")
 def gpt2_folder(tmp_path_factory, austen_text):
     """A random tiny GPT-2 saved the way the Hub stores one (safetensors + tokenizer.json)."""
     folder = tmp_path_factory.mktemp("hub_gpt2")
-    tok = _byte_level_bpe(austen_text.splitlines()[:4000], vocab_size=400)
+    tok = byte_level_bpe(austen_text.splitlines()[:4000], vocab_size=400, special=(EOS,))
     tok.save(str(folder / "tokenizer.json"))
     eos = tok.token_to_id(EOS)
     torch.manual_seed(0)
