@@ -190,6 +190,13 @@ def load_model(run_dir: str | Path | None = None, hf: str | Path | None = None, 
         if not steps:
             raise RunError(f"{run_dir}: the run has no checkpoint yet")
         source = ModelSource("run", str(run_dir), steps[-1] if step is None else step)
+        from llm_jax.train.lora import is_lora_run, lora_run_params  # it imports this module
+
+        if is_lora_run(run_dir):  # the parent's params with the run's adapters merged in
+            model, params, step = lora_run_params(run_dir, source.step)
+            tokenizer = (Tokenizer.load(tokenizer_path) if tokenizer_path
+                         else load_tokenizer(run_dir))
+            return model, params, tokenizer, step
     cfg = source.model_config()
     params = source.load_params(cfg, shardings)
     tokenizer = Tokenizer.load(tokenizer_path) if tokenizer_path else source.tokenizer()

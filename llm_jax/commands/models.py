@@ -165,15 +165,10 @@ def cmd_export(args, overrides) -> int:
 
     from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES, write_hf_tokenizer
     from llm_jax.data.tokenizer import Tokenizer
-    from llm_jax.load import load_tokenizer
     from llm_jax.models.hf_io import save_hf_checkpoint
-    from llm_jax.train.lora import is_lora_run, lora_run_params
 
-    if is_lora_run(args.run_dir):  # the parent's weights with the run's adapters merged in
-        model, params, step = lora_run_params(args.run_dir)
-        tokenizer = load_tokenizer(args.run_dir)
-    else:
-        model, params, tokenizer, step = load_model(args.run_dir)
+    # A LoRA run loads as its parent's weights with the adapters merged in.
+    model, params, tokenizer, step = load_model(args.run_dir)
     out = Path(args.out)
     save_hf_checkpoint(model.cfg, jax.device_get(params), out)
     if isinstance(tokenizer, Tokenizer):

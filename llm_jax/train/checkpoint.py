@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import grain
 import jax
 import orbax.checkpoint as ocp
 
+from llm_jax.data.checkpointing import DataRestore, DataSave
 from llm_jax.errors import RunError
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Checkpointer:
         self._check_directory(step)
         items = {"state": ocp.args.StandardSave(state)}
         if data_iter is not None:
-            items["data"] = grain.checkpoint.CheckpointSave(data_iter)
+            items["data"] = DataSave(data_iter)
         call = _Call(f"checkpoint-save-{step}",
                      lambda: self.manager.save(step, args=ocp.args.Composite(**items),
                                                force=force),
@@ -209,7 +209,7 @@ class Checkpointer:
         for step in reversed(steps):
             items = {"state": ocp.args.StandardRestore(abstract_state)}
             if data_iter is not None:
-                items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
+                items["data"] = DataRestore(data_iter)
             try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(**items))
             except Exception as e:  # noqa: BLE001 - any failure to read means "damaged"

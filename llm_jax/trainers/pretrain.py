@@ -17,7 +17,7 @@ import jax
 import ml_collections
 
 from llm_jax.data.corpus import default_corpus
-from llm_jax.data.global_batches import GlobalBatchIterator, restore_from_files
+from llm_jax.data.global_batches import GlobalBatchIterator
 from llm_jax.data.index import IndexView, RecordIndex, build_index, memory_index, split_tail
 from llm_jax.data.pipeline import eval_batches, train_documents_sample, train_iterator
 from llm_jax.data.records import text_field
@@ -115,13 +115,6 @@ def data_iterator(data: ml_collections.ConfigDict, train: Corpus, tokenizer: Tok
                           host_count=jax.process_count())
 
 
-def restore_data_position(run, data_iter: GlobalBatchIterator, start: int) -> None:
-    """Move `data_iter` to checkpoint `start`'s position, from every host's saved file (so a
-    run saved on N hosts resumes on M)."""
-    if start:
-        restore_from_files(data_iter, run.checkpointer.directory / str(start) / "data")
-
-
 # ---------------------------------------------------------------------------- main
 
 
@@ -141,10 +134,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)
         optimizer, schedule = optimizer_from_config(config, config.train.steps)
-        # The data position is restored here, not by the checkpointer: any host count can
-        # resume it (see restore_data_position).
-        state, shardings, start = run.init_state(model_cfg, optimizer)
-        restore_data_position(run, data_iter, start)
+        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
         if start == 0:
             entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
                                       tokenizer.vocab_size)

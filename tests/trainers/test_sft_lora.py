@@ -69,3 +69,6 @@ def test_sft_lora_trains_adapters_resumes_and_exports_merged(tiny_pretrained_run
     got = model.apply({"params": merged}, tokens)
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
     assert float(jnp.abs(got - model.apply({"params": base}, tokens)).max()) > 1e-4
+    # sample and chat read a LoRA run the same way.
+    assert main(["sample", str(run_dir), "--prompt", "Hi", "--max-new-tokens", "3",
+                 "--temperature", "0"]) == 0
