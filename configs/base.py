@@ -53,6 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
         steps=1000,  # optimizer steps; raise it and re-run to train further
         log_every=10,
         eval_every=200,
+        eval_at_start=False,  # also evaluate the starting params: a stage's "before" numbers
         eval_batches=8,
         sample_every=500,
         sample_prompts=("It is a truth universally acknowledged", "In the beginning"),

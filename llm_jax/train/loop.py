@@ -48,6 +48,7 @@ class LoopConfig:
     total_iterations: int
     log_every: int = 10
     eval_every: int = 0  # 0 = only at the end
+    eval_at_start: bool = False  # also evaluate the starting params (iteration 0) of a new run
     sample_every: int = 0  # 0 = only at the end
     on_nonfinite: str = "stop"  # stop | skip
     tokens_per_iteration: int = 0
@@ -161,6 +162,11 @@ def run_training(
             for row in rows:
                 say(f"  [{row['prompt']}]{row['completion']!r}")
 
+    if cfg.eval_at_start and step == 0 and evaluate is not None:
+        # The "before" numbers: the params this stage starts from (e.g. the base model).
+        start_metrics = evaluate(state.params)
+        log_metrics(0, start_metrics)
+        say("start: " + ", ".join(f"{k}={v:.4f}" for k, v in start_metrics.items()))
     with _StopSignal(getattr(checkpointer, "interrupt", None)) as stop:
         while step < cfg.total_iterations:
             state, metrics = iteration_fn(state)
