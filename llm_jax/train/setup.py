@@ -182,12 +182,9 @@ class Run:
         model = Transformer(model_cfg)
         abstract, shardings = state_shardings(model_init_fn(model), optimizer, self.mesh,
                                               self.rules)
-        restored = self.checkpointer.restore(abstract, data_iter)
+        restored = self._resume(abstract, data_iter, "")
         if restored is not None:
-            state, start = restored
-            self.tracker.truncate_after(start)
-            log.info("resumed from iteration %d", start)
-            return state, shardings, start
+            return restored[0], shardings, restored[1]
         rng = jax.random.PRNGKey(self.config.run.seed)
         if self.source.kind == "random":
             state, _ = init_train_state(model_init_fn(model), optimizer, rng, self.mesh,
@@ -205,6 +202,15 @@ class Run:
         self.tracker.summary(n_params=model_cfg.num_params())
         return state, shardings, 0
 
+    def _resume(self, abstract, data_iter, what: str):
+        """(state, iteration) from this run's newest checkpoint (the metrics logged after it
+        are dropped, so no iteration appears twice), or None for a new run."""
+        restored = self.checkpointer.restore(abstract, data_iter)
+        if restored is not None:
+            self.tracker.truncate_after(restored[1])
+            log.info("resumed %sfrom iteration %d", what, restored[1])
+        return restored
+
     def _init_lora_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation,
                          lora_cfg: LoraConfig, saved: dict, data_iter
                          ) -> tuple[TrainState, TrainState, int]:
@@ -219,12 +225,9 @@ class Run:
         self.lora = LoraTraining(lora_cfg, base, base_shardings.params, self.batch_sharding)
         adapter_init = model_adapter_init(model, lora_cfg)
         abstract, shardings = state_shardings(adapter_init, optimizer, self.mesh, self.rules)
-        restored = self.checkpointer.restore(abstract, data_iter)
+        restored = self._resume(abstract, data_iter, "LoRA adapters ")
         if restored is not None:
-            state, start = restored
-            self.tracker.truncate_after(start)
-            log.info("resumed LoRA adapters from iteration %d", start)
-            return state, shardings, start
+            return restored[0], shardings, restored[1]
         rng = jax.random.PRNGKey(self.config.run.seed)
         state, _ = init_train_state(adapter_init, optimizer, rng, self.mesh, self.rules,
                                     shardings)
