@@ -10,6 +10,7 @@ sees only `(prompts, completions, meta)` can still check the answer or find the 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -48,7 +49,7 @@ class Task(Protocol):
         ...
 
 
-class AnswerTask:
+class AnswerTask(abc.ABC):
     """Base for tasks scored by extracting the final answer and comparing it with the reference.
 
     Subclasses set `name` and implement `problems()`; a source with its own verifier overrides
@@ -57,8 +58,9 @@ class AnswerTask:
 
     name = "answer"
 
+    @abc.abstractmethod
     def problems(self) -> Iterator[Problem]:
-        raise NotImplementedError
+        """The task's problems, in a fixed order for a fixed seed."""
 
     def is_correct(self, completion: str, problem: Problem) -> bool:
         return check(completion, problem.answer).correct
