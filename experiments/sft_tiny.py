@@ -26,13 +26,13 @@ def get_config(arg=None):
     config.optim.warmup_steps = 20
     config.optim.min_lr_ratio = 0.1
     config.optim.weight_decay = 0.0
-    config.train.steps = 240
+    config.train.steps = 200
     config.train.log_every = 10
-    config.train.eval_every = 120
+    config.train.eval_every = 100
     config.train.eval_at_start = True  # the base model's numbers, for before/after
     config.train.eval_batches = 4
     config.train.sample_every = 0
-    config.train.checkpoint_every = 120
+    config.train.checkpoint_every = 100
     config.wandb.project = "llm-jax-sft"
     return config
 
