@@ -22,17 +22,17 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.data.hf_tokenizer import HF_TOKENIZER_FILE, HFTokenizer
+from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import DataError, ModelFileError, RunError
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.transformer import Transformer
-from llm_jax.runs import RunDir
+from llm_jax.runs import TOKENIZER_FILE, RunDir
 from llm_jax.train.checkpoint import restore_params
 
 # A run started from a Hub folder keeps that folder's tokenizer files here.
 HF_TOKENIZER_DIR = "hf_tokenizer"
-_HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                       "generation_config.json", "config.json")
+_HF_TOKENIZER_FILES = (*HF_TOKENIZER_FILES, "generation_config.json", "config.json")
 # Fields a child stage may change on its parent's architecture: how it computes, not what.
 COMPUTE_FIELDS = ("dtype", "remat")
 
@@ -165,8 +165,8 @@ class ModelSource:
             folder = src / HF_TOKENIZER_DIR if (src / HF_TOKENIZER_DIR).is_dir() else src
             files = [folder / n for n in _HF_TOKENIZER_FILES if (folder / n).is_file()]
             dest = run_dir.path / HF_TOKENIZER_DIR
-            if not (folder / HF_TOKENIZER_FILE).is_file() and (src / "tokenizer.model").is_file():
-                files, dest = [src / "tokenizer.model"], run_dir.path
+            if not (folder / HF_TOKENIZER_FILE).is_file() and (src / TOKENIZER_FILE).is_file():
+                files, dest = [src / TOKENIZER_FILE], run_dir.path
         dest.mkdir(parents=True, exist_ok=True)
         for f in files:
             target = dest / f.name

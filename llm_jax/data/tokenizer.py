@@ -18,12 +18,12 @@ import numpy as np
 import sentencepiece as spm
 
 from llm_jax.data.errors import DataError
+from llm_jax.runs import TOKENIZER_FILE  # noqa: F401 - re-exported: a run's tokenizer file
 
 PAD, UNK, BOS, EOS = "<|pad|>", "<unk>", "<|bos|>", "<|eos|>"
 CHAT_TOKENS = ("<|im_start|>", "<|im_sep|>", "<|im_end|>")
 TOOL_TOKENS = ("<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>")
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS, *CHAT_TOKENS, *TOOL_TOKENS)
-TOKENIZER_FILE = "tokenizer.model"  # a run directory's tokenizer; later stages reuse it
 
 
 def _training_lines(texts: Iterable[str], max_sentences: int) -> Iterator[str]:
