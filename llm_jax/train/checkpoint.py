@@ -17,6 +17,7 @@ keep the process alive at exit.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,35 @@ def _quiet_orbax_tracebacks() -> None:
     absl_logger = logging.getLogger("absl")  # orbax logs through absl
     if not any(isinstance(f, _OrbaxErrorsOnOneLine) for f in absl_logger.filters):
         absl_logger.addFilter(_OrbaxErrorsOnOneLine())
+
+
+def _is_orphaned_callback(error: BaseException | None) -> bool:
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _quiet_orphaned_callbacks() -> None:
+    """When a save fails, tensorstore still completes the writes orbax abandoned and calls
+    back into orbax's event loop, which is closed by then; each callback prints a traceback
+    from a native thread. The failure itself is reported as one `CheckpointError`, so those
+    reports go to the debug log instead of the terminal."""
+    if getattr(sys.excepthook, "_drops_orphaned_callbacks", False):
+        return
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def quiet_excepthook(kind, error, tb):
+        if _is_orphaned_callback(error):
+            log.debug("callback after a failed save: %s", error)
+        else:
+            excepthook(kind, error, tb)
+
+    def quiet_unraisablehook(unraisable):
+        if _is_orphaned_callback(unraisable.exc_value):
+            log.debug("callback after a failed save: %s", unraisable.exc_value)
+        else:
+            unraisablehook(unraisable)
+
+    quiet_excepthook._drops_orphaned_callbacks = True
+    sys.excepthook, sys.unraisablehook = quiet_excepthook, quiet_unraisablehook
 
 
 class _Call:
@@ -130,6 +160,7 @@ class Checkpointer:
         self.stop_grace_s = stop_grace_s
         self._give_up_at: float | None = None  # set by `interrupt`
         _quiet_orbax_tracebacks()
+        _quiet_orphaned_callbacks()
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=ocp.checkpoint_managers.FixedIntervalPolicy(max(save_every, 1)),
             preservation_policy=ocp.checkpoint_managers.LatestN(max(keep, 1)),
@@ -252,9 +283,7 @@ class Checkpointer:
         # orbax would quietly re-create a removed directory (the older checkpoints gone with
         # it) and fails deep in a thread on one replaced by a file: say so up front instead.
         if not self.directory.is_dir():
-            what = "is not a directory" if self.directory.exists() else "is gone"
-            raise self._fail(step, f"{self.directory} {what} (removed or replaced while the "
-                             "run was writing to it)")
+            raise self._fail(step, "")  # `_fail` names what happened to the directory
 
     def _gave_up(self, doing: str) -> str:
         if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
@@ -262,6 +291,10 @@ class Checkpointer:
         return f"still {doing} after {self.timeout_s:.0f} s"
 
     def _fail(self, step: int | None, cause: str) -> CheckpointError:
+        if not self.directory.is_dir():  # the likeliest cause of a failure deep in orbax
+            what = "is not a directory" if self.directory.exists() else "is gone"
+            cause = (f"{self.directory} {what} (removed or replaced while the run was "
+                     "writing to it)")
         last = (f"the last complete checkpoint is step {self._last_good}"
                 if self._last_good is not None else "no checkpoint was completed")
         self._failure = CheckpointError(
