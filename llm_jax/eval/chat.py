@@ -41,6 +41,16 @@ def ended_with(rollout: Rollout, end_id: int) -> np.ndarray:
     return (rollout.finish_reason == FINISH_STOP) & (last == end_id) & (rollout.lengths > 0)
 
 
+def generate_replies(sampler: Sampler, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
+                     cfg: SamplingConfig, tokenizer, tools: ToolTokens | None = None
+                     ) -> tuple[Rollout, list[str]]:
+    """(rollout, reply texts) for rendered prompts, with calculator calls answered when
+    `tools` is given: the one way evaluations and RL rollouts ask the model."""
+    rollout = (generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
+               if tools is not None else sampler.generate(params, prompts, rng, cfg))
+    return rollout, reply_texts(tokenizer, rollout)
+
+
 def make_chat_evaluator(sampler: Sampler, tokenizer, template, *,
                         identity_questions: Sequence[str] = (), identity_name: str = "",
                         math_problems: Sequence[Problem] = (),
@@ -68,10 +78,8 @@ def make_chat_evaluator(sampler: Sampler, tokenizer, template, *,
     n_id, n_math = len(identity_questions), len(math_problems)
 
     def evaluate(params) -> dict[str, float]:
-        rng = jax.random.PRNGKey(0)
-        rollout = (generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
-                   if tools is not None else sampler.generate(params, prompts, rng, cfg))
-        texts = reply_texts(tokenizer, rollout)
+        rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(0), cfg,
+                                          tokenizer, tools)
         metrics = {"chat/end_rate": float(ended_with(rollout, end_id).mean()),
                    "chat/reply_length": float(rollout.lengths.mean())}
         if n_id:

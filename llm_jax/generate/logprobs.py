@@ -59,3 +59,25 @@ def token_logprobs(model: nn.Module, params, tokens: jnp.ndarray,
     if mask is not None:
         same_doc &= mask[:, 1:] > 0
     return jnp.where(same_doc, logp, 0.0)
+
+
+def completion_logprobs(model: nn.Module, params, tokens: jnp.ndarray, mask: jnp.ndarray,
+                        prompt_len: int, *, with_entropy: bool = False
+                        ) -> tuple[jnp.ndarray, jnp.ndarray | None]:
+    """(logp, entropy) [batch, T] of the completion tokens `tokens[:, prompt_len:]`.
+
+    Rows are rollouts: a left-padded prompt of `prompt_len` slots, then T completion slots;
+    `mask` is 1 on every real token (prompt, sampled and forced tool tokens), positions count
+    real tokens only, as in the sampler and `token_logprobs`. The entropy of the full next-
+    token distribution at each completion position (what RL dashboards plot) comes from the
+    same logits. Entries at padding are left as computed; callers mask them.
+    """
+    mask = mask.astype(jnp.int32)
+    logits = model.apply({"params": params}, tokens, positions_from_mask(mask), mask)
+    logits = logits[:, prompt_len - 1:-1].astype(jnp.float32)
+    logp = token_logprobs_from_logits(logits, tokens[:, prompt_len:])
+    if not with_entropy:
+        return logp, None
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    entropy = -(jnp.exp(log_probs) * log_probs).sum(-1)
+    return logp, entropy

@@ -18,5 +18,11 @@ def _sft(config, run_dir: Path):
     return sft.main(config, run_dir)
 
 
+def _rl(config, run_dir: Path):
+    from llm_jax.trainers import rl
+
+    return rl.main(config, run_dir)
+
+
 # Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
-TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft}
+TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft, "rl": _rl}

@@ -1,0 +1,69 @@
+"""The RL section of a config (read by `llm_jax/trainers/rl.py`): task, rollout, algorithm.
+
+Algorithms are data, not copies of the loop: GRPO, Dr. GRPO, RLOO, DAPO-style clip-higher
+and rejection-sampling fine-tuning are all this one section with different values (see
+`grpo()`, `dr_grpo()` and `rft()` below for the usual combinations).
+"""
+
+import ml_collections
+
+
+def task(**overrides) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        source="arithmetic",  # arithmetic | reasoning_gym | gsm8k
+        levels=(1, 2),  # arithmetic: curriculum levels mixed uniformly
+        dataset="gsm_symbolic",  # reasoning_gym: the generator
+        size=2000,  # reasoning_gym: problems generated (then split)
+        paths=(),  # gsm8k: JSONL files (`question`, `answer` ending `#### N`)
+        seed=0,
+        heldout_fraction=0.1,  # train and held-out problems never share a question
+        eval_problems=100,  # held-out problems in each evaluation
+    ) | overrides)
+
+
+def rl(**overrides) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(
+        algorithm="policy_gradient",  # policy_gradient (GRPO family) | rft (rejection sampling)
+        task=task(),
+        # --- rollout: prompts_per_iteration × group_size completions per iteration
+        prompts_per_iteration=8,
+        group_size=8,  # G: samples per prompt
+        max_new_tokens=64,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        tools=True,  # answer calculator calls (our tokenizer only); forced tokens get no loss
+        system="",  # a system message for every prompt ("" = none)
+        # --- rewards (one protocol: prompts, completions, meta -> rewards)
+        correct_weight=1.0,
+        format_weight=0.0,  # bonus for ending with a proper "#### N" line
+        truncated_reward=0.0,  # what a completion cut at max_new_tokens gets; None = no override
+        # --- advantages and loss
+        advantage="grpo",  # grpo (mean/std) | dr_grpo (mean only) | rloo (leave-one-out)
+        eps_low=0.2,
+        eps_high=0.2,  # > eps_low = DAPO's clip-higher
+        kl_coef=0.0,  # β; 0 loads no reference model
+        kl_estimator="k3",  # k1 | k3
+        aggregation="token_mean",  # token_mean | sequence_mean | dr_grpo
+        epochs=1,  # μ: passes over each rollout batch
+        minibatches=1,  # updates per pass
+        # --- rejection sampling (algorithm=rft): keep the shortest correct completions
+        rft_keep=1,  # per prompt
+        # --- diagnostics and evaluation
+        warn_after=5,  # iterations with nothing learnable before a loud warning
+        eval_samples=8,  # held-out samples per problem for pass@k (0 = greedy only)
+        eval_ks=(1, 8),
+        eval_max_new_tokens=0,  # 0 = max_new_tokens
+    ) | overrides)
+
+
+def grpo(**overrides) -> ml_collections.ConfigDict:
+    return rl(**overrides)
+
+
+def dr_grpo(**overrides) -> ml_collections.ConfigDict:
+    return rl(**(dict(advantage="dr_grpo", aggregation="dr_grpo") | overrides))
+
+
+def rft(**overrides) -> ml_collections.ConfigDict:
+    return rl(**(dict(algorithm="rft") | overrides))

@@ -1,0 +1,70 @@
+"""Held-out math problems answered through the sampler: greedy accuracy, pass@k, lengths.
+
+    evaluate = make_problem_evaluator(sampler, tokenizer, template, problems, score,
+                                      max_new_tokens=64, samples=8, ks=(1, 8), tools=tools)
+    evaluate(params)   # {"eval/accuracy", "eval/pass@1", "eval/pass@8", "eval/response_length",
+                       #  "eval/truncated", "eval/answer_rate"}
+
+`eval/accuracy` is greedy (temperature 0), one reply per problem: it moves only when the
+params do. pass@k draws `samples` replies per problem at `temperature` with a fixed rng and
+uses the unbiased estimator (`llm_jax.eval.math.pass_at_k`). `score(completion, problem)`
+says whether a reply is right (a task's own verifier). Problems are the held-out split of the
+task the RL stage trains on, so they are never seen in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from llm_jax.data.tasks.answers import extract_answer
+from llm_jax.data.tasks.task import Problem
+from llm_jax.eval.chat import generate_replies
+from llm_jax.eval.math import pass_at_k_metrics
+from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
+from llm_jax.generate.tools import ToolTokens
+
+Scorer = Callable[[str, Problem], bool]
+
+
+def render_problems(problems: Sequence[Problem], tokenizer, template) -> list[list[int]]:
+    """Each problem as a one-turn chat prompt, ready for generation."""
+    return [template.render_for_generation([{"role": "user", "content": p.prompt}], tokenizer)
+            for p in problems]
+
+
+def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequence[Problem],
+                           score: Scorer, *, max_new_tokens: int, samples: int = 0,
+                           ks: Sequence[int] = (1,), temperature: float = 1.0,
+                           tools: ToolTokens | None = None, prefix: str = "eval/",
+                           seed: int = 0) -> Callable[[object], dict[str, float]]:
+    """`evaluate(params) -> metrics` on `problems` (greedy, then pass@k when `samples`)."""
+    if not problems:
+        raise ValueError("no held-out problems to evaluate on")
+    prompts = render_problems(problems, tokenizer, template)
+    stops = tuple(template.stop_ids(tokenizer))
+    greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, stop_tokens=stops,
+                            pad_id=tokenizer.pad_id)
+    ks = tuple(k for k in ks if k <= samples)
+
+    def evaluate(params) -> dict[str, float]:
+        rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(seed),
+                                          greedy, tokenizer, tools)
+        correct = np.array([score(t, p) for t, p in zip(texts, problems)], bool)
+        metrics = {"accuracy": float(correct.mean()),
+                   "answer_rate": float(np.mean([extract_answer(t) is not None for t in texts])),
+                   "response_length": float(rollout.lengths.mean()),
+                   "truncated": float((rollout.finish_reason == FINISH_LENGTH).mean())}
+        if samples and ks:
+            cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature,
+                                 n=samples, stop_tokens=stops, pad_id=tokenizer.pad_id)
+            _, texts = generate_replies(sampler, params, prompts,
+                                        jax.random.PRNGKey(seed + 1), cfg, tokenizer, tools)
+            table = np.array([score(t, problems[i // samples]) for i, t in enumerate(texts)],
+                             bool).reshape(len(problems), samples)
+            metrics.update(pass_at_k_metrics(table, ks))
+        return {prefix + k: v for k, v in metrics.items()}
+
+    return evaluate

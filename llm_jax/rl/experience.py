@@ -1,0 +1,69 @@
+"""From a rollout to the learner's batches: sequences, masks, log-probs, advantages.
+
+    batch = learner_batch(rollout)            # host numpy, one row per completion
+    batch["advantages"] = advantages(rewards, G)
+    for rows in minibatch_rows(len(rewards), minibatches, rng): step(take(batch, rows))
+
+A row is the left-padded prompt (P slots) followed by the completion (T slots):
+* `tokens` [R, P+T] and `present` [R, P+T] (1 on every real token: prompt, sampled tokens and
+  forced tool output, which the policy must attend to);
+* `loss_mask` [R, T]: 1 only on tokens the policy sampled. Forced tool output, the prompt and
+  padding are never trained on;
+* `old_logprobs` [R, T]: the sampler's log-probs of those tokens (the behaviour policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from llm_jax.generate.sampler import Rollout
+
+
+def learner_batch(rollout: Rollout) -> dict[str, np.ndarray]:
+    """The rollout as learner rows (see the module docstring)."""
+    steps = rollout.tokens.shape[1]
+    generated = (np.arange(steps)[None, :] < rollout.lengths[:, None]).astype(np.int32)
+    return {
+        "tokens": np.concatenate([rollout.prompt_tokens, rollout.tokens], 1).astype(np.int32),
+        "present": np.concatenate([rollout.prompt_mask, generated], 1).astype(np.int32),
+        "loss_mask": (rollout.mask * generated).astype(np.int32),
+        "old_logprobs": np.where(rollout.mask > 0, rollout.logprobs, 0.0).astype(np.float32),
+    }
+
+
+def take(batch: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in batch.items()}
+
+
+def minibatch_rows(n_rows: int, minibatches: int, rng: np.random.Generator
+                   ) -> Iterator[np.ndarray]:
+    """One shuffled pass over the rows, in `minibatches` equal parts."""
+    if minibatches < 1 or n_rows % minibatches:
+        raise ValueError(f"{n_rows} rollout rows do not split into {minibatches} minibatches")
+    order = rng.permutation(n_rows)
+    yield from np.split(order, minibatches)
+
+
+def rft_rows(correct: np.ndarray, lengths: np.ndarray, group_size: int, keep: int
+             ) -> np.ndarray:
+    """Rows to fine-tune on in rejection sampling: per prompt, its `keep` shortest correct
+    completions (the seeds' "take the top solution"); ties go to the earlier sample."""
+    chosen = []
+    for g in range(len(correct) // group_size):
+        rows = [g * group_size + i for i in range(group_size) if correct[g * group_size + i]]
+        chosen += sorted(rows, key=lambda r: (lengths[r], r))[:keep]
+    return np.array(sorted(chosen), np.int64)
+
+
+def pad_rows(batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    """`batch` grown to `rows` rows with copies of its first row whose `loss_mask` is 0: they
+    add no loss, and as real sequences they keep every activation finite."""
+    n = len(batch["loss_mask"])
+    if n >= rows:
+        return batch
+    fill = np.zeros(rows - n, np.int64)
+    out = {k: np.concatenate([v, v[fill]]) for k, v in batch.items()}
+    out["loss_mask"][n:] = 0
+    return out

@@ -1,0 +1,313 @@
+"""RL on verifiable rewards: GRPO and its variants, and rejection-sampling fine-tuning.
+
+    llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default
+    llm-jax train experiments/rft_math_tiny.py
+
+Each iteration (one loop iteration, one checkpoint unit):
+1. rollout: `prompts_per_iteration` training problems, `group_size` samples each, through the
+   one sampler (calculator calls answered, their output forced and never trained on);
+2. rewards through the reward protocol (`llm_jax.rl.rewards`);
+3. reference log-probs (only when `kl_coef` > 0);
+4. group-relative advantages (`llm_jax.rl.advantages`);
+5. `epochs` × `minibatches` updates of the clipped policy loss (`llm_jax.losses.policy`), or,
+   for `algorithm=rft`, LM-loss updates on each prompt's shortest correct completions.
+
+The problems and the rollout's random numbers are functions of the iteration number, so a run
+resumed from a checkpoint repeats exactly the iterations a run that never stopped would have
+made. Which algorithm runs is the config's `rl` section (configs/rl.py), never a copy of this
+loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from itertools import islice
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from llm_jax.data.tasks.sources import ArithmeticTask, Gsm8kTask, ReasoningGymTask
+from llm_jax.data.tasks.task import AnswerTask, Problem
+from llm_jax.errors import ConfigError
+from llm_jax.eval.chat import generate_replies
+from llm_jax.eval.problems import make_problem_evaluator, render_problems
+from llm_jax.generate.logprobs import completion_logprobs
+from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
+from llm_jax.generate.tools import ToolTokens
+from llm_jax.load import chat_template_for
+from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
+from llm_jax.models.transformer import Transformer
+from llm_jax.rl.advantages import advantages, zero_std_groups
+from llm_jax.rl.experience import learner_batch, minibatch_rows, pad_rows, rft_rows, take
+from llm_jax.rl.rewards import MathReward
+from llm_jax.rl.roles import reference_role
+from llm_jax.train.setup import optimizer_from_config, start_run
+from llm_jax.train.step import make_train_step
+
+log = logging.getLogger(__name__)
+ALGORITHMS = ("policy_gradient", "rft")
+
+
+def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem]]:
+    """(training task, held-out problems) from `rl.task`; the two never share a question."""
+    common = dict(seed=cfg.seed, heldout_fraction=cfg.heldout_fraction)
+    try:
+        if cfg.source == "arithmetic":
+            train = ArithmeticTask(level=list(cfg.levels), split="train", **common)
+            heldout = ArithmeticTask(level=list(cfg.levels), split="heldout",
+                                     size=cfg.eval_problems, **common).problems()
+        elif cfg.source == "reasoning_gym":
+            make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731
+                                                  **common)
+            train, heldout = make("train"), make("heldout").problems()
+        elif cfg.source == "gsm8k":
+            if not cfg.paths:
+                raise ConfigError("rl.task.source=gsm8k needs rl.task.paths=(JSONL files)")
+            make = lambda split: Gsm8kTask(list(cfg.paths), split=split,  # noqa: E731
+                                           heldout_fraction=cfg.heldout_fraction)
+            train, heldout = make("train"), make("heldout").problems()
+        else:
+            raise ConfigError(f"rl.task.source={cfg.source!r}; choose arithmetic, "
+                              "reasoning_gym or gsm8k")
+        heldout = list(islice(heldout, cfg.eval_problems))
+    except ValueError as e:
+        raise ConfigError(f"rl.task: {e}") from None
+    return train, heldout
+
+
+class ProblemSchedule:
+    """The training problems of iteration i: a fixed pool walked in seeded epochs, so the
+    problems depend only on (seed, i) and a resumed run sees what an unbroken one would."""
+
+    def __init__(self, task: AnswerTask, per_iteration: int, iterations: int, seed: int):
+        self.pool = list(islice(task.problems(), max(per_iteration * iterations, 1)))
+        if not self.pool:
+            raise ConfigError("rl.task: the training split has no problems")
+        self.per_iteration, self.seed = per_iteration, seed
+
+    def __call__(self, iteration: int) -> list[Problem]:
+        n = len(self.pool)
+        picked = []
+        for k in range((iteration - 1) * self.per_iteration, iteration * self.per_iteration):
+            epoch, index = divmod(k, n)
+            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+            picked.append(self.pool[order[index]])
+        return picked
+
+
+def _loss_config(rl: ml_collections.ConfigDict) -> PolicyLossConfig:
+    try:
+        return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=rl.kl_coef,
+                                kl_estimator=rl.kl_estimator, aggregation=rl.aggregation,
+                                max_completion_length=rl.max_new_tokens)
+    except ValueError as e:
+        raise ConfigError(f"rl: {e}") from None
+
+
+def make_rl_loss(model: Transformer, algorithm: str, loss_cfg: PolicyLossConfig):
+    """`loss_fn(params, batch, rng) -> (loss, aux)` for the train-step factory.
+
+    policy_gradient: the clipped surrogate. Rows flagged `fresh` (those of the iteration's first
+    update, taken before any update) use the trainer's own detached log-probs as the old ones,
+    so their ratio is exactly 1; the sampler's agree with them to float rounding, which
+    `sampler_logprob_diff` reports. rft: next-token loss on the kept completions.
+    """
+
+    def loss_fn(params, batch, rng):
+        del rng
+        steps = batch["loss_mask"].shape[1]
+        prompt_len = batch["tokens"].shape[1] - steps
+        logp, entropy = completion_logprobs(model, params, batch["tokens"], batch["present"],
+                                            prompt_len, with_entropy=True)
+        mask = batch["loss_mask"]
+        if algorithm == "rft":
+            loss, weight = aggregate(-logp, mask, "token_mean")
+            return loss, {"weight": weight, "entropy": masked_mean(entropy, mask)}
+        fresh = batch["fresh"][:, None] > 0
+        old = jax.numpy.where(fresh, jax.lax.stop_gradient(logp), batch["old_logprobs"])
+        loss, weight, metrics = policy_loss(logp, old, batch["advantages"], mask, loss_cfg,
+                                            ref_logp=batch.get("ref_logprobs"))
+        drift = jax.numpy.abs(jax.lax.stop_gradient(logp) - batch["old_logprobs"])
+        metrics["sampler_logprob_diff"] = jax.numpy.where(fresh & (mask > 0), drift, 0.0).max()
+        metrics["entropy"] = masked_mean(entropy, mask)
+        return loss, {"weight": weight, **metrics}
+
+    return loss_fn
+
+
+class RLIteration:
+    """`iteration(state) -> (state, metrics)`: rollout, rewards, reference, advantages,
+    updates. Holds everything fixed for the run; the iteration number is its only state."""
+
+    def __init__(self, *, config, run, model, sampler, tokenizer, template, tools, schedule,
+                 reward, step_fn, reference, full_params, start: int):
+        self.rl, self.run, self.model = config.rl, run, model
+        self.sampler, self.tokenizer, self.template = sampler, tokenizer, template
+        self.tools = tools
+        self.schedule, self.reward, self.step_fn = schedule, reward, step_fn
+        self.reference, self.full_params = reference, full_params
+        self.iteration = start
+        self.seed = config.run.seed
+        self.sample_every = config.train.sample_every
+        self.sampling = SamplingConfig(
+            max_new_tokens=self.rl.max_new_tokens, temperature=self.rl.temperature,
+            top_p=self.rl.top_p, top_k=self.rl.top_k, n=self.rl.group_size,
+            stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
+        self.stuck = 0  # consecutive iterations with nothing to learn from
+        if reference is not None:
+            self._reference_logprobs = jax.jit(
+                lambda p, tokens, present, prompt_len: completion_logprobs(
+                    reference.model, p, tokens, present, prompt_len)[0], static_argnums=3)
+
+    def __call__(self, state):
+        self.iteration += 1
+        rl, g = self.rl, self.rl.group_size
+        problems = self.schedule(self.iteration)
+        timer = time.perf_counter()
+        rollout, texts = generate_replies(
+            self.sampler, self.full_params(state.params),
+            render_problems(problems, self.tokenizer, self.template),
+            jax.random.fold_in(jax.random.PRNGKey(self.seed), self.iteration), self.sampling,
+            self.tokenizer, self.tools)
+        metrics = {"time/rollout": time.perf_counter() - timer}
+        rows = [problems[i] for i in rollout.prompt_index]
+        truncated = rollout.finish_reason == FINISH_LENGTH
+        metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
+        info = self.reward.details([p.prompt for p in rows], texts, metas)
+        zero_std = zero_std_groups(info.rewards, g)
+        metrics.update(info.metrics())
+        metrics.update({"frac_reward_zero_std": float(zero_std.mean()),
+                        "completions/mean_length": float(rollout.lengths.mean()),
+                        "completions/max_length": float(rollout.lengths.max())})
+        self._watch(zero_std, truncated)
+        if self.sample_every and self.iteration % self.sample_every == 0:
+            self.run.tracker.log_samples(self.iteration, [
+                {"prompt": p.prompt, "completion": t, "reward": f"{r:.2f}"}
+                for p, t, r in zip(rows[::g], texts[::g], info.rewards[::g])])
+
+        batch = learner_batch(rollout)
+        if rl.algorithm == "rft":
+            state, learner = self._rft_updates(state, batch, info.correct, rollout.lengths)
+        else:
+            batch["advantages"] = advantages(info.rewards, g, rl.advantage)
+            if self.reference is not None:
+                timer = time.perf_counter()
+                batch["ref_logprobs"] = self._reference(batch)
+                metrics["time/reference"] = time.perf_counter() - timer
+            state, learner = self._policy_updates(state, batch)
+        metrics.update(learner)
+        return state, metrics
+
+    def _reference(self, batch) -> np.ndarray:
+        device = self.run.put_batch({"tokens": batch["tokens"], "present": batch["present"]})
+        prompt_len = batch["tokens"].shape[1] - batch["loss_mask"].shape[1]
+        return np.asarray(jax.device_get(self._reference_logprobs(
+            self.reference.params, device["tokens"], device["present"], prompt_len)))
+
+    def _updates(self, state, minibatches):
+        timer, sums, finite = time.perf_counter(), {}, 1.0
+        for mb in minibatches:
+            state, m = self.step_fn(state, self.run.put_batch(mb))
+            m = {k: float(v) for k, v in jax.device_get(m).items()}
+            finite = min(finite, m.pop("finite", 1.0))
+            for k, v in m.items():
+                sums.setdefault(k, []).append(v)
+        metrics = {k: float(np.mean(v)) for k, v in sums.items()}
+        metrics.update({"finite": finite, "updates": float(len(next(iter(sums.values()), []))),
+                        "time/learner": time.perf_counter() - timer})
+        return state, metrics
+
+    def _policy_updates(self, state, batch):
+        rng = np.random.default_rng([self.seed, self.iteration])
+        rows = len(batch["loss_mask"])
+
+        def minibatches():
+            for epoch in range(self.rl.epochs):
+                for k, part in enumerate(minibatch_rows(rows, self.rl.minibatches, rng)):
+                    mb = take(batch, part)
+                    # Before any update of this iteration the policy is the one that sampled.
+                    mb["fresh"] = np.full(len(part), float(epoch == 0 and k == 0), np.float32)
+                    yield mb
+
+        return self._updates(state, minibatches())
+
+    def _rft_updates(self, state, batch, correct, lengths):
+        kept = rft_rows(correct, lengths, self.rl.group_size, self.rl.rft_keep)
+        metrics = {"rft/kept": float(len(kept))}
+        if not len(kept):  # nothing correct this time: no update, the optimizer is untouched
+            return state, metrics
+        # Bucketed to powers of two (and whole data-parallel shards): few compiled shapes.
+        rows = max(1 << (len(kept) - 1).bit_length(), self.run.batch_sharding.num_devices)
+        rows = -(-rows // self.run.batch_sharding.num_devices) * self.run.batch_sharding.num_devices
+        mb = pad_rows(take(batch, kept), rows)
+        state, learner = self._updates(state, (mb for _ in range(self.rl.epochs)))
+        return state, {**metrics, **learner}
+
+    def _watch(self, zero_std: np.ndarray, truncated: np.ndarray) -> None:
+        stuck = bool(zero_std.all() or truncated.all())
+        self.stuck = self.stuck + 1 if stuck else 0
+        if self.rl.warn_after and self.stuck == self.rl.warn_after:
+            why = ("every completion was truncated at max_new_tokens"
+                   if truncated.all() else "every group's samples got the same reward")
+            log.warning("!!! NOTHING TO LEARN for %d iterations: %s, so every advantage is 0. "
+                        "Check the task's difficulty, rl.max_new_tokens, rl.temperature and the "
+                        "reward.", self.stuck, why)
+
+
+def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
+    """Train (or resume) the RL run in `run_dir`; returns the final held-out metrics."""
+    rl = config.rl
+    if rl.algorithm not in ALGORITHMS:
+        raise ConfigError(f"rl.algorithm={rl.algorithm!r}; choose from {ALGORITHMS}")
+    loss_cfg = _loss_config(rl)
+    with start_run(config, run_dir, stage="rl") as run:
+        tokenizer = run.parent_tokenizer()
+        template = chat_template_for(run.dir.path, rl.system or None)
+        train_task, heldout = make_tasks(rl.task)
+        schedule = ProblemSchedule(train_task, rl.prompts_per_iteration, config.train.steps,
+                                   rl.task.seed)
+        reward = MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
+                            tasks={train_task.name: train_task})
+
+        model_cfg = run.model_config(tokenizer.vocab_size)
+        model = Transformer(model_cfg)
+        per_iteration = rl.epochs * (1 if rl.algorithm == "rft" else rl.minibatches)
+        optimizer, schedule_fn = optimizer_from_config(config, config.train.steps * per_iteration)
+        state, shardings, start = run.init_state(model_cfg, optimizer)
+        reference = (reference_role(run, model_cfg, rl.kl_coef)
+                     if rl.algorithm != "rft" else None)
+
+        loss_fn, jit_step, full_params = make_rl_loss(model, rl.algorithm, loss_cfg), \
+            run.jit_step, lambda p: p
+        if run.lora is not None:  # adapters on a frozen base; the sampler sees merged weights
+            loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
+                                              run.lora.merged)
+        step_fn = jit_step(make_train_step(
+            loss_fn, optimizer, skip_nonfinite=config.train.on_nonfinite == "skip",
+            lr_schedule=schedule_fn), shardings)
+
+        sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
+        tools = (ToolTokens.from_tokenizer(tokenizer)
+                 if rl.tools and hasattr(tokenizer, "special_id") else None)
+        iteration = RLIteration(config=config, run=run, model=model, sampler=sampler,
+                                tokenizer=tokenizer, template=template, tools=tools,
+                                schedule=schedule, reward=reward, step_fn=step_fn,
+                                reference=reference, full_params=full_params, start=start)
+        heldout_eval = make_problem_evaluator(
+            sampler, tokenizer, template, heldout, train_task.is_correct,
+            max_new_tokens=rl.eval_max_new_tokens or rl.max_new_tokens,
+            samples=rl.eval_samples, ks=tuple(rl.eval_ks), temperature=rl.temperature,
+            tools=tools)
+        final_metrics: dict[str, float] = {}
+
+        def evaluate(params):
+            final_metrics.update(heldout_eval(full_params(params)))
+            return final_metrics
+
+        tokens = rl.prompts_per_iteration * rl.group_size * rl.max_new_tokens
+        loop_cfg = run.loop_config(tokens_per_iteration=tokens)
+        run.train(state, iteration, loop_cfg, start=start, evaluate=evaluate)
+    return final_metrics
