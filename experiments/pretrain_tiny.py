@@ -29,3 +29,9 @@ def get_config(arg=None):
     config.train.checkpoint_every = 200
     config.wandb.project = "llm-jax-pretrain"
     return config
+
+
+def sweep(add, arg=None):
+    """`llm-jax sweep experiments/pretrain_tiny.py [--parallel 2]`: the learning rate, around
+    the default 2e-3."""
+    add.grid({"optim.lr": [1e-3, 2e-3, 4e-3]})

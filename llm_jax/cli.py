@@ -51,9 +51,21 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, overrides: list[str]) -> int:
-    from llm_jax.tracking.compare import compare_runs
+    from llm_jax.errors import ConfigError, RunError
+    from llm_jax.tracking.compare import compare_runs, plot_compare, sweep_run_dirs
 
-    print(compare_runs([Path(p) for p in args.run_dirs], metrics=tuple(args.metric)))
+    if bool(args.run_dirs) == bool(args.sweep):
+        raise ConfigError("compare takes RUN_DIR... or --sweep DIR")
+    run_dirs = sweep_run_dirs(Path(args.sweep)) if args.sweep else [Path(p) for p in args.run_dirs]
+    if not run_dirs:
+        raise RunError(f"{args.sweep}: no trial run directories (no sweep.jsonl, no config.json)")
+    metrics = tuple(dict.fromkeys(args.metric))
+    print(compare_runs(run_dirs, metrics=metrics, maximize=args.maximize))
+    if not args.no_plots:
+        out = Path(args.out or (Path(args.sweep) if args.sweep else run_dirs[0].parent) / "compare")
+        written = plot_compare(run_dirs, metrics, out)
+        print(f"\nplots: {', '.join(str(p) for p in written)}" if written else
+              "\nno plots: none of the runs logged these metrics")
     return 0
 
 
@@ -72,13 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("experiment", help="experiments/NAME.py or experiments/NAME.py:ARG")
     train.add_argument("--workdir", help="run directory (default runs/<experiment>/<arg>)")
     train.set_defaults(func=cmd_train, accepts_overrides=True)
-    compare = sub.add_parser("compare", help="compare runs' metrics.jsonl side by side")
-    compare.add_argument("run_dirs", nargs="+")
-    compare.add_argument("--metric", action="append", default=["loss", "eval_loss"])
+    compare = sub.add_parser("compare", help="compare runs' metrics and configs side by side",
+                             description="Best = min, or max for accuracy/reward/score-like "
+                             "metrics (see llm_jax.tracking.compare).")
+    compare.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
+    compare.add_argument("--sweep", metavar="DIR", help="every trial of a sweep directory")
+    compare.add_argument("--metric", action="append", default=["loss", "eval_loss"],
+                         help="a metric to show and plot besides loss, eval_loss (repeatable)")
+    compare.add_argument("--maximize", action="append", default=[], metavar="METRIC",
+                         help="count METRIC's best as its maximum (repeatable)")
+    compare.add_argument("--out", help="folder for the PNG plots (default <runs' parent "
+                         "folder>/compare, or <sweep dir>/compare)")
+    compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models
+    from llm_jax.commands import models, sweep
 
     models.add_commands(sub)
+    sweep.add_commands(sub)
     return parser
 
 
