@@ -97,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models, sweep
+    from llm_jax.commands import models, rank, sweep
 
     models.add_commands(sub)
+    rank.add_commands(sub)
     sweep.add_commands(sub)
     return parser
 
