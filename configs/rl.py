@@ -35,6 +35,7 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         tools=True,  # answer calculator calls (our tokenizer only); forced tokens get no loss
         system="",  # a system message for every prompt ("" = none)
         # --- rewards (one protocol: prompts, completions, meta -> rewards)
+        reward="math",  # math (correctness + format) | "package.module:name" of a RewardFn
         correct_weight=1.0,
         format_weight=0.0,  # bonus for ending with a proper "#### N" line
         truncated_reward=0.0,  # what a completion cut at max_new_tokens gets; None = no override

@@ -3,7 +3,7 @@
     evaluate = make_problem_evaluator(sampler, tokenizer, template, problems, score,
                                       max_new_tokens=64, samples=8, ks=(1, 8), tools=tools)
     evaluate(params)   # {"eval/accuracy", "eval/pass@1", "eval/pass@8", "eval/response_length",
-                       #  "eval/truncated", "eval/answer_rate"}
+                       #  "eval/truncated", "eval/answer_rate", "eval/accuracy/level_2", ...}
 
 `eval/accuracy` is greedy (temperature 0), one reply per problem: it moves only when the
 params do. pass@k draws `samples` replies per problem at `temperature` with a fixed rng and
@@ -22,7 +22,7 @@ import numpy as np
 from llm_jax.data.tasks.answers import extract_answer
 from llm_jax.data.tasks.task import Problem
 from llm_jax.eval.chat import generate_replies
-from llm_jax.eval.math import pass_at_k_metrics
+from llm_jax.eval.math import accuracy_by, pass_at_k_metrics
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
 
@@ -48,12 +48,16 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
     greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, stop_tokens=stops,
                             pad_id=tokenizer.pad_id)
     ks = tuple(k for k in ks if k <= samples)
+    levels = {p.meta.get("level") for p in problems}  # a curriculum's levels, scored apart
 
     def evaluate(params) -> dict[str, float]:
         rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(seed),
                                           greedy, tokenizer, tools)
         correct = np.array([score(t, p) for t, p in zip(texts, problems)], bool)
-        metrics = {"accuracy": float(correct.mean()),
+        metrics = {"accuracy": float(correct.mean()), **{
+                   f"accuracy/level_{level}": value for level, value in accuracy_by(
+                       correct, [p.meta.get("level") for p in problems]).items()
+                   if level is not None and len(levels) > 1},
                    "answer_rate": float(np.mean([extract_answer(t) is not None for t in texts])),
                    "response_length": float(rollout.lengths.mean()),
                    "truncated": float((rollout.finish_reason == FINISH_LENGTH).mean())}

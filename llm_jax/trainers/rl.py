@@ -20,6 +20,7 @@ loop.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from itertools import islice
@@ -42,7 +43,7 @@ from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, poli
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.advantages import advantages, zero_std_groups
 from llm_jax.rl.experience import learner_batch, minibatch_rows, pad_rows, rft_rows, take
-from llm_jax.rl.rewards import MathReward
+from llm_jax.rl.rewards import MathReward, RewardInfo
 from llm_jax.rl.roles import reference_role
 from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
@@ -76,6 +77,36 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
     except ValueError as e:
         raise ConfigError(f"rl.task: {e}") from None
     return train, heldout
+
+
+def make_reward(rl: ml_collections.ConfigDict, task: AnswerTask):
+    """`rl.reward`: "math" (correctness against the task, optional format bonus, truncation
+    handled), or "module:name" naming any `RewardFn(prompts, completions, meta)`."""
+    if rl.reward == "math":
+        return MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
+                          tasks={task.name: task})
+    module, _, name = rl.reward.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(f"rl.reward={rl.reward!r}: {e} (expected math or module:name)") \
+            from None
+    return fn
+
+
+def reward_details(reward, prompts: list[str], texts: list[str], metas: list[dict]
+                   ) -> RewardInfo:
+    """What a reward function says about a batch: a math reward reports correctness itself;
+    for any other, a positive reward counts as "correct" (what rejection sampling keeps)."""
+    if hasattr(reward, "details"):
+        return reward.details(prompts, texts, metas)
+    rewards = np.asarray(reward(prompts, texts, metas), np.float32)
+    if rewards.shape != (len(texts),):
+        raise ValueError(f"the reward function returned shape {rewards.shape} for "
+                         f"{len(texts)} completions")
+    no = np.zeros(len(texts), bool)
+    truncated = np.array([m["truncated"] for m in metas], bool)
+    return RewardInfo(rewards, rewards > 0, no, no, truncated)
 
 
 class ProblemSchedule:
@@ -176,7 +207,7 @@ class RLIteration:
         rows = [problems[i] for i in rollout.prompt_index]
         truncated = rollout.finish_reason == FINISH_LENGTH
         metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
-        info = self.reward.details([p.prompt for p in rows], texts, metas)
+        info = reward_details(self.reward, [p.prompt for p in rows], texts, metas)
         zero_std = zero_std_groups(info.rewards, g)
         metrics.update(info.metrics())
         metrics.update({"frac_reward_zero_std": float(zero_std.mean()),
@@ -269,8 +300,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         train_task, heldout = make_tasks(rl.task)
         schedule = ProblemSchedule(train_task, rl.prompts_per_iteration, config.train.steps,
                                    rl.task.seed)
-        reward = MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
-                            tasks={train_task.name: train_task})
+        reward = make_reward(rl, train_task)
 
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)

@@ -1,0 +1,130 @@
+"""The RL stage: the first update's ratio, 2-iteration runs of each algorithm, kill -9 resume."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.losses.policy import PolicyLossConfig
+from llm_jax.rl.experience import learner_batch
+from llm_jax.trainers.rl import make_rl_loss
+from tests.helpers import random_params, tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = str(ROOT / "experiments/grpo_math_tiny.py")
+TINY_RL = [
+    "--config.rl.prompts_per_iteration=4", "--config.rl.group_size=4",
+    "--config.rl.max_new_tokens=8", "--config.rl.task.levels=(1,)",
+    "--config.rl.task.eval_problems=4", "--config.rl.eval_samples=2", "--config.rl.eval_ks=(1,2)",
+    "--config.rl.reward=tests.rl.letter_reward:e_share", "--config.rl.temperature=1.5",
+    "--config.train.eval_every=2", "--config.train.eval_at_start=false",
+    "--config.train.checkpoint_every=1", "--config.train.sample_every=1",
+    "--config.wandb.mode=offline", "--config.optim.lr=1e-3",
+]
+ALGORITHMS = {
+    "grpo_k3_epochs_minibatches": ["--config.rl.kl_coef=0.1", "--config.rl.kl_estimator=k3",
+                                   "--config.rl.epochs=2", "--config.rl.minibatches=2"],
+    "dr_grpo_k1": ["--config.rl.advantage=dr_grpo", "--config.rl.aggregation=dr_grpo",
+                   "--config.rl.kl_coef=0.1", "--config.rl.kl_estimator=k1"],
+    "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean"],
+    "rft": ["--config.rl.algorithm=rft"],
+}
+
+
+def _rows(run_dir: Path) -> dict[int, dict]:
+    rows: dict[int, dict] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        rows.setdefault(record["step"], {}).update(record)
+    return rows
+
+
+def test_first_update_ratio_is_exactly_one():
+    cfg = tiny_config("llama")
+    model, params = random_params(cfg, seed=3)
+    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(0),
+                                      SamplingConfig(max_new_tokens=6, n=4, temperature=1.0))
+    batch = {k: jnp.asarray(v) for k, v in learner_batch(rollout).items()}
+    batch["advantages"] = jnp.asarray(np.random.default_rng(0).normal(size=8), jnp.float32)
+    loss_fn = jax.jit(make_rl_loss(model, "policy_gradient", PolicyLossConfig()))
+
+    _, fresh = loss_fn(params, {**batch, "fresh": jnp.ones(8)}, None)
+    assert float(fresh["ratio_min"]) == 1.0 and float(fresh["ratio_max"]) == 1.0
+    assert float(fresh["clip_ratio/region_mean"]) == 0.0
+    # the sampler's own log-probs agree with the trainer's to float rounding
+    assert 0 <= float(fresh["sampler_logprob_diff"]) < 1e-5
+    _, behaviour = loss_fn(params, {**batch, "fresh": jnp.zeros(8)}, None)
+    assert abs(float(behaviour["ratio_min"]) - 1) < 1e-5
+    assert abs(float(behaviour["ratio_max"]) - 1) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_two_iterations_of_each_algorithm(algorithm, tiny_pretrained_run, tmp_path):
+    from llm_jax.cli import main
+
+    run_dir = tmp_path / algorithm
+    argv = ["train", EXPERIMENT, "--workdir", str(run_dir), "--config.train.steps=2",
+            f"--config.init.from_run={tiny_pretrained_run}", *TINY_RL, *ALGORITHMS[algorithm]]
+    assert main(argv) == 0
+    rows = _rows(run_dir)
+    for step in (1, 2):
+        row = rows[step]
+        for key in ("reward", "reward_std", "completions/mean_length", "frac_reward_zero_std",
+                    "completions/clipped_ratio", "entropy", "loss", "time/rollout",
+                    "time/learner"):
+            assert np.isfinite(row[key]), (step, key)
+    assert {"eval/accuracy", "eval/pass@1", "eval/pass@2",
+            "eval/response_length"} <= set(rows[2])
+    if algorithm == "rft":
+        assert all(rows[s]["rft/kept"] > 0 for s in (1, 2))
+        return
+    assert rows[1]["reward_std"] > 0 and rows[1]["grad_norm"] > 0
+    assert rows[1]["updates"] == (4.0 if "minibatches" in algorithm else 1.0)
+    if "k1" in algorithm or "k3" in algorithm:
+        assert "time/reference" in rows[1] and np.isfinite(rows[2]["kl"])
+    samples = (run_dir / "samples.jsonl").read_text().splitlines()
+    assert len(samples) >= 2
+
+
+def _command(run_dir: Path, parent: Path) -> list[str]:
+    return [sys.executable, "-m", "llm_jax.cli", "train", EXPERIMENT, "--workdir", str(run_dir),
+            f"--config.init.from_run={parent}", "--config.train.steps=4", *TINY_RL,
+            "--config.rl.kl_coef=0.1", "--config.train.eval_every=0"]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, tmp_path):
+    reference = subprocess.run(_command(tmp_path / "ref", tiny_pretrained_run), cwd=ROOT,
+                               capture_output=True, text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    crashed = tmp_path / "crashed"
+    proc = subprocess.Popen(_command(crashed, tiny_pretrained_run), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (crashed / "checkpoints" / "2").is_dir():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # during iteration 3's rollout or update
+    proc.wait()
+    assert not (crashed / "checkpoints" / "4").exists(), "finished before the kill"
+    rerun = subprocess.run(_command(crashed, tiny_pretrained_run), cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resumed from iteration" in rerun.stderr
+
+    ref, got = _rows(tmp_path / "ref"), _rows(crashed)
+    assert sorted(got) == sorted(ref) == [1, 2, 3, 4]
+    for step in (3, 4):
+        for key in ("reward", "loss", "kl", "entropy", "grad_norm", "param_norm"):
+            assert got[step][key] == ref[step][key], (step, key)
+    assert got[4]["eval/accuracy"] == ref[4]["eval/accuracy"]
