@@ -1,0 +1,176 @@
+"""Seconds per GRPO iteration (rollout + update) against TRL's GRPOTrainer on the same shape.
+
+    python bench/rl_step.py [--iterations 6] [--no-peer]
+
+Shape: a random Qwen2-style model (4 layers, d=256, 4 heads, MLP 1024, tied embeddings) with a
+byte-level BPE tokenizer of 2048 tokens trained on Pride and Prejudice and a ChatML template,
+saved as a Hugging Face folder that both sides load. One iteration: 8 arithmetic problems ×
+G = 8 samples of up to 48 new tokens at temperature 1, correctness rewards, group advantages,
+one optimizer update on all 64 completions, no KL (β = 0), fp32 on CPU.
+
+Ours is `llm-jax train experiments/grpo_math_tiny.py` from that folder (the RL stage as users
+run it, calculator off); its per-iteration `time/rollout` and `time/learner` come from the
+run's metrics. The peer is `trl.GRPOTrainer` with its own `generate` rollouts (no vLLM) on
+the same folder, problems and batch; each step is timed by a callback. The first iteration of
+each side (compilation, warm-up) is left out and the median of the rest is reported.
+Prints one JSON line per figure; the CPU model is on each line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS, GROUP, NEW_TOKENS = 8, 8, 48
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def make_folder(folder: Path) -> Path:
+    """The random Hub-format model and tokenizer both sides start from."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    book = ROOT.parent / "shared/data/austen/pride_and_prejudice.txt"
+    lines = [line for line in book.read_text(errors="ignore").splitlines() if line.strip()]
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(lines or ["1 + 2 = 3"], trainers.BpeTrainer(
+        vocab_size=2048, special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "chat_template": CHATML, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+        "bos_token": None, "tokenizer_class": "PreTrainedTokenizerFast"}))
+    torch.manual_seed(0)
+    config = transformers.Qwen2Config(
+        vocab_size=tok.get_vocab_size(), hidden_size=256, intermediate_size=1024,
+        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+        max_position_embeddings=512, eos_token_id=tok.token_to_id("<|im_end|>"),
+        pad_token_id=tok.token_to_id("<|endoftext|>"), tie_word_embeddings=True)
+    transformers.Qwen2ForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _median_after_first(values: list[float]) -> float:
+    return statistics.median(values[1:] if len(values) > 1 else values)
+
+
+def bench_ours(folder: Path, iterations: int, workdir: Path) -> dict:
+    from llm_jax.cli import main
+
+    run_dir = workdir / "ours"
+    argv = ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir", str(run_dir),
+            "--config.init.from_run=", f"--config.init.from_hf={folder}",
+            "--config.model.dtype=float32", "--config.rl.tools=false",
+            f"--config.rl.prompts_per_iteration={PROMPTS}", f"--config.rl.group_size={GROUP}",
+            f"--config.rl.max_new_tokens={NEW_TOKENS}", "--config.rl.temperature=1.0",
+            "--config.rl.task.eval_problems=1", "--config.rl.eval_samples=0",
+            f"--config.train.steps={iterations}", "--config.train.eval_at_start=false",
+            "--config.train.eval_every=0", "--config.train.sample_every=0",
+            f"--config.train.checkpoint_every={iterations + 1}", "--config.wandb.mode=disabled"]
+    if main(argv) != 0:
+        raise SystemExit("our RL run failed")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "time/rollout" in r]
+    rollout = _median_after_first([r["time/rollout"] for r in rows])
+    learner = _median_after_first([r["time/learner"] for r in rows])
+    return {"figure": "rl_iteration_ours", "seconds_per_iteration": rollout + learner,
+            "rollout_s": rollout, "learner_s": learner, "iterations": len(rows),
+            "completion_tokens_mean": statistics.mean(
+                r["completions/mean_length"] for r in rows)}
+
+
+def bench_trl(folder: Path, iterations: int, workdir: Path) -> dict:
+    import transformers
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from llm_jax.data.tasks.sources import ArithmeticTask
+    from llm_jax.rl.rewards import correctness_reward
+
+    problems = list(islice(ArithmeticTask(level=[1, 2]).problems(), PROMPTS * iterations))
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": p.prompt}],
+                               "answer": p.answer} for p in problems])
+
+    def reward(prompts, completions, answer, **_):
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return correctness_reward(texts, texts, [{"answer": a} for a in answer]).tolist()
+
+    step_times: list[float] = []
+    lengths: list[float] = []
+
+    class Timer(transformers.TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            step_times.append(time.perf_counter() - self.start)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(logs["completions/mean_length"])
+
+    args = GRPOConfig(
+        output_dir=str(workdir / "trl"), per_device_train_batch_size=PROMPTS * GROUP,
+        num_generations=GROUP, max_completion_length=NEW_TOKENS, temperature=1.0,
+        learning_rate=2e-5, beta=0.0, num_iterations=1, max_steps=iterations,
+        logging_steps=1, report_to="none", save_strategy="no", use_cpu=True, bf16=False,
+        shuffle_dataset=False, seed=0)
+    trainer = GRPOTrainer(model=str(folder), reward_funcs=reward, args=args, train_dataset=data,
+                          callbacks=[Timer()])
+    trainer.train()
+    return {"figure": "rl_iteration_trl", "seconds_per_iteration":
+            _median_after_first(step_times), "iterations": len(step_times),
+            "completion_tokens_mean": statistics.mean(lengths) if lengths else None,
+            "torch_threads": __import__("torch").get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--no-peer", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(ROOT))
+    common = {"cpu": cpu_model(), "cores": os.cpu_count(), "prompts": PROMPTS, "group": GROUP,
+              "max_new_tokens": NEW_TOKENS}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_folder(Path(tmp) / "model")
+        ours = bench_ours(folder, args.iterations, Path(tmp)) | common
+        print(json.dumps(ours), flush=True)
+        if args.no_peer:
+            return
+        peer = bench_trl(folder, args.iterations, Path(tmp)) | common
+        print(json.dumps(peer), flush=True)
+        print(json.dumps({"figure": "rl_iteration_speedup_vs_trl",
+                          "ratio": peer["seconds_per_iteration"] / ours["seconds_per_iteration"],
+                          **common}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
