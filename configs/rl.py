@@ -10,7 +10,7 @@ import ml_collections
 
 def task(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
-        source="arithmetic",  # arithmetic | reasoning_gym | gsm8k
+        source="arithmetic",  # arithmetic | reasoning_gym | gsm8k | rlhf (built-in prompts)
         levels=(1, 2),  # arithmetic: curriculum levels mixed uniformly
         dataset="gsm_symbolic",  # reasoning_gym: the generator
         size=2000,  # reasoning_gym: problems generated (then split)
@@ -35,7 +35,15 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         tools=True,  # answer calculator calls (our tokenizer only); forced tokens get no loss
         system="",  # a system message for every prompt ("" = none)
         # --- rewards (one protocol: prompts, completions, meta -> rewards)
-        reward="math",  # math (correctness + format) | "package.module:name" of a RewardFn
+        # math (correctness + format) | reward_model (the RM run in rl.reward_model) | gold
+        # (the programmatic judge itself) | "package.module:name" of any RewardFn
+        reward="math",
+        reward_model="",  # a reward_model stage's run directory
+        # --- RLHF: the gold judge beside the proxy, KL tracking, stop rules
+        gold=False,  # also score rollouts and evaluations with the gold judge
+        track_kl=False,  # load the reference even at kl_coef=0, to log the KL
+        kl_budget=0.0,  # stop when the rollouts' sequence KL exceeds it (0 = off)
+        gold_patience=0,  # stop after gold fell this many evaluations while proxy rose
         correct_weight=1.0,
         format_weight=0.0,  # bonus for ending with a proper "#### N" line
         truncated_reward=0.0,  # what a completion cut at max_new_tokens gets; None = no override
@@ -56,6 +64,14 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         eval_ks=(1, 8),
         eval_max_new_tokens=0,  # 0 = max_new_tokens
     ) | overrides)
+
+
+def rlhf(**overrides) -> ml_collections.ConfigDict:
+    """RL against a reward model: chat prompts, the gold judge logged beside it, KL tracked."""
+    config = rl(**(dict(reward="reward_model", gold=True, track_kl=True, tools=False,
+                        kl_coef=0.05, eval_samples=0) | overrides))
+    config.task.source = "rlhf"
+    return config
 
 
 def grpo(**overrides) -> ml_collections.ConfigDict:

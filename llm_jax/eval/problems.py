@@ -72,3 +72,29 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
         return {prefix + k: v for k, v in metrics.items()}
 
     return evaluate
+
+
+def make_reward_evaluator(sampler: Sampler, tokenizer, template, problems: Sequence[Problem],
+                          rewards: dict[str, Callable], *, max_new_tokens: int,
+                          prefix: str = "eval/", seed: int = 0
+                          ) -> Callable[[object], dict[str, float]]:
+    """`evaluate(params) -> metrics`: greedy replies to held-out prompts scored by each named
+    reward function (e.g. the reward model as "proxy_reward", the gold judge as
+    "gold_reward"): the RLHF counterpart of accuracy, where nothing can be checked."""
+    prompts = render_problems(problems, tokenizer, template)
+    greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0,
+                            stop_tokens=tuple(template.stop_ids(tokenizer)),
+                            pad_id=tokenizer.pad_id)
+    texts_of = [p.prompt for p in problems]
+
+    def evaluate(params) -> dict[str, float]:
+        rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(seed),
+                                          greedy, tokenizer)
+        metas = [{**p.meta, "truncated": bool(f == FINISH_LENGTH)}
+                 for p, f in zip(problems, rollout.finish_reason)]
+        metrics = {name: float(np.mean(fn(texts_of, texts, metas)))
+                   for name, fn in rewards.items()}
+        metrics["response_length"] = float(rollout.lengths.mean())
+        return {prefix + k: v for k, v in metrics.items()}
+
+    return evaluate

@@ -204,12 +204,19 @@ def run_training(
                     bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
                 window_start, window_steps = time.perf_counter(), 0
 
-            final = step == cfg.total_iterations
+            # A stage may end early (an RLHF stop rule): metrics["stop"] > 0 makes this
+            # iteration the last, with the final evaluation and save.
+            stop_early = float(jax.device_get(metrics.get("stop", 0.0))) > 0
+            if stop_early:
+                say(f"step {step}: stopping early, as the stage asked")
+            final = step == cfg.total_iterations or stop_early
             evaluate_and_sample(step, final)
             save(step, force=final)
             if window_steps == 0 or step == first_step:
                 # Keep compilation, eval, sampling and checkpoint writes out of step timings.
                 window_start, window_steps = time.perf_counter(), 0
+            if stop_early:
+                break
             if stop.received is not None and not final:
                 save(step, force=True)
                 bar.close()

@@ -34,7 +34,11 @@ from llm_jax.data.tasks.sources import ArithmeticTask, Gsm8kTask, ReasoningGymTa
 from llm_jax.data.tasks.task import AnswerTask, Problem
 from llm_jax.errors import ConfigError
 from llm_jax.eval.chat import generate_replies
-from llm_jax.eval.problems import make_problem_evaluator, render_problems
+from llm_jax.eval.problems import (
+    make_problem_evaluator,
+    make_reward_evaluator,
+    render_problems,
+)
 from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
@@ -43,6 +47,7 @@ from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, poli
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.advantages import advantages, zero_std_groups
 from llm_jax.rl.experience import learner_batch, minibatch_rows, pad_rows, rft_rows, take
+from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overoptimization
 from llm_jax.rl.rewards import MathReward, RewardInfo
 from llm_jax.rl.roles import reference_role
 from llm_jax.train.setup import optimizer_from_config, start_run
@@ -50,6 +55,7 @@ from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ("policy_gradient", "rft")
+OVEROPTIMIZATION_PLOT = "overoptimization.png"
 
 
 def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem]]:
@@ -64,6 +70,12 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
             make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731
                                                   **common)
             train, heldout = make("train"), make("heldout").problems()
+        elif cfg.source == "rlhf":
+            from llm_jax.rl.gold import rlhf_prompts
+
+            as_problem = lambda g: Problem(g.text, str(g.meta.get("answer", "")), g.meta)  # noqa: E731
+            train = PromptTask([as_problem(g) for g in rlhf_prompts("train")])
+            heldout = (as_problem(g) for g in rlhf_prompts("heldout"))
         elif cfg.source == "gsm8k":
             if not cfg.paths:
                 raise ConfigError("rl.task.source=gsm8k needs rl.task.paths=(JSONL files)")
@@ -72,19 +84,44 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
             train, heldout = make("train"), make("heldout").problems()
         else:
             raise ConfigError(f"rl.task.source={cfg.source!r}; choose arithmetic, "
-                              "reasoning_gym or gsm8k")
+                              "reasoning_gym, gsm8k or rlhf")
         heldout = list(islice(heldout, cfg.eval_problems))
     except ValueError as e:
         raise ConfigError(f"rl.task: {e}") from None
     return train, heldout
 
 
-def make_reward(rl: ml_collections.ConfigDict, task: AnswerTask):
+class PromptTask(AnswerTask):
+    """A fixed list of prompts (RLHF: nothing to check, a reward model judges the replies)."""
+
+    name = "prompts"
+
+    def __init__(self, problems: list[Problem]):
+        self._problems = problems
+
+    def problems(self):
+        return iter(self._problems)
+
+
+def make_reward(rl: ml_collections.ConfigDict, task: AnswerTask, run=None):
     """`rl.reward`: "math" (correctness against the task, optional format bonus, truncation
-    handled), or "module:name" naming any `RewardFn(prompts, completions, meta)`."""
+    handled), "reward_model" (the RM run `rl.reward_model`, scored at the end of the
+    sequence), "gold" (the programmatic judge), or "module:name" naming any
+    `RewardFn(prompts, completions, meta)`."""
     if rl.reward == "math":
         return MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
                           tasks={task.name: task})
+    if rl.reward == "reward_model":
+        if not rl.reward_model:
+            raise ConfigError("rl.reward=reward_model needs rl.reward_model=RUN_DIR (a "
+                              "reward_model stage's run)")
+        from llm_jax.rl.reward_model import make_reward_model_reward
+
+        return make_reward_model_reward(rl.reward_model, run)
+    if rl.reward == "gold":
+        from llm_jax.rl.gold import GoldLabeler
+
+        return GoldLabeler()
     module, _, name = rl.reward.partition(":")
     try:
         fn = getattr(importlib.import_module(module), name)
@@ -174,7 +211,8 @@ class RLIteration:
     updates. Holds everything fixed for the run; the iteration number is its only state."""
 
     def __init__(self, *, config, run, model, sampler, tokenizer, template, tools, schedule,
-                 reward, step_fn, reference, full_params, start: int):
+                 reward, step_fn, reference, full_params, start: int, gold=None,
+                 stop_rules: StopRules | None = None):
         self.rl, self.run, self.model = config.rl, run, model
         self.sampler, self.tokenizer, self.template = sampler, tokenizer, template
         self.tools = tools
@@ -188,6 +226,9 @@ class RLIteration:
             top_p=self.rl.top_p, top_k=self.rl.top_k, n=self.rl.group_size,
             stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
         self.stuck = 0  # consecutive iterations with nothing to learn from
+        self.gold = gold
+        self.stop_rules = stop_rules
+        self.stop_reason: str | None = None  # set by an evaluation's stop rule
         if reference is not None:
             self._reference_logprobs = jax.jit(
                 lambda p, tokens, present, prompt_len: completion_logprobs(
@@ -209,7 +250,12 @@ class RLIteration:
         metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
         info = reward_details(self.reward, [p.prompt for p in rows], texts, metas)
         zero_std = zero_std_groups(info.rewards, g)
-        metrics.update(info.metrics())
+        metrics.update(info.metrics() if hasattr(self.reward, "details") else {
+            k: v for k, v in info.metrics().items()
+            if k in ("reward", "reward_std", "completions/clipped_ratio")})
+        if self.gold is not None:  # the proxy (what is optimised) beside the truth
+            metrics[PROXY] = float(info.rewards.mean())
+            metrics[GOLD] = float(np.mean(self.gold([p.prompt for p in rows], texts, metas)))
         metrics.update({"frac_reward_zero_std": float(zero_std.mean()),
                         "completions/mean_length": float(rollout.lengths.mean()),
                         "completions/max_length": float(rollout.lengths.max())})
@@ -226,10 +272,21 @@ class RLIteration:
             batch["advantages"] = advantages(info.rewards, g, rl.advantage)
             if self.reference is not None:
                 timer = time.perf_counter()
-                batch["ref_logprobs"] = self._reference(batch)
+                ref = self._reference(batch)
                 metrics["time/reference"] = time.perf_counter() - timer
+                # Σ_t (log π - log π_ref) over each sampled completion: the sequence KL's
+                # unbiased estimate, the x axis of the over-optimisation plot.
+                metrics[KL] = float(((batch["old_logprobs"] - ref) * batch["loss_mask"])
+                                    .sum(1).mean())
+                if rl.kl_coef:
+                    batch["ref_logprobs"] = ref
             state, learner = self._policy_updates(state, batch)
         metrics.update(learner)
+        reason = self.stop_reason or (self.stop_rules.check(metrics) if self.stop_rules
+                                      else None)
+        if reason:
+            log.warning("stopping at iteration %d: %s", self.iteration, reason)
+            metrics["stop"] = 1.0
         return state, metrics
 
     def _reference(self, batch) -> np.ndarray:
@@ -300,15 +357,24 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         train_task, heldout = make_tasks(rl.task)
         schedule = ProblemSchedule(train_task, rl.prompts_per_iteration, config.train.steps,
                                    rl.task.seed)
-        reward = make_reward(rl, train_task)
+        reward = make_reward(rl, train_task, run)
+        gold = None
+        if rl.gold:
+            from llm_jax.rl.gold import GoldLabeler
+
+            gold = GoldLabeler()
+        stop_rules = (StopRules(rl.kl_budget, rl.gold_patience)
+                      if rl.kl_budget or rl.gold_patience else None)
 
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)
         per_iteration = rl.epochs * (1 if rl.algorithm == "rft" else rl.minibatches)
         optimizer, schedule_fn = optimizer_from_config(config, config.train.steps * per_iteration)
         state, shardings, start = run.init_state(model_cfg, optimizer)
-        reference = (reference_role(run, model_cfg, rl.kl_coef)
-                     if rl.algorithm != "rft" else None)
+        wants_reference = rl.algorithm != "rft" and (rl.kl_coef or rl.track_kl)
+        # The frozen reference: for the KL penalty, or only to log the KL (rl.track_kl).
+        reference = (reference_role(run, model_cfg, kl_coef=rl.kl_coef or 1.0)
+                     if wants_reference else None)
 
         loss_fn, jit_step, full_params = make_rl_loss(model, rl.algorithm, loss_cfg), \
             run.jit_step, lambda p: p
@@ -325,16 +391,26 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         iteration = RLIteration(config=config, run=run, model=model, sampler=sampler,
                                 tokenizer=tokenizer, template=template, tools=tools,
                                 schedule=schedule, reward=reward, step_fn=step_fn,
-                                reference=reference, full_params=full_params, start=start)
-        heldout_eval = make_problem_evaluator(
-            sampler, tokenizer, template, heldout, train_task.is_correct,
-            max_new_tokens=rl.eval_max_new_tokens or rl.max_new_tokens,
-            samples=rl.eval_samples, ks=tuple(rl.eval_ks), temperature=rl.temperature,
-            tools=tools)
+                                reference=reference, full_params=full_params, start=start,
+                                gold=gold, stop_rules=stop_rules)
+        eval_tokens = rl.eval_max_new_tokens or rl.max_new_tokens
+        if rl.task.source != "rlhf":  # problems with answers: accuracy and pass@k
+            heldout_eval = make_problem_evaluator(
+                sampler, tokenizer, template, heldout, train_task.is_correct,
+                max_new_tokens=eval_tokens, samples=rl.eval_samples, ks=tuple(rl.eval_ks),
+                temperature=rl.temperature, tools=tools)
+        else:  # nothing to check: score held-out replies with the reward (and the gold judge)
+            judges = {"proxy_reward": reward} | ({"gold_reward": gold} if gold else {})
+            heldout_eval = make_reward_evaluator(sampler, tokenizer, template, heldout, judges,
+                                                 max_new_tokens=eval_tokens)
         final_metrics: dict[str, float] = {}
 
         def evaluate(params):
             final_metrics.update(heldout_eval(full_params(params)))
+            if stop_rules is not None:
+                iteration.stop_reason = iteration.stop_reason or stop_rules.check(final_metrics)
+            if gold is not None and jax.process_index() == 0:
+                plot_overoptimization(run.dir.metrics, run.dir.path / OVEROPTIMIZATION_PLOT)
             return final_metrics
 
         tokens = rl.prompts_per_iteration * rl.group_size * rl.max_new_tokens

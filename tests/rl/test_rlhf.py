@@ -1,0 +1,67 @@
+"""RLHF plumbing: stop rules by hand, the over-optimisation plot, and RL on the chat prompts
+with the gold judge beside the optimised reward, the KL tracked, a KL budget that stops the
+run, and the plot written."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llm_jax.rl.overoptimization import StopRules, plot_overoptimization
+from tests.rl.test_rl_trainer import EXPERIMENT, TINY_RL
+
+
+def test_kl_budget_rule():
+    rules = StopRules(kl_budget=2.0)
+    assert rules.check({"kl_sequence": 1.9}) is None
+    assert "budget" in rules.check({"kl_sequence": 2.1})
+
+
+def test_gold_patience_rule_needs_gold_falling_while_proxy_rises():
+    rules = StopRules(gold_patience=2)
+    evals = [(0.1, 0.5), (0.2, 0.6), (0.3, 0.5), (0.3, 0.4), (0.4, 0.3), (0.5, 0.2)]
+    reasons = [rules.check({"eval/proxy_reward": p, "eval/gold_reward": g}) for p, g in evals]
+    # (0.3, 0.4): gold fell but proxy did not rise, so the count restarts; two rises with
+    # falls in a row come only at the last evaluation
+    assert reasons[:5] == [None] * 5 and "fell for 2" in reasons[5]
+
+
+def test_plot_needs_both_rewards_and_writes_a_png(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text(json.dumps({"step": 1, "reward": 0.1}) + "\n")
+    assert plot_overoptimization(metrics, tmp_path / "p.png") is None
+    with metrics.open("a") as f:
+        for i in range(1, 5):
+            f.write(json.dumps({"step": i, "reward/proxy": 0.1 * i, "reward/gold": 0.3 - 0.05 * i,
+                                "kl_sequence": 0.5 * i}) + "\n")
+    out = plot_overoptimization(metrics, tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_rlhf_logs_proxy_gold_and_kl_and_stops_at_the_kl_budget(
+        tiny_pretrained_run, tmp_path):
+    from llm_jax.cli import main
+
+    run_dir = tmp_path / "rlhf"
+    argv = ["train", EXPERIMENT, "--workdir", str(run_dir),
+            f"--config.init.from_run={tiny_pretrained_run}", *TINY_RL,
+            "--config.rl.task.source=rlhf", "--config.rl.gold=true",
+            "--config.rl.track_kl=true", "--config.rl.kl_budget=1e-4",
+            "--config.rl.tools=false", "--config.train.steps=5", "--config.train.eval_every=1",
+            "--config.rl.task.eval_problems=3"]
+    assert main(argv) == 0
+    rows: dict[int, dict] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        rows.setdefault(record["step"], {}).update(record)
+    last = max(rows)
+    assert last < 5, "the KL budget did not stop the run"
+    assert rows[last]["stop"] == 1.0 and rows[last]["kl_sequence"] > 1e-4
+    for step in range(1, last + 1):
+        assert {"reward/proxy", "reward/gold", "kl_sequence"} <= set(rows[step])
+        assert rows[step]["reward/proxy"] == rows[step]["reward"]  # the optimised reward
+    assert {"eval/proxy_reward", "eval/gold_reward", "eval/response_length"} <= set(rows[last])
+    assert "eval/accuracy" not in rows[last] and "accuracy" not in rows[1]
+    assert (run_dir / "overoptimization.png").is_file()
+    assert Path(run_dir / "checkpoints" / str(last)).is_dir()
