@@ -1,6 +1,7 @@
-"""`llm-jax` command line: train | compare | sample | chat | export (`llm_jax.commands`).
+"""`llm-jax` command line: train | run | report | compare | sample | chat | export | ...
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
+    llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
 
 User mistakes (config typos, bad data, unreadable checkpoints) print one line and exit with
 code 2 (config) or 1 (data/run), never a traceback. A run stopped by SIGTERM/SIGINT saves a
@@ -34,9 +35,17 @@ def _setup_logging() -> None:
 def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from llm_jax.config import get_experiment_config
     from llm_jax.errors import ConfigError
+    from llm_jax.pipeline import declares_only_pipeline
     from llm_jax.runs import default_run_dir
     from llm_jax.trainers import TRAINERS
 
+    if declares_only_pipeline(args.experiment):
+        from llm_jax.commands.run import run_pipeline_command
+
+        return run_pipeline_command(args.experiment, overrides, args.workdir)
+    if any(o.startswith("--stage.") for o in overrides):
+        raise ConfigError(f"--stage.NAME.KEY=VALUE overrides are for pipelines; "
+                          f"{args.experiment} has get_config(): use --config.KEY=VALUE")
     config = get_experiment_config(args.experiment, overrides)
     run_dir = (Path(args.workdir) if args.workdir
                else default_run_dir(args.experiment, config.run.name).path)
@@ -83,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Overrides: --config.KEY=VALUE (repeatable).")
     train.add_argument("experiment", help="experiments/NAME.py or experiments/NAME.py:ARG")
     train.add_argument("--workdir", help="run directory (default runs/<experiment>/<arg>)")
-    train.set_defaults(func=cmd_train, accepts_overrides=True)
+    train.set_defaults(func=cmd_train, accepts_overrides=True, accepts_stage_overrides=True)
     compare = sub.add_parser("compare", help="compare runs' metrics and configs side by side",
                              description="Best = min, or max for accuracy/reward/score-like "
                              "metrics (see llm_jax.tracking.compare).")
@@ -97,11 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models, rank, sweep
+    from llm_jax.commands import models, rank, run, sweep
 
     models.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)
+    run.add_commands(sub)
     return parser
 
 
@@ -109,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    overrides = [a for a in rest if a.startswith("--config.")]
-    unknown = [a for a in rest if not a.startswith("--config.")]
+    prefixes = ("--config.", "--stage.") if getattr(args, "accepts_stage_overrides", False) \
+        else ("--config.",)
+    overrides = [a for a in rest if a.startswith(prefixes)]
+    unknown = [a for a in rest if not a.startswith(prefixes)]
     if unknown or (overrides and not args.accepts_overrides):
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     _setup_logging()

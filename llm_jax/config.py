@@ -1,9 +1,10 @@
 """Experiment files and config overrides.
 
 An experiment file defines `get_config(arg=None) -> ml_collections.ConfigDict` and optionally
-`sweep(add, arg=None)`. It is addressed as `path/to/exp.py[:ARG]`; overrides are
-`--config.a.b=VALUE` strings, parsed as Python literals and type-checked against the default.
-Experiment files are Python and run as trusted code.
+`sweep(add, arg=None)`; or `pipeline(arg=None)`, stages run in order (`llm_jax/pipeline.py`).
+It is addressed as `path/to/exp.py[:ARG]`; overrides are `--config.a.b=VALUE` strings,
+parsed as Python literals and type-checked against the default. Experiment files are Python
+and run as trusted code.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def load_experiment(spec: str) -> tuple[ModuleType, str | None]:
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path} defines no get_config(arg=None)")
+    if not hasattr(module, "get_config") and not hasattr(module, "pipeline"):
+        raise ConfigError(f"{path} defines no get_config(arg=None) (nor pipeline(arg=None))")
     return module, (arg or None)
 
 
@@ -60,6 +61,9 @@ def choose(arg: str | None, choices: dict, what: str = "experiment argument"):
 def get_experiment_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """Load an experiment, apply overrides, and return the locked config."""
     module, arg = load_experiment(spec)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{spec} declares a pipeline of stages, not one config: run it with "
+                          f"llm-jax run {spec}")
     try:
         config = module.get_config(arg)
     except ConfigError:

@@ -7,6 +7,11 @@
         metrics.jsonl     every logged iteration          samples.jsonl  sampled text
         summary.json      run-level numbers                wandb/         the W&B run
         report.md         the report card                  run.lock       who runs it now
+        plots/            the report card's PNGs           done.json      a pipeline stage that
+                                                                          finished (see pipeline.py)
+
+A pipeline (`llm_jax/pipeline.py`) keeps its stages' run directories side by side:
+`runs/<experiment>/<arg>/pipeline.json` (the stages as run), `report.md`, `01-<stage>/`, ...
 
 The run name is the experiment argument (or `run.name`), and for a sweep trial the overrides
 that make it, e.g. `runs/grpo_math_tiny/lr=0.0003,beta=0.04`. This module reads no arrays and
@@ -40,6 +45,9 @@ WANDB_DIR = "wandb"
 WANDB_RUN_ID_FILE = "wandb_run_id.txt"
 REPORT_FILE = "report.md"
 LOCK_FILE = "run.lock"
+DONE_FILE = "done.json"
+PLOTS_DIR = "plots"
+PIPELINE_FILE = "pipeline.json"
 RUNS_ROOT = Path("runs")
 
 
@@ -64,6 +72,8 @@ class RunDir:
     wandb = property(lambda self: self.path / WANDB_DIR)
     report = property(lambda self: self.path / REPORT_FILE)
     lock = property(lambda self: self.path / LOCK_FILE)
+    done = property(lambda self: self.path / DONE_FILE)
+    plots = property(lambda self: self.path / PLOTS_DIR)
 
     def exists(self) -> bool:
         return self.config.is_file()

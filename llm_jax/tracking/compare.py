@@ -177,40 +177,53 @@ def compare_runs(run_dirs: Sequence[Path], metrics: Sequence[str] = ("loss", "ev
 def plot_compare(run_dirs: Sequence[Path], metrics: Sequence[str], out_dir: Path) -> list[Path]:
     """One PNG per metric, `<out_dir>/<metric>.png`: every run's curve vs step, overlaid.
     Metrics no run logged get no file. Returns the files written."""
+    run_dirs = [Path(d) for d in run_dirs]
+    labels = _labels(run_dirs)
+    runs = [(label, _read_rows(d) or []) for label, d in zip(labels, run_dirs)]
+    written = []
+    for metric in dict.fromkeys(metrics):
+        path = plot_curves([(label, series(rows, metric)) for label, rows in runs],
+                           Path(out_dir) / plot_file_name(metric), title=metric, ylabel=metric)
+        if path is not None:
+            written.append(path)
+    return written
+
+
+def plot_file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@=-]+", "_", name) + ".png"
+
+
+def plot_curves(curves: Sequence[tuple[str, Sequence[tuple[float, float]]]], path: Path, *,
+                title: str, xlabel: str = "step", ylabel: str = "") -> Path | None:
+    """One PNG of labelled (x, y) curves at `path`; None (and no file) when all are empty.
+    The one plotting path: compare overlays runs, report cards overlay a run's metrics."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no display
     from matplotlib.ticker import MaxNLocator
 
-    run_dirs = [Path(d) for d in run_dirs]
-    labels = _labels(run_dirs)
-    runs = [(label, _read_rows(d) or []) for label, d in zip(labels, run_dirs)]
-    out_dir = Path(out_dir)
-    written = []
-    for metric in dict.fromkeys(metrics):
-        curves = [(label, series(rows, metric)) for label, rows in runs]
-        if not any(points for _, points in curves):
-            continue
-        fig = Figure(figsize=(7, 4.5), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        for label, points in curves:
-            if points:
-                steps, values = zip(*points)
-                # inf would stretch the axis to nothing; as NaN it is a gap in the line
-                ax.plot(steps, [v if math.isfinite(v) else math.nan for v in values],
-                        label=label, marker="." if len(points) < 30 else None)
-        ax.set_xlabel("step")
+    if not any(points for _, points in curves):
+        return None
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, points in curves:
+        if points:
+            xs, values = zip(*points)
+            # inf would stretch the axis to nothing; as NaN it is a gap in the line
+            ax.plot(xs, [v if math.isfinite(v) else math.nan for v in values],
+                    label=label, marker="." if len(points) < 30 else None)
+    ax.set_xlabel(xlabel)
+    if xlabel == "step":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / (re.sub(r"[^A-Za-z0-9._@=-]+", "_", metric) + ".png")
-        fig.savefig(path)
-        written.append(path)
-    return written
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
 
 
 def sweep_run_dirs(sweep_dir: Path) -> list[Path]:
