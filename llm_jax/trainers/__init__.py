@@ -24,5 +24,18 @@ def _rl(config, run_dir: Path):
     return rl.main(config, run_dir)
 
 
+def _reward_model(config, run_dir: Path):
+    from llm_jax.trainers import reward_model
+
+    return reward_model.main(config, run_dir)
+
+
+def _dpo(config, run_dir: Path):
+    from llm_jax.trainers import dpo
+
+    return dpo.main(config, run_dir)
+
+
 # Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
-TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft, "rl": _rl}
+TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft, "rl": _rl,
+                                 "reward_model": _reward_model, "dpo": _dpo}

@@ -1,0 +1,50 @@
+"""Gold win rate: how often the gold judge prefers a policy's greedy reply to a baseline's.
+
+    evaluate = make_win_rate_evaluator(sampler, tokenizer, template, rlhf_prompts("heldout"),
+                                       baseline_params=parent_params, judge=GoldLabeler())
+    evaluate(params)   # {"gold/win_rate", "gold/score", "gold/baseline_score", "gold/ties"}
+
+Both sides reply greedily through the one sampler, so the numbers move only when the params
+do; the baseline's replies are made once, on the first call. A tie (the judge scores both
+replies equal, e.g. the same reply) counts half a win, so a policy equal to its baseline has
+a win rate of exactly 0.5. The judge should be noise-free: this measures the gold preference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.rl.gold import GoldLabeler, GoldPrompt, sample_responses
+
+
+def make_win_rate_evaluator(sampler: Sampler, tokenizer, template,
+                            prompts: Sequence[GoldPrompt], baseline_params, judge: GoldLabeler,
+                            *, max_new_tokens: int = 48, prefix: str = "gold/"
+                            ) -> Callable[[object], dict[str, float]]:
+    cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+    messages = [p.messages for p in prompts]
+    rng = jax.random.PRNGKey(0)  # unused by greedy decoding, but the sampler takes one
+    baseline: list[str] = []
+
+    def replies(params) -> list[str]:
+        return [group[0] for group in sample_responses(sampler, params, tokenizer, template,
+                                                       messages, 1, rng, cfg)]
+
+    def evaluate(params) -> dict[str, float]:
+        if not baseline:
+            baseline.extend(replies(baseline_params))
+        ours = replies(params)
+        verdicts = [judge.prefer(p.text, a, b, p.meta)
+                    for p, a, b in zip(prompts, ours, baseline)]
+        wins = np.array([1.0 if v else 0.5 if v is None else 0.0 for v in verdicts])
+        score = lambda texts: float(np.mean(  # noqa: E731
+            judge([p.text for p in prompts], texts, [p.meta for p in prompts])))
+        return {f"{prefix}win_rate": float(wins.mean()), f"{prefix}score": score(ours),
+                f"{prefix}baseline_score": score(baseline),
+                f"{prefix}ties": float(np.mean([v is None for v in verdicts]))}
+
+    return evaluate

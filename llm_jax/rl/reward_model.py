@@ -1,0 +1,210 @@
+"""The reward model: transformer features read by a scalar head at each sequence's last real
+token; loading a trained reward-model run; and that run as an RL reward function.
+
+    rm = RewardModel(model_cfg)
+    rewards = rm.apply(params, tokens, segment_ids)      # [B] float32, segment_ids 0 = padding
+    rm, params, tokenizer, template = load_reward_model("runs/rm_tiny/default")
+    reward_fn = RewardModelReward("runs/rm_tiny/default", mesh=run.mesh, rules=run.rules)
+    rewards = reward_fn(prompts, completions, metas)     # np.ndarray [B] float32
+
+Params are `{"transformer": ..., "head": ...}`: the transformer's params without its LM head
+(a reward model never makes logits) and the `RewardHead`'s. That pair is what a reward-model
+run's checkpoints hold, so `load_reward_model` restores both from any of its checkpoints.
+
+`RewardModelReward` renders each prompt + completion with the RM's own chat template exactly
+as its training pairs were rendered (the reply closed by the template's end-of-turn token) and
+reads the head there. Rows and lengths are bucketed like the sampler's, so a run compiles one
+scoring function per bucketed shape, not one per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from llm_jax.errors import ConfigError, RunError
+from llm_jax.generate.logprobs import positions_from_mask
+from llm_jax.generate.sampler import bucket_size
+from llm_jax.load import chat_template_for, load_tokenizer
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.heads import RewardHead
+from llm_jax.models.transformer import Transformer
+from llm_jax.runs import RunDir
+from llm_jax.sharding.mesh import batch_sharding, logical_shardings, mesh_context, replicated
+from llm_jax.sharding.rules import rules as rule_set
+from llm_jax.train.checkpoint import restore_params
+
+STAGE = "reward_model"  # config.stage of a reward-model run
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardModel:
+    """A transformer backbone and a `RewardHead`, applied as one function of their params."""
+
+    cfg: ModelConfig
+
+    @property
+    def transformer(self) -> Transformer:
+        return Transformer(self.cfg)
+
+    @property
+    def head(self) -> RewardHead:
+        return RewardHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
+                          param_dtype=self.cfg.params_dtype)
+
+    def init(self, rng: jax.Array) -> dict:
+        """Logically boxed `{"transformer", "head"}` params (the head freshly initialised)."""
+        backbone_rng, head_rng = jax.random.split(rng)
+        # features_only: the LM head is never called, so it gets no params.
+        backbone = self.transformer.init(backbone_rng, jnp.zeros((1, 1), jnp.int32),
+                                         features_only=True)["params"]
+        return {"transformer": backbone, "head": self.init_head(head_rng)}
+
+    def init_head(self, rng: jax.Array) -> dict:
+        """Logically boxed params of a fresh head (a backbone comes from a parent model)."""
+        features = jnp.zeros((1, 1, self.cfg.d_model), self.cfg.compute_dtype)
+        return self.head.init(rng, features, jnp.ones((1, 1), jnp.int32))["params"]
+
+    def apply(self, params: Mapping, tokens: jnp.ndarray, segment_ids: jnp.ndarray
+              ) -> jnp.ndarray:
+        """Rewards [B] of one sequence per row (`segment_ids` 1 on real tokens, 0 on
+        padding), read at each row's last real token."""
+        segment_ids = segment_ids.astype(jnp.int32)
+        features = self.transformer.apply(
+            {"params": params["transformer"]}, tokens, positions_from_mask(segment_ids),
+            segment_ids, features_only=True)
+        return self.head.apply({"params": params["head"]}, features, segment_ids)
+
+
+def backbone_params(lm_params: Mapping) -> dict:
+    """A language model's params as a reward model's backbone: all but the LM head."""
+    return {k: v for k, v in lm_params.items() if k != "lm_head"}
+
+
+def reward_model_shardings(rm: RewardModel, mesh, rules) -> dict:
+    """NamedShardings of the `{"transformer", "head"}` params under `rules`."""
+    with nn.logical_axis_rules(rules):
+        return logical_shardings(jax.eval_shape(rm.init, jax.random.PRNGKey(0)), mesh, rules)
+
+
+def load_reward_model(run_dir: str | Path, *, step: int | None = None, mesh=None, rules=None
+                      ) -> tuple[RewardModel, dict, Any, Any]:
+    """(reward model, params, tokenizer, chat template) of a reward-model run, its newest
+    checkpoint (or `step`); params on `mesh` under `rules` (default: the run's own rule set),
+    else on the first device."""
+    run = RunDir(run_dir)
+    saved = run.read_config()
+    if saved.get("stage") != STAGE:
+        raise RunError(f"{run_dir}: not a reward-model run (its stage is "
+                       f"{saved.get('stage')!r})")
+    if not run.checkpoint_steps():
+        raise RunError(f"{run_dir}: the reward model has no checkpoint yet")
+    rm = RewardModel(ModelConfig(**saved["model"]))
+    shapes = jax.eval_shape(lambda: nn.meta.unbox(rm.init(jax.random.PRNGKey(0))))
+    if mesh is None:
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        shardings = jax.tree.map(lambda _: device, shapes)
+    else:
+        rules = rules if rules is not None else rule_set(saved["mesh"]["rules"])
+        shardings = reward_model_shardings(rm, mesh, rules)
+    target = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                          shapes, shardings)
+    params, _ = restore_params(run.checkpoints, target, step)
+    return rm, params, load_tokenizer(run_dir), chat_template_for(run_dir)
+
+
+def fit_to(ids: list[int], max_len: int, bos_id: int | None) -> list[int]:
+    """`ids` cut from the front to `max_len` tokens (keeping a leading `<|bos|>`): the end,
+    where the head reads, always stays."""
+    if len(ids) <= max_len:
+        return ids
+    if bos_id is not None and ids[0] == bos_id:
+        return [ids[0], *ids[len(ids) - max_len + 1:]]
+    return ids[len(ids) - max_len:]
+
+
+class RewardModelReward:
+    """A reward-model run as a `RewardFn(prompts, completions, meta) -> float32 [B]`.
+
+    A prompt is text (one user turn) or a list of messages; `meta` is not read. Completions
+    are scored `batch_size` rows at a time.
+    """
+
+    def __init__(self, run_dir: str | Path, mesh=None, rules=None, *, step: int | None = None,
+                 batch_size: int = 64, max_len: int | None = None):
+        if batch_size < 1:
+            raise ConfigError(f"reward model batch_size={batch_size} must be >= 1")
+        self.model, self.params, self.tokenizer, self.template = load_reward_model(
+            run_dir, step=step, mesh=mesh, rules=rules)
+        if mesh is not None and rules is None:
+            rules = rule_set(RunDir(run_dir).read_config()["mesh"]["rules"])
+        self.mesh, self.rules, self.batch_size = mesh, rules, batch_size
+        self.max_len = min(max_len or self.model.cfg.max_seq_len, self.model.cfg.max_seq_len)
+        self.bos_id = getattr(self.tokenizer, "bos_id", None)
+        # Replicated rewards: every host reads all of them, whatever the mesh.
+        self._score = jax.jit(self.model.apply,
+                              out_shardings=None if mesh is None else replicated(mesh))
+
+    def render(self, prompt: str | Sequence[Mapping], completion: str) -> list[int]:
+        """The ids the head reads: prompt + completion as the RM's training pairs were."""
+        messages = ([{"role": "user", "content": prompt}] if isinstance(prompt, str)
+                    else list(prompt))
+        ids, _ = self.template.render_for_training(
+            [*messages, {"role": "assistant", "content": completion}], self.tokenizer)
+        return fit_to(list(ids), self.max_len, self.bos_id)
+
+    def __call__(self, prompts: Sequence[str | Sequence[Mapping]], completions: Sequence[str],
+                 meta: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if not len(prompts) == len(completions) == len(meta):
+            raise ValueError(f"rewards need one prompt and one meta per completion, got "
+                             f"{len(prompts)} prompts, {len(completions)} completions, "
+                             f"{len(meta)} metas")
+        rows = [self.render(p, c) for p, c in zip(prompts, completions)]
+        out = np.zeros(len(rows), np.float32)
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start:start + self.batch_size]
+            out[start:start + len(chunk)] = self._score_rows(chunk)
+        return out
+
+    def _score_rows(self, rows: list[list[int]]) -> np.ndarray:
+        length = min(self.max_len, bucket_size(max(len(r) for r in rows), 64))
+        n = bucket_size(len(rows), 8)
+        if self.mesh is not None:  # whole rows per data-parallel device
+            devices = self.mesh.devices.size
+            n = -(-n // devices) * devices
+        tokens = np.full((n, length), self.tokenizer.pad_id, np.int32)
+        segments = np.zeros((n, length), np.int32)
+        for i, ids in enumerate(rows):
+            tokens[i, :len(ids)], segments[i, :len(ids)] = ids, 1
+        if self.mesh is None:
+            return np.asarray(self._score(self.params, tokens, segments))[:len(rows)]
+        sharding = batch_sharding(self.mesh)
+        # Every host holds the same rows; each hands over the slices its devices own.
+        place = lambda x: jax.make_array_from_callback(  # noqa: E731
+            x.shape, sharding, lambda index: x[index])
+        with mesh_context(self.mesh, self.rules):
+            rewards = self._score(self.params, place(tokens), place(segments))
+        return np.asarray(rewards)[:len(rows)]
+
+
+def make_reward_model_reward(run_dir: str | Path, run) -> RewardModelReward:
+    """The RL stage's reward when `rl.reward = "reward_model"`: the reward-model run at
+    `run_dir` (`rl.reward_model`) scoring completions on the RL run's mesh and rule set.
+
+        reward = make_reward_model_reward(config.rl.reward_model, run)
+        rewards = reward(prompts, completions, metas)    # np.ndarray [B] float32
+
+    Raises ConfigError when no run directory is given, RunError when it is not a trained
+    reward-model run.
+    """
+    if not run_dir:
+        raise ConfigError("rl.reward=reward_model needs rl.reward_model=RUN_DIR (a "
+                          "reward_model run)")
+    return RewardModelReward(run_dir, mesh=run.mesh, rules=run.rules)
