@@ -48,8 +48,10 @@ class StopRules:
 
 
 def _rows(metrics_path: Path) -> list[dict]:
+    if not metrics_path.is_file():  # nothing logged yet (the evaluation before iteration 1)
+        return []
     rows = []
-    for line in Path(metrics_path).read_text().splitlines():
+    for line in metrics_path.read_text().splitlines():
         try:
             rows.append(json.loads(line))
         except ValueError:

@@ -28,6 +28,7 @@ def test_gold_patience_rule_needs_gold_falling_while_proxy_rises():
 
 def test_plot_needs_both_rewards_and_writes_a_png(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
+    assert plot_overoptimization(metrics, tmp_path / "p.png") is None  # not logged yet
     metrics.write_text(json.dumps({"step": 1, "reward": 0.1}) + "\n")
     assert plot_overoptimization(metrics, tmp_path / "p.png") is None
     with metrics.open("a") as f:
@@ -49,6 +50,7 @@ def test_rlhf_logs_proxy_gold_and_kl_and_stops_at_the_kl_budget(
             "--config.rl.task.source=rlhf", "--config.rl.gold=true",
             "--config.rl.track_kl=true", "--config.rl.kl_budget=1e-4",
             "--config.rl.tools=false", "--config.train.steps=5", "--config.train.eval_every=1",
+            "--config.train.eval_at_start=true",
             "--config.rl.task.eval_problems=3"]
     assert main(argv) == 0
     rows: dict[int, dict] = {}
