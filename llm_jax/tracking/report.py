@@ -194,10 +194,14 @@ def _plot_groups(rows: Sequence[dict], out_dir: Path) -> list[Path]:
         curves = [(n, series(rows, n)) for n in proxy + gold]
         written.append(plot_curves(curves, out_dir / "proxy_gold.png",
                                    title="proxy and gold reward", ylabel="reward"))
-        kl = next((k for k in names if re.search(KL_METRIC, k)
-                   and any(_both(r, k, g) for r in rows for g in gold)), None)
-        if kl is not None:
-            curves = [(n, [(float(r[kl]), float(r[n])) for r in rows if _both(r, kl, n)])
+        # The sequence-level KL (the policy's whole divergence per reply) when logged.
+        kls = sorted((k for k in names if re.search(KL_METRIC, k)
+                      and any(_both(r, k, g) for r in rows for g in gold)),
+                     key=lambda k: "sequence" not in k)
+        if kls:
+            kl = kls[0]
+            # sorted by KL: a curve of reward against drift, not a path through time
+            curves = [(n, sorted((float(r[kl]), float(r[n])) for r in rows if _both(r, kl, n)))
                       for n in proxy + gold]
             written.append(plot_curves(curves, out_dir / "proxy_gold_kl.png",
                                        title=f"proxy and gold reward vs {kl}", xlabel=kl,
