@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -280,6 +281,10 @@ def _recorded_run_path(debug_log: Path, run_id: str) -> tuple[str, str] | None:
 
 def _app_url() -> str:
     """The W&B web app of the server configured here (WANDB_APP_URL, else from the API URL)."""
+    # The environment first: wandb's settings singleton keeps what it read when this process
+    # first touched wandb, which may predate the variable.
+    if os.environ.get("WANDB_APP_URL"):
+        return os.environ["WANDB_APP_URL"].rstrip("/")
     from wandb.sdk import wandb_setup
 
     return wandb_setup.singleton().settings.app_url.rstrip("/")
