@@ -1,4 +1,4 @@
-"""`llm-jax` command line: train | run | report | compare | sample | chat | export | ...
+"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
