@@ -296,15 +296,16 @@ class RLIteration:
             self.reference.params, device["tokens"], device["present"], prompt_len)))
 
     def _updates(self, state, minibatches):
-        timer, sums, finite = time.perf_counter(), {}, 1.0
+        timer, sums, finite, updates = time.perf_counter(), {}, 1.0, 0
         for mb in minibatches:
+            updates += 1
             state, m = self.step_fn(state, self.run.put_batch(mb))
             m = {k: float(v) for k, v in jax.device_get(m).items()}
             finite = min(finite, m.pop("finite", 1.0))
             for k, v in m.items():
                 sums.setdefault(k, []).append(v)
         metrics = {k: float(np.mean(v)) for k, v in sums.items()}
-        metrics.update({"finite": finite, "updates": float(len(next(iter(sums.values()), []))),
+        metrics.update({"finite": finite, "updates": float(updates),
                         "time/learner": time.perf_counter() - timer})
         return state, metrics
 

@@ -7,25 +7,21 @@ from pathlib import Path
 import pytest
 
 from llm_jax.cli import main
-from tests.helpers import byte_level_bpe, require
+from tests.helpers import CHATML_SPECIAL, CHATML_TEMPLATE, byte_level_bpe, require
 
 torch = require("torch")
 transformers = require("transformers")
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
-          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
 @pytest.fixture(scope="module")
 def llama_folder(tmp_path_factory, austen_text):
     folder = tmp_path_factory.mktemp("hub_llama")
-    tok = byte_level_bpe(austen_text.splitlines()[:4000], vocab_size=500, special=SPECIAL)
+    tok = byte_level_bpe(austen_text.splitlines()[:4000], vocab_size=500, special=CHATML_SPECIAL)
     tok.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(json.dumps({
-        "chat_template": CHATML, "eos_token": "<|im_end|>", "bos_token": None}))
+        "chat_template": CHATML_TEMPLATE, "eos_token": "<|im_end|>", "bos_token": None}))
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=tok.get_vocab_size(), hidden_size=64, intermediate_size=128,
