@@ -23,7 +23,8 @@ def task(**overrides) -> ml_collections.ConfigDict:
 
 def rl(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
-        algorithm="policy_gradient",  # policy_gradient (GRPO family) | rft (rejection sampling)
+        # policy_gradient (GRPO family) | ppo (critic + GAE) | rft (rejection sampling)
+        algorithm="policy_gradient",
         task=task(),
         # --- rollout: prompts_per_iteration × group_size completions per iteration
         prompts_per_iteration=8,
@@ -56,6 +57,13 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         aggregation="token_mean",  # token_mean | sequence_mean | dr_grpo
         epochs=1,  # μ: passes over each rollout batch
         minibatches=1,  # updates per pass
+        # --- PPO (algorithm=ppo): per-token rewards (score at the end, −β·KL on every
+        # token), GAE over a critic's values; TRL's PPOTrainer defaults
+        gamma=1.0,
+        lam=0.95,
+        vf_coef=0.1,  # weight of the critic's clipped value loss
+        value_clip=0.2,  # how far a value may move from the rollout's per update
+        whiten_advantages=True,
         # --- rejection sampling (algorithm=rft): keep the shortest correct completions
         rft_keep=1,  # per prompt
         # --- diagnostics and evaluation
@@ -72,6 +80,12 @@ def rlhf(**overrides) -> ml_collections.ConfigDict:
                         kl_coef=0.05, eval_samples=0) | overrides))
     config.task.source = "rlhf"
     return config
+
+
+def ppo(**overrides) -> ml_collections.ConfigDict:
+    """PPO as in RLHF (Ouyang et al. 2022): one sample per prompt, a critic, several epochs
+    of minibatch updates on each rollout."""
+    return rl(**(dict(algorithm="ppo", group_size=1, epochs=4, minibatches=2) | overrides))
 
 
 def grpo(**overrides) -> ml_collections.ConfigDict:

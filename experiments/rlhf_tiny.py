@@ -2,6 +2,7 @@
 
     llm-jax train experiments/rm_tiny.py && llm-jax train experiments/rlhf_tiny.py
     llm-jax train experiments/rlhf_tiny.py:no_kl     # β = 0: watch proxy and gold part
+    llm-jax train experiments/rlhf_tiny.py:ppo       # PPO: a critic, GAE, KL in the rewards
     llm-jax sweep experiments/rlhf_tiny.py           # β
 
 The policy answers the built-in chat prompts; the reward model (trained on pairs the gold
@@ -17,12 +18,18 @@ from llm_jax.config import choose
 
 
 def get_config(arg=None):
-    kl_coef = choose(arg, {"default": 0.05, "no_kl": 0.0}, "rlhf_tiny variant")
+    variant = choose(arg, {
+        "default": dict(kl_coef=0.05),
+        "no_kl": dict(kl_coef=0.0),
+        # PPO as TRL's PPOTrainer: k1 KL penalty in the per-token rewards, a critic from the
+        # SFT model, 2 epochs × 2 minibatches per rollout.
+        "ppo": dict(algorithm="ppo", kl_coef=0.05, kl_estimator="k1", epochs=2, minibatches=2),
+    }, "rlhf_tiny variant")
     config = base.base_config()
     config.stage = "rl"
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
-    config.rl = rl.rlhf(reward_model="runs/rm_tiny/default", kl_coef=kl_coef,
+    config.rl = rl.rlhf(reward_model="runs/rm_tiny/default", **variant,
                         prompts_per_iteration=16, group_size=4, max_new_tokens=32,
                         temperature=1.0, kl_budget=0.0, gold_patience=3)
     config.rl.task.eval_problems = 22

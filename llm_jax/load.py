@@ -35,6 +35,9 @@ HF_TOKENIZER_DIR = "hf_tokenizer"
 _HF_TOKENIZER_FILES = (*HF_TOKENIZER_FILES, "generation_config.json", "config.json")
 # Fields a child stage may change on its parent's architecture: how it computes, not what.
 COMPUTE_FIELDS = ("dtype", "remat")
+# config.json key naming the params subtree that is the language model, in runs whose
+# checkpoints hold more than one model (PPO's policy beside its critic).
+POLICY_PARAMS = "policy_params"
 
 
 def abstract_params(cfg: ModelConfig, shardings=None):
@@ -142,8 +145,12 @@ class ModelSource:
         """The parent's params placed with `shardings` (default: the first device)."""
         target = abstract_params(cfg, shardings)
         if self.kind == "run":
-            params, _ = restore_params(RunDir(self.path).checkpoints, target, self.step)
-            return params
+            # A run whose params nest the language model (PPO: {"policy", "critic"}) records
+            # the key; only that subtree is read.
+            key = RunDir(self.path).read_config().get(POLICY_PARAMS)
+            params, _ = restore_params(RunDir(self.path).checkpoints,
+                                       {key: target} if key else target, self.step)
+            return params[key] if key else params
         if self.kind == "hf":
             from llm_jax.models.hf_io import load_hf_checkpoint
 

@@ -62,10 +62,8 @@ class RewardModel:
     def init(self, rng: jax.Array) -> dict:
         """Logically boxed `{"transformer", "head"}` params (the head freshly initialised)."""
         backbone_rng, head_rng = jax.random.split(rng)
-        # features_only: the LM head is never called, so it gets no params.
-        backbone = self.transformer.init(backbone_rng, jnp.zeros((1, 1), jnp.int32),
-                                         features_only=True)["params"]
-        return {"transformer": backbone, "head": self.init_head(head_rng)}
+        return {"transformer": backbone_init(self.cfg, backbone_rng),
+                "head": self.init_head(head_rng)}
 
     def init_head(self, rng: jax.Array) -> dict:
         """Logically boxed params of a fresh head (a backbone comes from a parent model)."""
@@ -81,6 +79,12 @@ class RewardModel:
             {"params": params["transformer"]}, tokens, positions_from_mask(segment_ids),
             segment_ids, features_only=True)
         return self.head.apply({"params": params["head"]}, features, segment_ids)
+
+
+def backbone_init(cfg: ModelConfig, rng: jax.Array) -> dict:
+    """Logically boxed params of a transformer used for its features only: the LM head is
+    never called, so it gets no params."""
+    return Transformer(cfg).init(rng, jnp.zeros((1, 1), jnp.int32), features_only=True)["params"]
 
 
 def backbone_params(lm_params: Mapping) -> dict:

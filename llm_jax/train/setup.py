@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,7 @@ import optax
 
 from llm_jax.config import config_differences, to_dict
 from llm_jax.errors import ConfigError, DataError, RunInUseError
-from llm_jax.load import ModelSource, load_tokenizer, model_fields
+from llm_jax.load import POLICY_PARAMS, ModelSource, load_tokenizer, model_fields
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.lora import LoraConfig
 from llm_jax.models.transformer import Transformer
@@ -141,9 +142,11 @@ class Run:
 
     # ------------------------------------------------------------------ config.json + W&B
 
-    def _write_config(self, model_cfg: ModelConfig) -> dict:
+    def _write_config(self, model_cfg: ModelConfig, policy_key: str | None = None) -> dict:
         saved = to_dict(self.config)
         saved["model"] = model_fields(model_cfg)
+        if policy_key:  # the checkpoint's params nest the language model under this key
+            saved[POLICY_PARAMS] = policy_key
         saved["parent"] = self.source.describe()
         if self._saved is not None:
             if self._resuming:
@@ -200,6 +203,32 @@ class Run:
         log.info("model: %.2fM params, mesh %s", model_cfg.num_params() / 1e6,
                  dict(self.mesh.shape))
         self.tracker.summary(n_params=model_cfg.num_params())
+        return state, shardings, 0
+
+    def init_state_with(self, model_cfg: ModelConfig, init_params: Callable[[jax.Array], dict],
+                        optimizer: optax.GradientTransformation,
+                        fresh_params: Callable[[Any], dict], *, policy_key: str | None = None
+                        ) -> tuple[TrainState, TrainState, int]:
+        """`init_state` for a params tree that is not one transformer's (a reward model's
+        `{"transformer", "head"}`, PPO's `{"policy", "critic"}`): this run's newest checkpoint,
+        else `fresh_params(param_shardings)`, params already placed with those shardings.
+
+        `init_params(rng)` gives the logically boxed tree (its shapes and shardings only are
+        used). `policy_key` names the subtree that is a language model, recorded in config.json
+        so sampling, chat and export load that part of the checkpoints."""
+        saved = self._write_config(model_cfg, policy_key)
+        self.tracker = self._start_tracker(saved)
+        abstract, shardings = state_shardings(init_params, optimizer, self.mesh, self.rules)
+        restored = self._resume(abstract, None, "")
+        if restored is not None:
+            return restored[0], shardings, restored[1]
+        params = fresh_params(shardings.params)
+        rng = jax.random.PRNGKey(self.config.run.seed)
+        state = state_from_params(params, optimizer, rng, shardings)
+        n_params = sum(x.size for x in jax.tree.leaves(params))
+        log.info("%s from %s: %.2fM params, mesh %s", self.stage,
+                 self.source.describe().get("path"), n_params / 1e6, dict(self.mesh.shape))
+        self.tracker.summary(n_params=n_params)
         return state, shardings, 0
 
     def _resume(self, abstract, data_iter, what: str):

@@ -45,7 +45,6 @@ from llm_jax.rl.preference_data import (
 )
 from llm_jax.rl.reward_model import STAGE, RewardModel, backbone_params
 from llm_jax.sharding.mesh import replicated
-from llm_jax.train.init import state_from_params, state_shardings
 from llm_jax.train.setup import Run, optimizer_from_config, start_run
 from llm_jax.train.state import TrainState
 from llm_jax.train.step import make_train_step
@@ -79,26 +78,15 @@ def make_reward_loss(rm: RewardModel, center_coef: float, use_margin: bool) -> C
 def init_reward_state(run: Run, rm: RewardModel, optimizer: optax.GradientTransformation,
                       lm_params: Callable[[], dict]) -> tuple[TrainState, TrainState, int]:
     """(state, shardings, start iteration) of `{"transformer", "head"}` params: this run's
-    newest checkpoint, else the parent's transformer (`lm_params()`) with a fresh head.
+    newest checkpoint, else the parent's transformer (`lm_params()`) with a fresh head."""
 
-    It follows `Run.init_state` (config.json, tracker, resume) for a params tree that is not
-    one transformer's."""
-    saved = run._write_config(rm.cfg)
-    run.tracker = run._start_tracker(saved)
-    abstract, shardings = state_shardings(rm.init, optimizer, run.mesh, run.rules)
-    restored = run._resume(abstract, None, "")
-    if restored is not None:
-        return restored[0], shardings, restored[1]
-    head_rng, state_rng = jax.random.split(jax.random.PRNGKey(run.config.run.seed))
-    head = jax.jit(lambda r: nn.meta.unbox(rm.init_head(r)),
-                   out_shardings=shardings.params["head"])(head_rng)
-    params = {"transformer": backbone_params(lm_params()), "head": head}
-    state = state_from_params(params, optimizer, state_rng, shardings)
-    n_params = sum(x.size for x in jax.tree.leaves(params))
-    log.info("reward model from %s: %.2fM params", run.source.describe().get("path"),
-             n_params / 1e6)
-    run.tracker.summary(n_params=n_params)
-    return state, shardings, 0
+    def fresh(shardings):
+        head_rng = jax.random.fold_in(jax.random.PRNGKey(run.config.run.seed), 1)
+        head = jax.jit(lambda r: nn.meta.unbox(rm.init_head(r)),
+                       out_shardings=shardings["head"])(head_rng)
+        return {"transformer": backbone_params(lm_params()), "head": head}
+
+    return run.init_state_with(rm.cfg, rm.init, optimizer, fresh)
 
 
 def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:

@@ -1,16 +1,21 @@
-"""RL on verifiable rewards: GRPO and its variants, and rejection-sampling fine-tuning.
+"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, and
+rejection-sampling fine-tuning.
 
     llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default
     llm-jax train experiments/rft_math_tiny.py
+    llm-jax train experiments/rlhf_tiny.py:ppo       # PPO with a critic against a reward model
 
 Each iteration (one loop iteration, one checkpoint unit):
 1. rollout: `prompts_per_iteration` training problems, `group_size` samples each, through the
    one sampler (calculator calls answered, their output forced and never trained on);
 2. rewards through the reward protocol (`llm_jax.rl.rewards`);
-3. reference log-probs (only when `kl_coef` > 0);
-4. group-relative advantages (`llm_jax.rl.advantages`);
-5. `epochs` × `minibatches` updates of the clipped policy loss (`llm_jax.losses.policy`), or,
-   for `algorithm=rft`, LM-loss updates on each prompt's shortest correct completions.
+3. reference log-probs (only when `kl_coef` > 0 or `track_kl`);
+4. advantages: group-relative (`llm_jax.rl.advantages`), or for `algorithm=ppo` per token by
+   GAE over the critic's values, with the KL penalty in the per-token rewards
+   (`llm_jax.rl.ppo`);
+5. `epochs` × `minibatches` updates of the clipped policy loss (`llm_jax.losses.policy`, plus
+   the critic's clipped value loss for PPO), or, for `algorithm=rft`, LM-loss updates on each
+   prompt's shortest correct completions.
 
 The problems and the rollout's random numbers are functions of the iteration number, so a run
 resumed from a checkpoint repeats exactly the iterations a run that never stopped would have
@@ -20,6 +25,7 @@ loop.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import time
@@ -44,17 +50,19 @@ from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
 from llm_jax.load import chat_template_for
 from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
+from llm_jax.losses.value import clipped_value_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.advantages import advantages, zero_std_groups
 from llm_jax.rl.experience import learner_batch, minibatch_rows, pad_rows, rft_rows, take
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overoptimization
+from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
 from llm_jax.rl.rewards import MathReward, RewardInfo
 from llm_jax.rl.roles import reference_role
 from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
-ALGORITHMS = ("policy_gradient", "rft")
+ALGORITHMS = ("policy_gradient", "ppo", "rft")
 OVEROPTIMIZATION_PLOT = "overoptimization.png"
 
 
@@ -168,27 +176,33 @@ class ProblemSchedule:
 
 def _loss_config(rl: ml_collections.ConfigDict) -> PolicyLossConfig:
     try:
-        return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=rl.kl_coef,
+        # PPO pays the KL in its per-token rewards, not in the loss.
+        kl_coef = 0.0 if rl.algorithm == "ppo" else rl.kl_coef
+        return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=kl_coef,
                                 kl_estimator=rl.kl_estimator, aggregation=rl.aggregation,
                                 max_completion_length=rl.max_new_tokens)
     except ValueError as e:
         raise ConfigError(f"rl: {e}") from None
 
 
-def make_rl_loss(model: Transformer, algorithm: str, loss_cfg: PolicyLossConfig):
+def make_rl_loss(model: Transformer, algorithm: str, loss_cfg: PolicyLossConfig, *,
+                 critic: Critic | None = None, vf_coef: float = 0.0, value_clip: float = 0.2):
     """`loss_fn(params, batch, rng) -> (loss, aux)` for the train-step factory.
 
     policy_gradient: the clipped surrogate. Rows flagged `fresh` (those of the iteration's first
     update, taken before any update) use the trainer's own detached log-probs as the old ones,
     so their ratio is exactly 1; the sampler's agree with them to float rounding, which
-    `sampler_logprob_diff` reports. rft: next-token loss on the kept completions.
+    `sampler_logprob_diff` reports. ppo: the same surrogate on the policy's params with per-token
+    advantages, plus `vf_coef` × the critic's clipped value loss. rft: next-token loss on the
+    kept completions.
     """
 
     def loss_fn(params, batch, rng):
         del rng
         steps = batch["loss_mask"].shape[1]
         prompt_len = batch["tokens"].shape[1] - steps
-        logp, entropy = completion_logprobs(model, params, batch["tokens"], batch["present"],
+        policy = params[POLICY] if algorithm == "ppo" else params
+        logp, entropy = completion_logprobs(model, policy, batch["tokens"], batch["present"],
                                             prompt_len, with_entropy=True)
         mask = batch["loss_mask"]
         if algorithm == "rft":
@@ -201,6 +215,12 @@ def make_rl_loss(model: Transformer, algorithm: str, loss_cfg: PolicyLossConfig)
         drift = jax.numpy.abs(jax.lax.stop_gradient(logp) - batch["old_logprobs"])
         metrics["sampler_logprob_diff"] = jax.numpy.where(fresh & (mask > 0), drift, 0.0).max()
         metrics["entropy"] = masked_mean(entropy, mask)
+        if algorithm == "ppo":
+            values = critic.values(params[CRITIC], batch["tokens"], batch["present"], prompt_len)
+            value_loss, value_metrics = clipped_value_loss(
+                values, batch["old_values"], batch["returns"], mask, value_clip)
+            metrics.update(value_metrics, policy_loss=loss)
+            loss = loss + vf_coef * value_loss
         return loss, {"weight": weight, **metrics}
 
     return loss_fn
@@ -212,7 +232,7 @@ class RLIteration:
 
     def __init__(self, *, config, run, model, sampler, tokenizer, template, tools, schedule,
                  reward, step_fn, reference, full_params, start: int, gold=None,
-                 stop_rules: StopRules | None = None):
+                 stop_rules: StopRules | None = None, critic: Critic | None = None):
         self.rl, self.run, self.model = config.rl, run, model
         self.sampler, self.tokenizer, self.template = sampler, tokenizer, template
         self.tools = tools
@@ -229,6 +249,11 @@ class RLIteration:
         self.gold = gold
         self.stop_rules = stop_rules
         self.stop_reason: str | None = None  # set by an evaluation's stop rule
+        if critic is not None:
+            self._ppo_targets = jax.jit(functools.partial(
+                ppo_batch_targets, critic, kl_coef=self.rl.kl_coef, gamma=self.rl.gamma,
+                lam=self.rl.lam, whiten_advantages=self.rl.whiten_advantages),
+                static_argnums=2)
         if reference is not None:
             self._reference_logprobs = jax.jit(
                 lambda p, tokens, present, prompt_len: completion_logprobs(
@@ -269,7 +294,7 @@ class RLIteration:
         if rl.algorithm == "rft":
             state, learner = self._rft_updates(state, batch, info.correct, rollout.lengths)
         else:
-            batch["advantages"] = advantages(info.rewards, g, rl.advantage)
+            ref = None
             if self.reference is not None:
                 timer = time.perf_counter()
                 ref = self._reference(batch)
@@ -278,6 +303,10 @@ class RLIteration:
                 # unbiased estimate, the x axis of the over-optimisation plot.
                 metrics[KL] = float(((batch["old_logprobs"] - ref) * batch["loss_mask"])
                                     .sum(1).mean())
+            if rl.algorithm == "ppo":
+                metrics.update(self._add_ppo_targets(state, batch, info.rewards, ref))
+            else:
+                batch["advantages"] = advantages(info.rewards, g, rl.advantage)
                 if rl.kl_coef:
                     batch["ref_logprobs"] = ref
             state, learner = self._policy_updates(state, batch)
@@ -294,6 +323,26 @@ class RLIteration:
         prompt_len = batch["tokens"].shape[1] - batch["loss_mask"].shape[1]
         return np.asarray(jax.device_get(self._reference_logprobs(
             self.reference.params, device["tokens"], device["present"], prompt_len)))
+
+    def _add_ppo_targets(self, state, batch, scores, ref) -> dict[str, float]:
+        """The critic's values, GAE advantages and returns of the rollout, into `batch`."""
+        timer = time.perf_counter()
+        inputs = {k: batch[k] for k in ("tokens", "present", "loss_mask", "old_logprobs")}
+        inputs["scores"] = np.asarray(scores, np.float32)
+        if ref is not None and self.rl.kl_coef:
+            inputs["ref_logprobs"] = ref
+        prompt_len = batch["tokens"].shape[1] - batch["loss_mask"].shape[1]
+        out = jax.device_get(self._ppo_targets(state.params[CRITIC], self.run.put_batch(inputs),
+                                               prompt_len))
+        batch.update({k: np.asarray(v) for k, v in out.items() if k != "rewards"})
+        mask = batch["loss_mask"]
+        tokens = max(float(mask.sum()), 1.0)
+        return {"time/critic": time.perf_counter() - timer,
+                # the KL penalty a completion paid in all, TRL's objective/non_score_reward
+                "non_score_reward": float((out["rewards"] * mask).sum(1).mean()
+                                          - inputs["scores"].mean()),
+                "values/mean": float((out["old_values"] * mask).sum() / tokens),
+                "returns/mean": float((out["returns"] * mask).sum() / tokens)}
 
     def _updates(self, state, minibatches):
         timer, sums, finite, updates = time.perf_counter(), {}, 1.0, 0
@@ -351,6 +400,9 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     rl = config.rl
     if rl.algorithm not in ALGORITHMS:
         raise ConfigError(f"rl.algorithm={rl.algorithm!r}; choose from {ALGORITHMS}")
+    if rl.algorithm == "ppo" and config.lora.rank:
+        raise ConfigError("lora.rank: PPO trains the policy and its critic in full; set "
+                          "--config.lora.rank=0")
     loss_cfg = _loss_config(rl)
     with start_run(config, run_dir, stage="rl") as run:
         tokenizer = run.parent_tokenizer()
@@ -371,14 +423,20 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         model = Transformer(model_cfg)
         per_iteration = rl.epochs * (1 if rl.algorithm == "rft" else rl.minibatches)
         optimizer, schedule_fn = optimizer_from_config(config, config.train.steps * per_iteration)
-        state, shardings, start = run.init_state(model_cfg, optimizer)
+        critic = Critic(model_cfg) if rl.algorithm == "ppo" else None
+        if critic is None:
+            state, shardings, start = run.init_state(model_cfg, optimizer)
+        else:  # {"policy", "critic"} params, the critic a copy of the parent's backbone
+            state, shardings, start = init_actor_critic(run, model_cfg, critic, optimizer)
         wants_reference = rl.algorithm != "rft" and (rl.kl_coef or rl.track_kl)
         # The frozen reference: for the KL penalty, or only to log the KL (rl.track_kl).
         reference = (reference_role(run, model_cfg, kl_coef=rl.kl_coef or 1.0)
                      if wants_reference else None)
 
-        loss_fn, jit_step, full_params = make_rl_loss(model, rl.algorithm, loss_cfg), \
-            run.jit_step, lambda p: p
+        loss_fn = make_rl_loss(model, rl.algorithm, loss_cfg, critic=critic,
+                               vf_coef=rl.vf_coef, value_clip=rl.value_clip)
+        jit_step = run.jit_step
+        full_params = (lambda p: p[POLICY]) if critic is not None else (lambda p: p)
         if run.lora is not None:  # adapters on a frozen base; the sampler sees merged weights
             loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
                                               run.lora.merged)
@@ -393,7 +451,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
                                 tokenizer=tokenizer, template=template, tools=tools,
                                 schedule=schedule, reward=reward, step_fn=step_fn,
                                 reference=reference, full_params=full_params, start=start,
-                                gold=gold, stop_rules=stop_rules)
+                                gold=gold, stop_rules=stop_rules, critic=critic)
         eval_tokens = rl.eval_max_new_tokens or rl.max_new_tokens
         if rl.task.source != "rlhf":  # problems with answers: accuracy and pass@k
             heldout_eval = make_problem_evaluator(

@@ -1,0 +1,147 @@
+"""PPO for RLHF: a critic beside the policy, per-token rewards, GAE targets.
+
+    critic = Critic(model_cfg)                       # transformer backbone + ValueHead
+    values = critic.values(params["critic"], tokens, present, prompt_len)        # [B, T]
+    rewards = token_rewards(scores, logp, ref_logp, mask, kl_coef)               # [B, T]
+    advantages, returns = ppo_targets(rewards, values, mask, gamma, lam, whiten=True)
+
+The RLHF recipe of Ouyang et al. (2022) and TRL's `PPOTrainer`: the reward model's score is
+given on the completion's last sampled token, and every sampled token pays the KL penalty
+−β·(log π − log π_ref) (the k1 estimate, as TRL), so the KL lives in the reward rather than in
+the loss. GAE (`llm_jax.rl.gae`) turns those rewards and the critic's values into per-token
+advantages (whitened over the batch's tokens) and value targets; the policy takes the one
+clipped policy loss with those advantages and the critic the clipped value loss
+(`llm_jax.losses.value`).
+
+The critic is its own transformer (started from the policy's parent) with a scalar head per
+token; the value of completion token t is read where the policy predicts it, i.e. at the
+position before it, so V_t is the value of the state the token was sampled in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from llm_jax.generate.logprobs import positions_from_mask
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.heads import ValueHead, last_real_index
+from llm_jax.models.transformer import Transformer
+from llm_jax.rl.gae import gae
+from llm_jax.rl.reward_model import backbone_init, backbone_params
+from llm_jax.train.setup import model_init_fn
+
+POLICY, CRITIC = "policy", "critic"  # the two subtrees of a PPO run's params
+
+
+@dataclasses.dataclass(frozen=True)
+class Critic:
+    """A transformer backbone (no LM head) and a `ValueHead`: one value per token."""
+
+    cfg: ModelConfig
+
+    @property
+    def head(self) -> ValueHead:
+        return ValueHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
+                         param_dtype=self.cfg.params_dtype)
+
+    def init(self, rng: jax.Array) -> dict:
+        """Logically boxed `{"transformer", "head"}` params."""
+        backbone_rng, head_rng = jax.random.split(rng)
+        return {"transformer": backbone_init(self.cfg, backbone_rng),
+                "head": self.init_head(head_rng)}
+
+    def init_head(self, rng: jax.Array) -> dict:
+        features = jnp.zeros((1, 1, self.cfg.d_model), self.cfg.compute_dtype)
+        return self.head.init(rng, features)["params"]
+
+    def values(self, params: Mapping, tokens: jnp.ndarray, present: jnp.ndarray,
+               prompt_len: int) -> jnp.ndarray:
+        """Values [B, T] of the completion slots `tokens[:, prompt_len:]` (rows as the
+        learner's: a left-padded prompt of `prompt_len` slots, `present` 1 on real tokens)."""
+        present = present.astype(jnp.int32)
+        features = Transformer(self.cfg).apply(
+            {"params": params["transformer"]}, tokens, positions_from_mask(present), present,
+            features_only=True)
+        return self.head.apply({"params": params["head"]}, features)[:, prompt_len - 1:-1]
+
+
+def token_rewards(scores: jnp.ndarray, logp: jnp.ndarray, ref_logp: jnp.ndarray | None,
+                  mask: jnp.ndarray, kl_coef: float) -> jnp.ndarray:
+    """Per-token rewards [B, T]: −β·(logp − ref_logp) on every sampled token, plus the
+    sequence's score [B] on its last sampled token; 0 where `mask` is 0. A row without a
+    sampled token gets nothing."""
+    mask = mask.astype(jnp.float32)
+    rewards = jnp.zeros_like(mask)
+    if kl_coef and ref_logp is not None:
+        rewards = -kl_coef * (logp - ref_logp) * mask
+    last = last_real_index(mask)
+    has_tokens = mask.sum(axis=1) > 0
+    return rewards.at[jnp.arange(mask.shape[0]), last].add(
+        jnp.where(has_tokens, scores.astype(jnp.float32), 0.0))
+
+
+def whiten(values: jnp.ndarray, mask: jnp.ndarray, eps: float = 1e-8) -> jnp.ndarray:
+    """(x − mean) / std over the tokens where `mask` is 1 (unbiased variance, as TRL's
+    `masked_whiten`); 0 elsewhere."""
+    mask = mask.astype(jnp.float32)
+    n = mask.sum()
+    mean = (values * mask).sum() / jnp.maximum(n, 1.0)
+    var = (((values - mean) * mask) ** 2).sum() / jnp.maximum(n - 1.0, 1.0)
+    return (values - mean) * jax.lax.rsqrt(var + eps) * mask
+
+
+def ppo_targets(rewards: jnp.ndarray, values: jnp.ndarray, mask: jnp.ndarray, *,
+                gamma: float, lam: float, whiten_advantages: bool = True
+                ) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(advantages, returns) [B, T] by GAE; advantages whitened over the batch if asked (the
+    returns, the critic's targets, never are)."""
+    advantages, returns = gae(rewards, values, mask, gamma=gamma, lam=lam)
+    if whiten_advantages:
+        advantages = whiten(advantages, mask)
+    return advantages, returns
+
+
+def ppo_batch_targets(critic: Critic, critic_params: Mapping, batch: Mapping, prompt_len: int,
+                      *, kl_coef: float, gamma: float, lam: float, whiten_advantages: bool
+                      ) -> dict[str, jnp.ndarray]:
+    """A rollout batch's PPO targets, all [B, T]: the critic's `old_values`, the per-token
+    `rewards`, the `advantages` and the value targets `returns`.
+
+    `batch` holds the learner rows (`tokens`, `present`, `loss_mask`, the sampler's
+    `old_logprobs`), the sequence `scores` [B] and, when β > 0, `ref_logprobs`."""
+    values = critic.values(critic_params, batch["tokens"], batch["present"], prompt_len)
+    mask = batch["loss_mask"]
+    rewards = token_rewards(batch["scores"], batch["old_logprobs"], batch.get("ref_logprobs"),
+                            mask, kl_coef)
+    advantages, returns = ppo_targets(rewards, values, mask, gamma=gamma, lam=lam,
+                                      whiten_advantages=whiten_advantages)
+    return {"old_values": jnp.where(mask > 0, values, 0.0), "rewards": rewards,
+            "advantages": advantages, "returns": returns}
+
+
+def init_actor_critic(run, model_cfg: ModelConfig, critic: Critic, optimizer):
+    """(state, shardings, start) of a PPO run's `{"policy", "critic"}` params: its newest
+    checkpoint, else the parent's params as the policy and a copy of the parent's backbone
+    with a fresh value head as the critic."""
+    policy_init = model_init_fn(Transformer(model_cfg))
+
+    def init_params(rng):
+        policy_rng, critic_rng = jax.random.split(rng)
+        return {POLICY: policy_init(policy_rng), CRITIC: critic.init(critic_rng)}
+
+    def fresh(shardings):
+        policy = run.source.load_params(model_cfg, shardings[POLICY])
+        # Read again rather than shared: the two trees are updated apart, and a train step
+        # that donates its state cannot be given one buffer twice.
+        backbone = backbone_params(run.source.load_params(model_cfg, shardings[POLICY]))
+        head_rng = jax.random.fold_in(jax.random.PRNGKey(run.config.run.seed), 2)
+        head = jax.jit(lambda r: nn.meta.unbox(critic.init_head(r)),
+                       out_shardings=shardings[CRITIC]["head"])(head_rng)
+        return {POLICY: policy, CRITIC: {"transformer": backbone, "head": head}}
+
+    return run.init_state_with(model_cfg, init_params, optimizer, fresh, policy_key=POLICY)
