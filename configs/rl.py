@@ -44,7 +44,8 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         gold=False,  # also score rollouts and evaluations with the gold judge
         track_kl=False,  # load the reference even at kl_coef=0, to log the KL
         kl_budget=0.0,  # stop when the rollouts' sequence KL exceeds it (0 = off)
-        gold_patience=0,  # stop after gold fell this many evaluations while proxy rose
+        gold_patience=0,  # stop once gold stayed below its best this many evaluations while
+        # the proxy rose past its value there (0 = off)
         correct_weight=1.0,
         format_weight=0.0,  # bonus for ending with a proper "#### N" line
         truncated_reward=0.0,  # what a completion cut at max_new_tokens gets; None = no override
@@ -56,6 +57,9 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         kl_estimator="k3",  # k1 | k3
         aggregation="token_mean",  # token_mean | sequence_mean | dr_grpo
         epochs=1,  # μ: passes over each rollout batch
+        # β = 0 only: leave rows with advantage 0 (groups that all got the same reward) out of
+        # the learner; the loss and gradient are unchanged, the learner does less work
+        skip_zero_advantage=True,
         minibatches=1,  # updates per pass
         # --- PPO (algorithm=ppo): per-token rewards (score at the end, −β·KL on every
         # token), GAE over a critic's values; TRL's PPOTrainer defaults

@@ -10,7 +10,8 @@ judge ranked) scores each reply at its last token; a k3 KL penalty to the SFT mo
 close. Every iteration also scores the rollouts with the programmatic gold judge and logs
 `reward/proxy`, `reward/gold` and `kl_sequence` side by side; every evaluation redraws
 `overoptimization.png` (both rewards against √KL). The run stops early when the KL passes
-`rl.kl_budget` or gold has fallen for `rl.gold_patience` evaluations while the proxy rose.
+`rl.kl_budget` or gold has stayed below its best for `rl.gold_patience` evaluations while the
+proxy rose past its value there.
 """
 
 from configs import base, rl, sft

@@ -65,22 +65,37 @@ def kl_estimate(logp: jnp.ndarray, ref_logp: jnp.ndarray, estimator: str = "k3")
     raise ValueError(f"kl estimator {estimator!r}; choose from {KL_ESTIMATORS}")
 
 
+def aggregation_weight(mask, mode: str):
+    """What `aggregate` divides by (before Dr. GRPO's length constant): tokens, rows with a
+    token, or rows. Works on numpy and jax arrays alike."""
+    if mode == "token_mean":
+        return mask.sum()
+    if mode == "sequence_mean":
+        return (mask.sum(axis=1) > 0).sum()
+    if mode == "dr_grpo":
+        return mask.shape[0]
+    raise ValueError(f"aggregation {mode!r}; choose from {AGGREGATIONS}")
+
+
 def aggregate(values: jnp.ndarray, mask: jnp.ndarray, mode: str,
-              max_completion_length: int = 0) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(scalar, weight): per-token `values` [B, T] reduced over the mask as `mode` says."""
+              max_completion_length: int = 0, weight: jnp.ndarray | None = None
+              ) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(scalar, weight): per-token `values` [B, T] reduced over the mask as `mode` says.
+
+    `weight` overrides the batch's own `aggregation_weight`: the learner passes the weight of
+    a larger batch it has dropped gradient-free rows from, so the loss is the larger batch's."""
     mask = mask.astype(jnp.float32)
+    if weight is None:
+        weight = aggregation_weight(mask, mode)
+    weight = jnp.asarray(weight, jnp.float32)
     total = (values * mask).sum()
     if mode == "token_mean":
-        weight = mask.sum()
         return total / jnp.maximum(weight, 1.0), weight
-    row_tokens = mask.sum(axis=1)
     if mode == "sequence_mean":
-        has_tokens = (row_tokens > 0).astype(jnp.float32)
+        row_tokens = mask.sum(axis=1)
         row_means = (values * mask).sum(axis=1) / jnp.maximum(row_tokens, 1.0)
-        weight = has_tokens.sum()
-        return (row_means * has_tokens).sum() / jnp.maximum(weight, 1.0), weight
+        return (row_means * (row_tokens > 0)).sum() / jnp.maximum(weight, 1.0), weight
     if mode == "dr_grpo":
-        weight = jnp.asarray(values.shape[0], jnp.float32)
         return total / (weight * max_completion_length), weight
     raise ValueError(f"aggregation {mode!r}; choose from {AGGREGATIONS}")
 
@@ -92,13 +107,14 @@ def masked_mean(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
 
 def policy_loss(logp: jnp.ndarray, old_logp: jnp.ndarray, advantages: jnp.ndarray,
                 mask: jnp.ndarray, cfg: PolicyLossConfig, *,
-                ref_logp: jnp.ndarray | None = None
+                ref_logp: jnp.ndarray | None = None, weight: jnp.ndarray | None = None
                 ) -> tuple[jnp.ndarray, jnp.ndarray, dict[str, jnp.ndarray]]:
     """(loss, weight, metrics) of the clipped surrogate (+ β·KL) over one batch.
 
-    `advantages` is [B] (one per sample) or [B, T]. Metrics use TRL's names: `clip_ratio/
-    low_mean` (share of tokens clipped at 1 - eps_low with A < 0), `clip_ratio/high_mean`,
-    `clip_ratio/region_mean` (either), `kl`, plus the ratio's mean, min and max.
+    `advantages` is [B] (one per sample) or [B, T]; `weight` as in `aggregate`. Metrics use
+    TRL's names: `clip_ratio/low_mean` (share of tokens clipped at 1 - eps_low with A < 0),
+    `clip_ratio/high_mean`, `clip_ratio/region_mean` (either), `kl`, plus the ratio's mean,
+    min and max.
     """
     adv = advantages[:, None] if advantages.ndim == 1 else advantages
     ratio = jnp.exp(logp - old_logp)
@@ -111,7 +127,8 @@ def policy_loss(logp: jnp.ndarray, old_logp: jnp.ndarray, advantages: jnp.ndarra
         kl = kl_estimate(logp, ref_logp, cfg.kl_estimator)
         per_token = per_token + cfg.kl_coef * kl
         metrics["kl"] = masked_mean(kl, mask)
-    loss, weight = aggregate(per_token, mask, cfg.aggregation, cfg.max_completion_length)
+    loss, weight = aggregate(per_token, mask, cfg.aggregation, cfg.max_completion_length,
+                             weight)
 
     low = (ratio < 1.0 - cfg.eps_low) & (adv < 0)
     high = (ratio > 1.0 + cfg.eps_high) & (adv > 0)

@@ -10,6 +10,9 @@ A row is the left-padded prompt (P slots) followed by the completion (T slots):
 * `loss_mask` [R, T]: 1 only on tokens the policy sampled. Forced tool output, the prompt and
   padding are never trained on;
 * `old_logprobs` [R, T]: the sampler's log-probs of those tokens (the behaviour policy).
+
+With β = 0, `drop_silent_rows` leaves out the rows whose advantage is 0 (every sample of a
+group that all got the same reward) before they reach the learner, keeping the loss exact.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from llm_jax.generate.sampler import Rollout
+from llm_jax.losses.policy import aggregation_weight
 
 
 def learner_batch(rollout: Rollout) -> dict[str, np.ndarray]:
@@ -67,3 +71,31 @@ def pad_rows(batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     out = {k: np.concatenate([v, v[fill]]) for k, v in batch.items()}
     out["loss_mask"][n:] = 0
     return out
+
+
+def bucket_rows(n: int, devices: int) -> int:
+    """`n` rows rounded up to a power of two and to whole data-parallel shards, so a run
+    compiles its learner for few distinct batch shapes."""
+    rows = max(1 << max(n - 1, 0).bit_length(), devices)
+    return -(-rows // devices) * devices
+
+
+def drop_silent_rows(minibatch: dict[str, np.ndarray], aggregation: str, devices: int
+                     ) -> tuple[dict[str, np.ndarray], int]:
+    """(the rows of `minibatch` whose advantage is not 0, padded by `bucket_rows`, and how many
+    rows were kept).
+
+    Without a KL term a row with advantage 0 adds exactly nothing to the policy gradient, but
+    it counts in the loss's normaliser; the returned batch carries the whole minibatch's
+    `weight` (`aggregation_weight`) so its loss and gradient are the minibatch's. A minibatch
+    with nothing to learn still keeps one bucket of empty rows: its update (zero gradient)
+    then moves the optimizer exactly as the whole minibatch's would."""
+    mask = minibatch["loss_mask"]
+    kept = np.flatnonzero((minibatch["advantages"] != 0) & (mask.sum(1) > 0))
+    out = take(minibatch, kept if len(kept) else np.zeros(1, np.int64))
+    if not len(kept):
+        out["loss_mask"] = np.zeros_like(out["loss_mask"])
+    out = pad_rows(out, bucket_rows(len(kept), devices))
+    out["weight"] = np.full(len(out["loss_mask"]), aggregation_weight(mask, aggregation),
+                            np.float32)
+    return out, len(kept)

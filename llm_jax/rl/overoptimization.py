@@ -8,8 +8,8 @@ As a policy climbs a learned reward model, the true ("gold") reward first rises 
 falls while the proxy keeps rising: the policy found what the reward model gets wrong (Gao et
 al. 2022, "Scaling Laws for Reward Model Overoptimization"). The plot puts both rewards
 against the policy's KL from the reference (x axis √KL, as in that paper), so where they part
-is visible; the stop rules end a run at a KL budget or once gold has fallen for
-`gold_patience` evaluations in a row while the proxy rose.
+is visible; the stop rules end a run at a KL budget or once gold has stayed below its best
+for `gold_patience` evaluations while the proxy rose past its value there.
 """
 
 from __future__ import annotations
@@ -25,25 +25,32 @@ EVAL_PROXY, EVAL_GOLD = "eval/proxy_reward", "eval/gold_reward"
 
 class StopRules:
     """When an RLHF run should stop early; `check` is called with each iteration's metrics
-    (and evaluations' metrics) in order."""
+    (and evaluations' metrics) in order.
+
+    The gold rule compares each evaluation with the one where gold was best: once gold has
+    stayed below that best for `gold_patience` evaluations and the proxy now stands above its
+    value then, the policy is being paid by the reward model for what the gold judge dislikes.
+    Measured against the best rather than step by step, one noisy evaluation neither starts
+    nor resets the count."""
 
     def __init__(self, kl_budget: float = 0.0, gold_patience: int = 0):
         self.kl_budget, self.gold_patience = kl_budget, gold_patience
-        self._last: tuple[float, float] | None = None
-        self._falls = 0
+        self._best: tuple[float, float] | None = None  # (proxy, gold) where gold was best
+        self._since_best = 0
 
     def check(self, metrics: Mapping[str, float]) -> str | None:
         if self.kl_budget and metrics.get(KL, 0.0) > self.kl_budget:
             return f"KL {metrics[KL]:.3g} is over the budget rl.kl_budget={self.kl_budget:g}"
         if self.gold_patience and EVAL_GOLD in metrics and EVAL_PROXY in metrics:
-            now = (metrics[EVAL_PROXY], metrics[EVAL_GOLD])
-            if self._last is not None:
-                rose, fell = now[0] > self._last[0], now[1] < self._last[1]
-                self._falls = self._falls + 1 if (rose and fell) else 0
-            self._last = now
-            if self._falls >= self.gold_patience:
-                return (f"gold reward fell for {self._falls} evaluations in a row while the "
-                        "proxy rose (rl.gold_patience)")
+            proxy, gold = metrics[EVAL_PROXY], metrics[EVAL_GOLD]
+            if self._best is None or gold >= self._best[1]:
+                self._best, self._since_best = (proxy, gold), 0
+                return None
+            self._since_best += 1
+            if self._since_best >= self.gold_patience and proxy > self._best[0]:
+                return (f"gold reward has stayed below its best ({self._best[1]:.3g}) for "
+                        f"{self._since_best} evaluations while the proxy rose "
+                        f"({self._best[0]:.3g} → {proxy:.3g}) (rl.gold_patience)")
         return None
 
 
@@ -59,26 +66,59 @@ def _rows(metrics_path: Path) -> list[dict]:
     return rows
 
 
+def _moving_average(values: list[float], window: int) -> list[float]:
+    half = window // 2
+    return [sum(values[max(0, i - half):i + half + 1]) / len(values[max(0, i - half):i + half + 1])
+            for i in range(len(values))]
+
+
 def plot_overoptimization(metrics_path: str | Path, out_path: str | Path) -> Path | None:
-    """Proxy and gold reward of the training rollouts against √KL, saved as PNG; None when
-    the run has not logged both rewards and a KL yet."""
-    rows = [r for r in _rows(Path(metrics_path)) if PROXY in r and GOLD in r and KL in r]
+    """Proxy and gold reward against √KL, saved as PNG; None when the run has not logged both
+    rewards and a KL yet.
+
+    Each reward has its own y axis (a reward model's scale is arbitrary, the gold judge's is
+    not), the rollouts' values are dots with a moving average through them in order of KL,
+    and held-out evaluations, where logged, are large markers at their iteration's KL."""
+    by_step: dict[int, dict] = {}
+    for record in _rows(Path(metrics_path)):  # iteration and evaluation lines, one per step
+        by_step.setdefault(record.get("step", -1), {}).update(record)
+    rows = [r for r in by_step.values() if PROXY in r and GOLD in r and KL in r]
     if not rows:
         return None
+    start = by_step.get(0, {})  # the evaluation before any update: the policy is the reference
+    if EVAL_PROXY in start and EVAL_GOLD in start:
+        evals = [{KL: 0.0, **start}]
+    else:
+        evals = []
+    evals += sorted((r for r in rows if EVAL_PROXY in r and EVAL_GOLD in r),
+                    key=lambda r: r[KL])
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
+    rows.sort(key=lambda r: r[KL])
     x = [math.sqrt(max(r[KL], 0.0)) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(x, [r[PROXY] for r in rows], "o-", ms=3, label="proxy (reward model)")
-    ax.plot(x, [r[GOLD] for r in rows], "s-", ms=3, label="gold")
-    ax.set_xlabel("√KL(policy ‖ reference), nats")
-    ax.set_ylabel("mean reward of rollouts")
-    ax.set_title("Reward over-optimisation")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    window = max(1, len(rows) // 8)
+    fig, proxy_ax = plt.subplots(figsize=(7, 4.8))
+    gold_ax = proxy_ax.twinx()
+    for ax, key, eval_key, color, name in ((proxy_ax, PROXY, EVAL_PROXY, "tab:blue",
+                                            "proxy (reward model)"),
+                                           (gold_ax, GOLD, EVAL_GOLD, "tab:orange", "gold")):
+        values = [r[key] for r in rows]
+        ax.plot(x, values, ".", color=color, alpha=0.35)
+        ax.plot(x, _moving_average(values, window), "-", color=color, label=f"{name}, rollouts")
+        if evals:
+            ax.plot([math.sqrt(max(r[KL], 0.0)) for r in evals], [r[eval_key] for r in evals],
+                    "D", color=color, ms=6, mec="black", label=f"{name}, held-out")
+        ax.set_ylabel(f"{name} reward", color=color)
+        ax.tick_params(axis="y", colors=color)
+    proxy_ax.set_xlabel("√KL(policy ‖ reference), nats")
+    proxy_ax.set_title("Reward over-optimisation")
+    proxy_ax.grid(alpha=0.3)
+    handles = [h for ax in (proxy_ax, gold_ax) for h in ax.get_legend_handles_labels()[0]]
+    proxy_ax.legend(handles, [h.get_label() for h in handles], fontsize=8, ncol=2,
+                    loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below: no data hidden
     fig.tight_layout()
     out = Path(out_path)
     fig.savefig(out, dpi=120)

@@ -53,7 +53,15 @@ from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, poli
 from llm_jax.losses.value import clipped_value_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.advantages import advantages, zero_std_groups
-from llm_jax.rl.experience import learner_batch, minibatch_rows, pad_rows, rft_rows, take
+from llm_jax.rl.experience import (
+    bucket_rows,
+    drop_silent_rows,
+    learner_batch,
+    minibatch_rows,
+    pad_rows,
+    rft_rows,
+    take,
+)
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overoptimization
 from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
 from llm_jax.rl.rewards import MathReward, RewardInfo
@@ -210,8 +218,10 @@ def make_rl_loss(model: Transformer, algorithm: str, loss_cfg: PolicyLossConfig,
             return loss, {"weight": weight, "entropy": masked_mean(entropy, mask)}
         fresh = batch["fresh"][:, None] > 0
         old = jax.numpy.where(fresh, jax.lax.stop_gradient(logp), batch["old_logprobs"])
+        # A minibatch whose gradient-free rows were dropped brings its whole weight along.
+        whole = batch["weight"][0] if "weight" in batch else None
         loss, weight, metrics = policy_loss(logp, old, batch["advantages"], mask, loss_cfg,
-                                            ref_logp=batch.get("ref_logprobs"))
+                                            ref_logp=batch.get("ref_logprobs"), weight=whole)
         drift = jax.numpy.abs(jax.lax.stop_gradient(logp) - batch["old_logprobs"])
         metrics["sampler_logprob_diff"] = jax.numpy.where(fresh & (mask > 0), drift, 0.0).max()
         metrics["entropy"] = masked_mean(entropy, mask)
@@ -361,6 +371,10 @@ class RLIteration:
     def _policy_updates(self, state, batch):
         rng = np.random.default_rng([self.seed, self.iteration])
         rows = len(batch["loss_mask"])
+        # Rows with advantage 0 carry no gradient unless a KL term pulls on them.
+        skip = self.rl.skip_zero_advantage and self.rl.algorithm == "policy_gradient" \
+            and not self.rl.kl_coef
+        kept = []
 
         def minibatches():
             for epoch in range(self.rl.epochs):
@@ -368,19 +382,24 @@ class RLIteration:
                     mb = take(batch, part)
                     # Before any update of this iteration the policy is the one that sampled.
                     mb["fresh"] = np.full(len(part), float(epoch == 0 and k == 0), np.float32)
+                    if skip:
+                        mb, n = drop_silent_rows(mb, self.rl.aggregation,
+                                                 self.run.batch_sharding.num_devices)
+                        kept.append(n)
                     yield mb
 
-        return self._updates(state, minibatches())
+        state, metrics = self._updates(state, minibatches())
+        if skip:
+            metrics["learner/rows_kept"] = float(np.mean(kept))
+        return state, metrics
 
     def _rft_updates(self, state, batch, correct, lengths):
         kept = rft_rows(correct, lengths, self.rl.group_size, self.rl.rft_keep)
         metrics = {"rft/kept": float(len(kept))}
         if not len(kept):  # nothing correct this time: no update, the optimizer is untouched
             return state, metrics
-        # Bucketed to powers of two (and whole data-parallel shards): few compiled shapes.
-        rows = max(1 << (len(kept) - 1).bit_length(), self.run.batch_sharding.num_devices)
-        rows = -(-rows // self.run.batch_sharding.num_devices) * self.run.batch_sharding.num_devices
-        mb = pad_rows(take(batch, kept), rows)
+        mb = pad_rows(take(batch, kept), bucket_rows(len(kept),
+                                                     self.run.batch_sharding.num_devices))
         state, learner = self._updates(state, (mb for _ in range(self.rl.epochs)))
         return state, {**metrics, **learner}
 

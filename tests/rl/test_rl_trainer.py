@@ -14,7 +14,7 @@ import pytest
 
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.policy import PolicyLossConfig
-from llm_jax.rl.experience import learner_batch
+from llm_jax.rl.experience import drop_silent_rows, learner_batch
 from llm_jax.trainers.rl import make_rl_loss
 from tests.helpers import random_params, tiny_config
 
@@ -63,6 +63,44 @@ def test_first_update_ratio_is_exactly_one():
     _, behaviour = loss_fn(params, {**batch, "fresh": jnp.zeros(8)}, None)
     assert abs(float(behaviour["ratio_min"]) - 1) < 1e-5
     assert abs(float(behaviour["ratio_max"]) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("aggregation", ["token_mean", "sequence_mean", "dr_grpo"])
+def test_dropping_zero_advantage_rows_keeps_the_loss_and_gradient(aggregation):
+    cfg = tiny_config("llama")
+    model, params = random_params(cfg, seed=4)
+    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(1),
+                                      SamplingConfig(max_new_tokens=6, n=4, temperature=1.0))
+    batch = learner_batch(rollout)
+    # the second group all got the same reward: advantage 0, no gradient without a KL term
+    batch["advantages"] = np.array([0.9, -1.2, 0.5, 0.0, 0, 0, 0, 0], np.float32)
+    batch["fresh"] = np.zeros(8, np.float32)
+    batch["old_logprobs"] = batch["old_logprobs"] - 0.05 * batch["loss_mask"]  # ratio ≠ 1
+    loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=6)
+    loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
+    grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, None)[0]))
+    value = jax.jit(lambda p, b: loss_fn(p, b, None))
+
+    dropped, kept = drop_silent_rows(batch, aggregation, devices=1)
+    assert kept == 3 and len(dropped["loss_mask"]) == 4  # bucketed to 4, one empty row
+    assert dropped["loss_mask"][3].sum() == 0
+    as_jax = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
+    full_loss, full_aux = value(params, as_jax(batch))
+    part_loss, part_aux = value(params, as_jax(dropped))
+    # equal up to fp32 rounding (the forward pass runs on a different batch shape)
+    assert float(part_loss) == pytest.approx(float(full_loss), rel=1e-5, abs=1e-8)
+    assert float(part_aux["weight"]) == float(full_aux["weight"])
+    for a, b in zip(jax.tree.leaves(grad(params, as_jax(batch))),
+                    jax.tree.leaves(grad(params, as_jax(dropped)))):
+        a, b = np.asarray(a), np.asarray(b)
+        # fp32 rounding: entries far below the leaf's scale cancel differently per shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+
+    # nothing to learn: one bucket of empty rows, zero loss, the whole weight kept
+    silent, kept = drop_silent_rows({**batch, "advantages": np.zeros(8, np.float32)},
+                                    aggregation, devices=2)
+    assert kept == 0 and len(silent["loss_mask"]) == 2 and silent["loss_mask"].sum() == 0
+    assert float(value(params, as_jax(silent))[0]) == 0.0
 
 
 @pytest.mark.slow
