@@ -10,8 +10,11 @@ one optimizer update on all 64 completions, no KL (β = 0), fp32 on CPU.
 
 Ours is `llm-jax train experiments/grpo_math_tiny.py` from that folder (the RL stage as users
 run it, calculator off); its per-iteration `time/rollout` and `time/learner` come from the
-run's metrics. The peer is `trl.GRPOTrainer` with its own `generate` rollouts (no vLLM) on
-the same folder, problems and batch; each step is timed by a callback. The first iteration of
+run's metrics. It runs twice: as configured (rows whose advantage is 0 never reach the learner,
+`rl.skip_zero_advantage`; a random model rarely gets a sum right, so most groups are all-zero)
+and with every row trained on, the same work per update as the peer ("_all_rows" figures).
+The peer is `trl.GRPOTrainer` with its own `generate` rollouts (no vLLM) on the same folder,
+problems and batch; each step is timed by a callback. The first iteration of
 each side (compilation, warm-up) is left out and the median of the rest is reported.
 Prints one JSON line per figure; the CPU model is on each line.
 """
@@ -80,11 +83,12 @@ def _median_after_first(values: list[float]) -> float:
     return statistics.median(values[1:] if len(values) > 1 else values)
 
 
-def bench_ours(folder: Path, iterations: int, workdir: Path) -> dict:
+def bench_ours(folder: Path, iterations: int, workdir: Path, skip_zero_advantage: bool) -> dict:
     from llm_jax.cli import main
 
-    run_dir = workdir / "ours"
+    run_dir = workdir / f"ours-skip{int(skip_zero_advantage)}"
     argv = ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir", str(run_dir),
+            f"--config.rl.skip_zero_advantage={str(skip_zero_advantage).lower()}",
             "--config.init.from_run=", f"--config.init.from_hf={folder}",
             "--config.model.dtype=float32", "--config.rl.tools=false",
             f"--config.rl.prompts_per_iteration={PROMPTS}", f"--config.rl.group_size={GROUP}",
@@ -99,8 +103,12 @@ def bench_ours(folder: Path, iterations: int, workdir: Path) -> dict:
     rows = [r for r in rows if "time/rollout" in r]
     rollout = _median_after_first([r["time/rollout"] for r in rows])
     learner = _median_after_first([r["time/learner"] for r in rows])
-    return {"figure": "rl_iteration_ours", "seconds_per_iteration": rollout + learner,
+    kept = [r["learner/rows_kept"] for r in rows if "learner/rows_kept" in r]
+    name = "rl_iteration_ours" + ("" if skip_zero_advantage else "_all_rows")
+    return {"figure": name, "seconds_per_iteration": rollout + learner,
             "rollout_s": rollout, "learner_s": learner, "iterations": len(rows),
+            "learner_rows": statistics.mean(kept) if kept else PROMPTS * GROUP,
+            "learner_s_each": [round(r["time/learner"], 3) for r in rows],
             "completion_tokens_mean": statistics.mean(
                 r["completions/mean_length"] for r in rows)}
 
@@ -161,15 +169,19 @@ def main() -> None:
               "max_new_tokens": NEW_TOKENS}
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_folder(Path(tmp) / "model")
-        ours = bench_ours(folder, args.iterations, Path(tmp)) | common
-        print(json.dumps(ours), flush=True)
+        ours = {skip: bench_ours(folder, args.iterations, Path(tmp), skip) | common
+                for skip in (True, False)}
+        for figure in ours.values():
+            print(json.dumps(figure), flush=True)
         if args.no_peer:
             return
         peer = bench_trl(folder, args.iterations, Path(tmp)) | common
         print(json.dumps(peer), flush=True)
-        print(json.dumps({"figure": "rl_iteration_speedup_vs_trl",
-                          "ratio": peer["seconds_per_iteration"] / ours["seconds_per_iteration"],
-                          **common}), flush=True)
+        for skip, figure in ours.items():
+            print(json.dumps({"figure": "rl_iteration_speedup_vs_trl" + ("" if skip else
+                                                                         "_all_rows"),
+                              "ratio": peer["seconds_per_iteration"]
+                              / figure["seconds_per_iteration"], **common}), flush=True)
 
 
 if __name__ == "__main__":

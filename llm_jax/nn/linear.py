@@ -33,12 +33,18 @@ class Linear(nn.Module):
                                          self.in_axes + self.out_axes),
             self.in_shape + self.out_shape, self.param_dtype)
         n_in, n_out = len(self.in_shape), len(self.out_shape)
-        letters = string.ascii_letters
-        batch = letters[: x.ndim - n_in]
-        ins = letters[x.ndim - n_in: x.ndim]
-        outs = letters[x.ndim: x.ndim + n_out]
-        y = jnp.einsum(f"{batch}{ins},{ins}{outs}->{batch}{outs}",
-                       x.astype(self.dtype), kernel.astype(self.dtype))
+        letters = string.ascii_letters[1:]  # "a" names the one flattened batch dim
+        ins = letters[:n_in]
+        outs = letters[n_in:n_in + n_out]
+        lead = x.shape[:x.ndim - n_in]
+        # The leading (batch, sequence) dims go in as one: XLA:CPU otherwise transposes the
+        # rank-3 activation gradients through memory for each weight gradient, and a
+        # transformer's backward pass ran 1.4x slower. The same dot on every backend; the
+        # merged dim keeps the batch sharding (the sequence dim is never sharded).
+        y = jnp.einsum(f"a{ins},{ins}{outs}->a{outs}",
+                       x.reshape((-1,) + x.shape[x.ndim - n_in:]).astype(self.dtype),
+                       kernel.astype(self.dtype))
+        y = y.reshape(lead + self.out_shape)
         if self.use_bias:
             bias = self.param(
                 "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.out_axes),
