@@ -26,7 +26,7 @@ def _steps(run_dir) -> list[int]:
     return [r["step"] for r in rows if "loss" in r]
 
 
-def _wait_until(predicate, proc, timeout=180.0):
+def _wait_until(predicate, proc, timeout=300.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert proc.poll() is None, proc.communicate()
