@@ -1,6 +1,7 @@
 """PPO: per-token rewards, whitening, the critic's alignment, and a 2-iteration run."""
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -72,8 +73,16 @@ def test_critic_values_ignore_left_padding_and_read_the_state_before_each_token(
     assert float(v_changed[0, 1]) != pytest.approx(float(v_short[0, 1]), abs=1e-6)
 
 
+def _rows(run_dir) -> dict[int, dict]:
+    rows: dict[int, dict] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        rows.setdefault(record["step"], {}).update(record)
+    return rows
+
+
 @pytest.mark.slow
-def test_two_ppo_iterations_then_the_policy_loads_for_sampling(tiny_pretrained_run, tmp_path):
+def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained_run, tmp_path):
     from llm_jax.cli import main
     from llm_jax.load import load_model
     from llm_jax.train.checkpoint import restore_params
@@ -84,10 +93,7 @@ def test_two_ppo_iterations_then_the_policy_loads_for_sampling(tiny_pretrained_r
             "--config.rl.algorithm=ppo", "--config.rl.kl_coef=0.1",
             "--config.rl.kl_estimator=k1", "--config.rl.epochs=2", "--config.rl.minibatches=2"]
     assert main(argv) == 0
-    rows: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.setdefault(record["step"], {}).update(record)
+    rows = _rows(run_dir)
     for step in (1, 2):
         row = rows[step]
         for key in ("reward", "value_loss", "value_clipfrac", "policy_loss", "values/mean",
@@ -113,3 +119,14 @@ def test_two_ppo_iterations_then_the_policy_loads_for_sampling(tiny_pretrained_r
     parent, _ = restore_params(tiny_pretrained_run / "checkpoints", abstract)
     assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
                zip(jax.tree.leaves(params), jax.tree.leaves(parent))), "the policy never moved"
+
+    # resumed from its checkpoint (policy, critic and optimizer), an iteration is remade to
+    # the bit: drop the newest checkpoint and run again
+    before = _rows(run_dir)[2]
+    shutil.rmtree(run_dir / "checkpoints" / "2")
+    assert main(argv) == 0
+    assert (run_dir / "checkpoints" / "2").is_dir()  # iteration 2 was made again
+    again = _rows(run_dir)[2]
+    for key in ("reward", "loss", "value_loss", "values/mean", "kl_sequence", "grad_norm",
+                "param_norm", "eval/accuracy"):
+        assert again[key] == before[key], key
