@@ -56,6 +56,8 @@ CASES = [
      "not a run directory"),
     (lambda t, c, f: ["sample", "--prompt", "x"], 2, "RUN_DIR"),
     (lambda t, c, f: ["train", EXPERIMENT, "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (lambda t, c, f: ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir",
+                      str(t / "rl"), "--config.rl.minibatches=3"], 2, "rl.minibatches=3"),
 ]
 
 

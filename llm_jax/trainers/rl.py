@@ -29,15 +29,13 @@ import functools
 import importlib
 import logging
 import time
-from itertools import islice
 from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 
-from llm_jax.data.tasks.sources import ArithmeticTask, Gsm8kTask, ReasoningGymTask
-from llm_jax.data.tasks.task import AnswerTask, Problem
+from llm_jax.data.tasks.task import AnswerTask
 from llm_jax.errors import ConfigError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.problems import (
@@ -66,57 +64,13 @@ from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overopt
 from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
 from llm_jax.rl.rewards import MathReward, RewardInfo
 from llm_jax.rl.roles import reference_role
+from llm_jax.rl.tasks import ProblemSchedule, make_tasks
 from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ("policy_gradient", "ppo", "rft")
 OVEROPTIMIZATION_PLOT = "overoptimization.png"
-
-
-def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem]]:
-    """(training task, held-out problems) from `rl.task`; the two never share a question."""
-    common = dict(seed=cfg.seed, heldout_fraction=cfg.heldout_fraction)
-    try:
-        if cfg.source == "arithmetic":
-            train = ArithmeticTask(level=list(cfg.levels), split="train", **common)
-            heldout = ArithmeticTask(level=list(cfg.levels), split="heldout",
-                                     size=cfg.eval_problems, **common).problems()
-        elif cfg.source == "reasoning_gym":
-            make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731
-                                                  **common)
-            train, heldout = make("train"), make("heldout").problems()
-        elif cfg.source == "rlhf":
-            from llm_jax.rl.gold import rlhf_prompts
-
-            as_problem = lambda g: Problem(g.text, str(g.meta.get("answer", "")), g.meta)  # noqa: E731
-            train = PromptTask([as_problem(g) for g in rlhf_prompts("train")])
-            heldout = (as_problem(g) for g in rlhf_prompts("heldout"))
-        elif cfg.source == "gsm8k":
-            if not cfg.paths:
-                raise ConfigError("rl.task.source=gsm8k needs rl.task.paths=(JSONL files)")
-            make = lambda split: Gsm8kTask(list(cfg.paths), split=split,  # noqa: E731
-                                           heldout_fraction=cfg.heldout_fraction)
-            train, heldout = make("train"), make("heldout").problems()
-        else:
-            raise ConfigError(f"rl.task.source={cfg.source!r}; choose arithmetic, "
-                              "reasoning_gym, gsm8k or rlhf")
-        heldout = list(islice(heldout, cfg.eval_problems))
-    except ValueError as e:
-        raise ConfigError(f"rl.task: {e}") from None
-    return train, heldout
-
-
-class PromptTask(AnswerTask):
-    """A fixed list of prompts (RLHF: nothing to check, a reward model judges the replies)."""
-
-    name = "prompts"
-
-    def __init__(self, problems: list[Problem]):
-        self._problems = problems
-
-    def problems(self):
-        return iter(self._problems)
 
 
 def make_reward(rl: ml_collections.ConfigDict, task: AnswerTask, run=None):
@@ -160,26 +114,6 @@ def reward_details(reward, prompts: list[str], texts: list[str], metas: list[dic
     no = np.zeros(len(texts), bool)
     truncated = np.array([m["truncated"] for m in metas], bool)
     return RewardInfo(rewards, rewards > 0, no, no, truncated)
-
-
-class ProblemSchedule:
-    """The training problems of iteration i: a fixed pool walked in seeded epochs, so the
-    problems depend only on (seed, i) and a resumed run sees what an unbroken one would."""
-
-    def __init__(self, task: AnswerTask, per_iteration: int, iterations: int, seed: int):
-        self.pool = list(islice(task.problems(), max(per_iteration * iterations, 1)))
-        if not self.pool:
-            raise ConfigError("rl.task: the training split has no problems")
-        self.per_iteration, self.seed = per_iteration, seed
-
-    def __call__(self, iteration: int) -> list[Problem]:
-        n = len(self.pool)
-        picked = []
-        for k in range((iteration - 1) * self.per_iteration, iteration * self.per_iteration):
-            epoch, index = divmod(k, n)
-            order = np.random.default_rng([self.seed, epoch]).permutation(n)
-            picked.append(self.pool[order[index]])
-        return picked
 
 
 def _loss_config(rl: ml_collections.ConfigDict) -> PolicyLossConfig:
@@ -419,6 +353,12 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     rl = config.rl
     if rl.algorithm not in ALGORITHMS:
         raise ConfigError(f"rl.algorithm={rl.algorithm!r}; choose from {ALGORITHMS}")
+    rows = rl.prompts_per_iteration * rl.group_size
+    if rl.epochs < 1 or rl.minibatches < 1 or rows % rl.minibatches:
+        raise ConfigError(f"rl.minibatches={rl.minibatches}, rl.epochs={rl.epochs}: each "
+                          f"iteration's {rows} completions (rl.prompts_per_iteration × "
+                          "rl.group_size) must split into rl.minibatches equal parts, at least "
+                          "one, for at least one epoch")
     if rl.algorithm == "ppo" and config.lora.rank:
         raise ConfigError("lora.rank: PPO trains the policy and its critic in full; set "
                           "--config.lora.rank=0")
@@ -438,6 +378,11 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         stop_rules = (StopRules(rl.kl_budget, rl.gold_patience)
                       if rl.kl_budget or rl.gold_patience else None)
 
+        shards = run.batch_sharding.num_devices
+        if rl.algorithm != "rft" and (rows // rl.minibatches) % shards:
+            raise ConfigError(f"rl.minibatches={rl.minibatches}: a minibatch of "
+                              f"{rows // rl.minibatches} completions does not split over the "
+                              f"mesh's {shards} data-parallel shards")
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)
         per_iteration = rl.epochs * (1 if rl.algorithm == "rft" else rl.minibatches)

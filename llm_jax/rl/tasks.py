@@ -1,0 +1,83 @@
+"""The RL stage's training problems: the task a config names, its held-out problems, and
+which problems each iteration gets.
+
+    train_task, heldout = make_tasks(config.rl.task)
+    schedule = ProblemSchedule(train_task, per_iteration=8, iterations=40, seed=0)
+    problems = schedule(iteration)          # the same list whenever iteration i is (re)made
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import ml_collections
+import numpy as np
+
+from llm_jax.data.tasks.sources import ArithmeticTask, Gsm8kTask, ReasoningGymTask
+from llm_jax.data.tasks.task import AnswerTask, Problem
+from llm_jax.errors import ConfigError
+
+
+def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem]]:
+    """(training task, held-out problems) from `rl.task`; the two never share a question."""
+    common = dict(seed=cfg.seed, heldout_fraction=cfg.heldout_fraction)
+    try:
+        if cfg.source == "arithmetic":
+            train = ArithmeticTask(level=list(cfg.levels), split="train", **common)
+            heldout = ArithmeticTask(level=list(cfg.levels), split="heldout",
+                                     size=cfg.eval_problems, **common).problems()
+        elif cfg.source == "reasoning_gym":
+            make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731
+                                                  **common)
+            train, heldout = make("train"), make("heldout").problems()
+        elif cfg.source == "rlhf":
+            from llm_jax.rl.gold import rlhf_prompts
+
+            as_problem = lambda g: Problem(g.text, str(g.meta.get("answer", "")), g.meta)  # noqa: E731
+            train = PromptTask([as_problem(g) for g in rlhf_prompts("train")])
+            heldout = (as_problem(g) for g in rlhf_prompts("heldout"))
+        elif cfg.source == "gsm8k":
+            if not cfg.paths:
+                raise ConfigError("rl.task.source=gsm8k needs rl.task.paths=(JSONL files)")
+            make = lambda split: Gsm8kTask(list(cfg.paths), split=split,  # noqa: E731
+                                           heldout_fraction=cfg.heldout_fraction)
+            train, heldout = make("train"), make("heldout").problems()
+        else:
+            raise ConfigError(f"rl.task.source={cfg.source!r}; choose arithmetic, "
+                              "reasoning_gym, gsm8k or rlhf")
+        heldout = list(islice(heldout, cfg.eval_problems))
+    except ValueError as e:
+        raise ConfigError(f"rl.task: {e}") from None
+    return train, heldout
+
+
+class PromptTask(AnswerTask):
+    """A fixed list of prompts (RLHF: nothing to check, a reward model judges the replies)."""
+
+    name = "prompts"
+
+    def __init__(self, problems: list[Problem]):
+        self._problems = problems
+
+    def problems(self):
+        return iter(self._problems)
+
+
+class ProblemSchedule:
+    """The training problems of iteration i: a fixed pool walked in seeded epochs, so the
+    problems depend only on (seed, i) and a resumed run sees what an unbroken one would."""
+
+    def __init__(self, task: AnswerTask, per_iteration: int, iterations: int, seed: int):
+        self.pool = list(islice(task.problems(), max(per_iteration * iterations, 1)))
+        if not self.pool:
+            raise ConfigError("rl.task: the training split has no problems")
+        self.per_iteration, self.seed = per_iteration, seed
+
+    def __call__(self, iteration: int) -> list[Problem]:
+        n = len(self.pool)
+        picked = []
+        for k in range((iteration - 1) * self.per_iteration, iteration * self.per_iteration):
+            epoch, index = divmod(k, n)
+            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+            picked.append(self.pool[order[index]])
+        return picked
