@@ -14,10 +14,11 @@ for `gold_patience` evaluations while the proxy rose past its value there.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+
+from llm_jax.tracking.metrics_log import metrics_by_step
 
 PROXY, GOLD, KL = "reward/proxy", "reward/gold", "kl_sequence"
 EVAL_PROXY, EVAL_GOLD = "eval/proxy_reward", "eval/gold_reward"
@@ -54,22 +55,10 @@ class StopRules:
         return None
 
 
-def _rows(metrics_path: Path) -> list[dict]:
-    if not metrics_path.is_file():  # nothing logged yet (the evaluation before iteration 1)
-        return []
-    rows = []
-    for line in metrics_path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut by a crash
-    return rows
-
-
 def _moving_average(values: list[float], window: int) -> list[float]:
     half = window // 2
-    return [sum(values[max(0, i - half):i + half + 1]) / len(values[max(0, i - half):i + half + 1])
-            for i in range(len(values))]
+    spans = [values[max(0, i - half):i + half + 1] for i in range(len(values))]
+    return [sum(span) / len(span) for span in spans]
 
 
 def plot_overoptimization(metrics_path: str | Path, out_path: str | Path) -> Path | None:
@@ -79,9 +68,9 @@ def plot_overoptimization(metrics_path: str | Path, out_path: str | Path) -> Pat
     Each reward has its own y axis (a reward model's scale is arbitrary, the gold judge's is
     not), the rollouts' values are dots with a moving average through them in order of KL,
     and held-out evaluations, where logged, are large markers at their iteration's KL."""
-    by_step: dict[int, dict] = {}
-    for record in _rows(Path(metrics_path)):  # iteration and evaluation lines, one per step
-        by_step.setdefault(record.get("step", -1), {}).update(record)
+    if not Path(metrics_path).is_file():  # nothing logged yet (the evaluation before iteration 1)
+        return None
+    by_step = metrics_by_step(metrics_path)  # an iteration's and its evaluation's lines, merged
     rows = [r for r in by_step.values() if PROXY in r and GOLD in r and KL in r]
     if not rows:
         return None

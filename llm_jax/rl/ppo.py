@@ -27,46 +27,30 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from llm_jax.generate.logprobs import positions_from_mask
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.heads import ValueHead, last_real_index
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.gae import gae
-from llm_jax.rl.reward_model import backbone_init, backbone_params
+from llm_jax.rl.reward_model import HeadedTransformer, backbone_params
 from llm_jax.train.setup import model_init_fn
 
 POLICY, CRITIC = "policy", "critic"  # the two subtrees of a PPO run's params
 
 
 @dataclasses.dataclass(frozen=True)
-class Critic:
+class Critic(HeadedTransformer):
     """A transformer backbone (no LM head) and a `ValueHead`: one value per token."""
-
-    cfg: ModelConfig
 
     @property
     def head(self) -> ValueHead:
         return ValueHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
                          param_dtype=self.cfg.params_dtype)
 
-    def init(self, rng: jax.Array) -> dict:
-        """Logically boxed `{"transformer", "head"}` params."""
-        backbone_rng, head_rng = jax.random.split(rng)
-        return {"transformer": backbone_init(self.cfg, backbone_rng),
-                "head": self.init_head(head_rng)}
-
-    def init_head(self, rng: jax.Array) -> dict:
-        features = jnp.zeros((1, 1, self.cfg.d_model), self.cfg.compute_dtype)
-        return self.head.init(rng, features)["params"]
-
     def values(self, params: Mapping, tokens: jnp.ndarray, present: jnp.ndarray,
                prompt_len: int) -> jnp.ndarray:
         """Values [B, T] of the completion slots `tokens[:, prompt_len:]` (rows as the
         learner's: a left-padded prompt of `prompt_len` slots, `present` 1 on real tokens)."""
-        present = present.astype(jnp.int32)
-        features = Transformer(self.cfg).apply(
-            {"params": params["transformer"]}, tokens, positions_from_mask(present), present,
-            features_only=True)
+        features = self.features(params, tokens, present)
         return self.head.apply({"params": params["head"]}, features)[:, prompt_len - 1:-1]
 
 
@@ -136,9 +120,9 @@ def init_actor_critic(run, model_cfg: ModelConfig, critic: Critic, optimizer):
 
     def fresh(shardings):
         policy = run.source.load_params(model_cfg, shardings[POLICY])
-        # Read again rather than shared: the two trees are updated apart, and a train step
+        # Copied on the devices, not shared: the two trees are updated apart, and a train step
         # that donates its state cannot be given one buffer twice.
-        backbone = backbone_params(run.source.load_params(model_cfg, shardings[POLICY]))
+        backbone = jax.jit(lambda p: jax.tree.map(jnp.copy, backbone_params(p)))(policy)
         head_rng = jax.random.fold_in(jax.random.PRNGKey(run.config.run.seed), 2)
         head = jax.jit(lambda r: nn.meta.unbox(critic.init_head(r)),
                        out_shardings=shardings[CRITIC]["head"])(head_rng)

@@ -45,19 +45,19 @@ STAGE = "reward_model"  # config.stage of a reward-model run
 
 
 @dataclasses.dataclass(frozen=True)
-class RewardModel:
-    """A transformer backbone and a `RewardHead`, applied as one function of their params."""
+class HeadedTransformer:
+    """A transformer backbone (no LM head) and a scalar head on its features, applied as one
+    function of `{"transformer", "head"}` params. A subclass names its head (`head`) and the
+    example inputs its head is first called with (`_head_example`)."""
 
     cfg: ModelConfig
 
     @property
-    def transformer(self) -> Transformer:
-        return Transformer(self.cfg)
+    def head(self) -> nn.Module:
+        raise NotImplementedError
 
-    @property
-    def head(self) -> RewardHead:
-        return RewardHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
-                          param_dtype=self.cfg.params_dtype)
+    def _head_example(self, features: jnp.ndarray) -> tuple:
+        return (features,)
 
     def init(self, rng: jax.Array) -> dict:
         """Logically boxed `{"transformer", "head"}` params (the head freshly initialised)."""
@@ -68,17 +68,36 @@ class RewardModel:
     def init_head(self, rng: jax.Array) -> dict:
         """Logically boxed params of a fresh head (a backbone comes from a parent model)."""
         features = jnp.zeros((1, 1, self.cfg.d_model), self.cfg.compute_dtype)
-        return self.head.init(rng, features, jnp.ones((1, 1), jnp.int32))["params"]
+        return self.head.init(rng, *self._head_example(features))["params"]
+
+    def features(self, params: Mapping, tokens: jnp.ndarray, mask: jnp.ndarray
+                 ) -> jnp.ndarray:
+        """The backbone's final features [B, T, D], one sequence per row (`mask` 1 on real
+        tokens; positions count real tokens only, as in the sampler)."""
+        mask = mask.astype(jnp.int32)
+        return Transformer(self.cfg).apply({"params": params["transformer"]}, tokens,
+                                           positions_from_mask(mask), mask, features_only=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardModel(HeadedTransformer):
+    """A transformer backbone and a `RewardHead`: one reward per sequence."""
+
+    @property
+    def head(self) -> RewardHead:
+        return RewardHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
+                          param_dtype=self.cfg.params_dtype)
+
+    def _head_example(self, features: jnp.ndarray) -> tuple:
+        return features, jnp.ones(features.shape[:2], jnp.int32)
 
     def apply(self, params: Mapping, tokens: jnp.ndarray, segment_ids: jnp.ndarray
               ) -> jnp.ndarray:
         """Rewards [B] of one sequence per row (`segment_ids` 1 on real tokens, 0 on
         padding), read at each row's last real token."""
-        segment_ids = segment_ids.astype(jnp.int32)
-        features = self.transformer.apply(
-            {"params": params["transformer"]}, tokens, positions_from_mask(segment_ids),
-            segment_ids, features_only=True)
-        return self.head.apply({"params": params["head"]}, features, segment_ids)
+        features = self.features(params, tokens, segment_ids)
+        return self.head.apply({"params": params["head"]}, features,
+                               segment_ids.astype(jnp.int32))
 
 
 def backbone_init(cfg: ModelConfig, rng: jax.Array) -> dict:

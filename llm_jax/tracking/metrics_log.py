@@ -122,3 +122,12 @@ def read_metrics(path: str | Path) -> list[dict]:
         rows.append({k: _NONFINITE.get(v, v) if isinstance(v, str) else v
                      for k, v in row.items()})
     return rows
+
+
+def metrics_by_step(path: str | Path) -> dict[int, dict]:
+    """A metrics.jsonl (file or run directory, as `read_metrics`) merged per step: the lines
+    logged at one step (an iteration's, its evaluation's) become one dict."""
+    by_step: dict[int, dict] = {}
+    for row in read_metrics(path):
+        by_step.setdefault(row.get("step", -1), {}).update(row)
+    return by_step

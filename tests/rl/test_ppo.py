@@ -1,6 +1,5 @@
 """PPO: per-token rewards, whitening, the critic's alignment, and a 2-iteration run."""
 
-import json
 import shutil
 
 import jax
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 
 from llm_jax.rl.ppo import Critic, ppo_targets, token_rewards, whiten
+from llm_jax.tracking.metrics_log import metrics_by_step
 from tests.helpers import tiny_config
 from tests.rl.test_rl_trainer import EXPERIMENT, TINY_RL
 
@@ -73,14 +73,6 @@ def test_critic_values_ignore_left_padding_and_read_the_state_before_each_token(
     assert float(v_changed[0, 1]) != pytest.approx(float(v_short[0, 1]), abs=1e-6)
 
 
-def _rows(run_dir) -> dict[int, dict]:
-    rows: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.setdefault(record["step"], {}).update(record)
-    return rows
-
-
 @pytest.mark.slow
 def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained_run, tmp_path):
     from llm_jax.cli import main
@@ -93,7 +85,7 @@ def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained
             "--config.rl.algorithm=ppo", "--config.rl.kl_coef=0.1",
             "--config.rl.kl_estimator=k1", "--config.rl.epochs=2", "--config.rl.minibatches=2"]
     assert main(argv) == 0
-    rows = _rows(run_dir)
+    rows = metrics_by_step(run_dir)
     for step in (1, 2):
         row = rows[step]
         for key in ("reward", "value_loss", "value_clipfrac", "policy_loss", "values/mean",
@@ -122,11 +114,11 @@ def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained
 
     # resumed from its checkpoint (policy, critic and optimizer), an iteration is remade to
     # the bit: drop the newest checkpoint and run again
-    before = _rows(run_dir)[2]
+    before = metrics_by_step(run_dir)[2]
     shutil.rmtree(run_dir / "checkpoints" / "2")
     assert main(argv) == 0
     assert (run_dir / "checkpoints" / "2").is_dir()  # iteration 2 was made again
-    again = _rows(run_dir)[2]
+    again = metrics_by_step(run_dir)[2]
     for key in ("reward", "loss", "value_loss", "values/mean", "kl_sequence", "grad_norm",
                 "param_norm", "eval/accuracy"):
         assert again[key] == before[key], key

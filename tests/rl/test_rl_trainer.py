@@ -1,6 +1,5 @@
 """The RL stage: the first update's ratio, 2-iteration runs of each algorithm, kill -9 resume."""
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.policy import PolicyLossConfig
 from llm_jax.rl.experience import drop_silent_rows, learner_batch
+from llm_jax.tracking.metrics_log import metrics_by_step
 from llm_jax.trainers.rl import make_rl_loss
 from tests.helpers import random_params, tiny_config
 
@@ -36,14 +36,6 @@ ALGORITHMS = {
     "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean"],
     "rft": ["--config.rl.algorithm=rft"],
 }
-
-
-def _rows(run_dir: Path) -> dict[int, dict]:
-    rows: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.setdefault(record["step"], {}).update(record)
-    return rows
 
 
 def test_first_update_ratio_is_exactly_one():
@@ -112,7 +104,7 @@ def test_two_iterations_of_each_algorithm(algorithm, tiny_pretrained_run, tmp_pa
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), "--config.train.steps=2",
             f"--config.init.from_run={tiny_pretrained_run}", *TINY_RL, *ALGORITHMS[algorithm]]
     assert main(argv) == 0
-    rows = _rows(run_dir)
+    rows = metrics_by_step(run_dir)
     for step in (1, 2):
         row = rows[step]
         for key in ("reward", "reward_std", "completions/mean_length", "frac_reward_zero_std",
@@ -164,7 +156,7 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resumed from iteration" in rerun.stderr
 
-    ref, got = _rows(tmp_path / "ref"), _rows(crashed)
+    ref, got = metrics_by_step(tmp_path / "ref"), metrics_by_step(crashed)
     assert sorted(got) == sorted(ref) == [1, 2, 3, 4]
     assert ref[1]["updates"] == 4.0 and ref[1]["reward_std"] > 0 and "time/reference" in ref[1]
     for step in (3, 4):

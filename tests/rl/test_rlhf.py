@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_jax.rl.overoptimization import StopRules, plot_overoptimization
+from llm_jax.tracking.metrics_log import metrics_by_step
 from tests.rl.test_rl_trainer import EXPERIMENT, TINY_RL
 
 
@@ -60,10 +61,7 @@ def test_rlhf_logs_proxy_gold_and_kl_and_stops_at_the_kl_budget(
             "--config.train.eval_at_start=true",
             "--config.rl.task.eval_problems=3"]
     assert main(argv) == 0
-    rows: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.setdefault(record["step"], {}).update(record)
+    rows = metrics_by_step(run_dir)
     last = max(rows)
     assert last < 5, "the KL budget did not stop the run"
     assert rows[last]["stop"] == 1.0 and rows[last]["kl_sequence"] > 1e-4

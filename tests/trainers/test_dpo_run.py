@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from llm_jax.cli import main
-from tests.trainers.test_reward_model_run import TINY, rows, write_preferences
+from llm_jax.tracking.metrics_log import metrics_by_step
+from tests.trainers.test_reward_model_run import TINY, write_preferences
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = str(ROOT / "experiments/dpo_tiny.py")
@@ -25,7 +26,7 @@ def test_two_iterations_from_a_preference_file(tiny_pretrained_run, tmp_path):
             "--config.dpo.win_rate_prompts=4", "--config.dpo.win_rate_max_new_tokens=8",
             "--config.train.eval_at_start=true"]
     assert main(argv) == 0
-    logged = rows(run_dir)
+    logged = metrics_by_step(run_dir)
     # The policy starts as the reference: Δ = 0 for every pair, so the loss is log 2 ...
     assert abs(logged[1]["loss"] - math.log(2)) < 1e-6
     assert abs(logged[1]["rewards/margins"]) < 1e-6

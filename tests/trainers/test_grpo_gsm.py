@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from llm_jax.cli import main
+from llm_jax.tracking.metrics_log import metrics_by_step
 from tests.helpers import CHATML_SPECIAL, CHATML_TEMPLATE, byte_level_bpe, require
 
 torch = require("torch")
@@ -45,10 +46,7 @@ def test_grpo_gsm_recipe_runs_two_iterations_on_a_qwen2_folder(qwen2_folder, tmp
             "--config.train.eval_every=2", "--config.train.checkpoint_every=1",
             "--config.wandb.mode=offline"]
     assert main(argv) == 0
-    rows: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.setdefault(record["step"], {}).update(record)
+    rows = metrics_by_step(run_dir)
     assert {0, 1, 2} <= set(rows)
     assert "eval/accuracy" in rows[0] and "eval/pass@2" in rows[2]
     assert "kl" in rows[1] and "time/reference" in rows[1]

@@ -13,6 +13,7 @@ from llm_jax.config import get_experiment_config
 from llm_jax.load import chat_template_for, load_tokenizer
 from llm_jax.rl.preference_data import load_preference_sets
 from llm_jax.rl.reward_model import load_reward_model
+from llm_jax.tracking.metrics_log import metrics_by_step
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = str(ROOT / "experiments/rm_tiny.py")
@@ -41,14 +42,6 @@ def write_preferences(path: Path) -> Path:
     return path
 
 
-def rows(run_dir: Path) -> dict[int, dict]:
-    out: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        out.setdefault(record["step"], {}).update(record)
-    return out
-
-
 def train_reward_model(run_dir: Path, parent: Path, prefs: Path, *extra: str) -> Path:
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), *TINY,
             f"--config.init.from_run={parent}", f"--config.data.train_paths={prefs}",
@@ -61,7 +54,7 @@ def train_reward_model(run_dir: Path, parent: Path, prefs: Path, *extra: str) ->
 def test_two_iterations_from_a_preference_file(tiny_pretrained_run, tmp_path):
     run_dir = train_reward_model(tmp_path / "rm", tiny_pretrained_run,
                                  write_preferences(tmp_path / "prefs.jsonl"))
-    logged = rows(run_dir)
+    logged = metrics_by_step(run_dir)
     for step in (1, 2):
         for key in ("loss", "accuracy", "margin", "mean_reward", "reward_std", "grad_norm"):
             assert math.isfinite(logged[step][key]), (step, key)
