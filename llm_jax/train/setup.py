@@ -285,6 +285,14 @@ class Run:
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
                 for k, v in batch.items()}
 
+    def trained(self, loss_fn: Callable) -> tuple[Callable, Callable, Callable]:
+        """(loss_fn, jit_step, full_params) for the params the train state holds: as given, or
+        under LoRA the loss over adapters on the frozen base, its jit, and the merged weights
+        that evaluations and samplers see."""
+        if self.lora is not None:
+            return self.lora.loss(loss_fn), self.lora.jit_step, self.lora.merged
+        return loss_fn, self.jit_step, lambda p: p
+
     def jit_step(self, train_step: Callable, shardings: TrainState) -> Callable:
         return jit_train_step(train_step, shardings, self.batch_sharding)
 

@@ -124,11 +124,8 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
                             bad_records=stats.count)
 
         # --- update step: reference log-probs first, then the DPO loss on the policy's
-        loss_fn, jit_step, full_params = (make_dpo_loss(model, dpo.beta, dpo.label_smoothing),
-                                          run.jit_step, lambda p: p)
-        if run.lora is not None:  # adapters on a frozen base; evaluations see merged weights
-            loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
-                                              run.lora.merged)
+        loss_fn, jit_step, full_params = run.trained(
+            make_dpo_loss(model, dpo.beta, dpo.label_smoothing))
         step_fn = jit_step(make_train_step(
             loss_fn, optimizer, grad_accum=config.optim.grad_accum,
             skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=lr_schedule),

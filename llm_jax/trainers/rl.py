@@ -397,13 +397,12 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         reference = (reference_role(run, model_cfg, kl_coef=rl.kl_coef or 1.0)
                      if wants_reference else None)
 
-        loss_fn = make_rl_loss(model, rl.algorithm, loss_cfg, critic=critic,
-                               vf_coef=rl.vf_coef, value_clip=rl.value_clip)
-        jit_step = run.jit_step
-        full_params = (lambda p: p[POLICY]) if critic is not None else (lambda p: p)
-        if run.lora is not None:  # adapters on a frozen base; the sampler sees merged weights
-            loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
-                                              run.lora.merged)
+        # under LoRA: adapters on a frozen base, the sampler sees merged weights
+        loss_fn, jit_step, full_params = run.trained(make_rl_loss(
+            model, rl.algorithm, loss_cfg, critic=critic, vf_coef=rl.vf_coef,
+            value_clip=rl.value_clip))
+        if critic is not None:  # PPO (never LoRA): the sampler sees the policy's subtree
+            full_params = lambda p: p[POLICY]  # noqa: E731
         step_fn = jit_step(make_train_step(
             loss_fn, optimizer, skip_nonfinite=config.train.on_nonfinite == "skip",
             lr_schedule=schedule_fn), shardings)

@@ -123,10 +123,8 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         def apply(params, tokens, positions, segment_ids):
             return model.apply({"params": params}, tokens, positions, segment_ids)
 
-        loss_fn, jit_step, full_params = make_lm_loss(apply), run.jit_step, lambda p: p
-        if run.lora is not None:  # adapters on a frozen base; evaluations see merged weights
-            loss_fn, jit_step, full_params = (run.lora.loss(loss_fn), run.lora.jit_step,
-                                              run.lora.merged)
+        # under LoRA: adapters on a frozen base, evaluations see merged weights
+        loss_fn, jit_step, full_params = run.trained(make_lm_loss(apply))
         step_fn = jit_step(make_train_step(
             loss_fn, optimizer, grad_accum=config.optim.grad_accum,
             skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule),
