@@ -73,8 +73,12 @@ def completion_logprobs(model: nn.Module, params, tokens: jnp.ndarray, mask: jnp
     same logits. Entries at padding are left as computed; callers mask them.
     """
     mask = mask.astype(jnp.int32)
-    logits = model.apply({"params": params}, tokens, positions_from_mask(mask), mask)
-    logits = logits[:, prompt_len - 1:-1].astype(jnp.float32)
+    variables = {"params": params}
+    hidden = model.apply(variables, tokens, positions_from_mask(mask), mask, features_only=True)
+    # The LM head only where a completion token is predicted: the prompt's positions would
+    # cost a [prompt_len, vocab] matmul per row (and its backward) for logits nobody reads.
+    hidden = hidden[:, prompt_len - 1:-1]
+    logits = model.apply(variables, hidden, method="logits").astype(jnp.float32)
     logp = token_logprobs_from_logits(logits, tokens[:, prompt_len:])
     if not with_entropy:
         return logp, None

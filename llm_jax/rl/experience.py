@@ -13,6 +13,9 @@ A row is the left-padded prompt (P slots) followed by the completion (T slots):
 
 With β = 0, `drop_silent_rows` leaves out the rows whose advantage is 0 (every sample of a
 group that all got the same reward) before they reach the learner, keeping the loss exact.
+`trim_completions` then cuts the completion slots past a minibatch's longest completion
+(rollouts are laid out for `max_new_tokens`; a model that stops early leaves most of them
+empty), which is exact too: a causal model's earlier positions never see later ones.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from llm_jax.generate.sampler import Rollout
+from llm_jax.generate.sampler import Rollout, bucket_size
 from llm_jax.losses.policy import aggregation_weight
 
 
@@ -99,3 +102,30 @@ def drop_silent_rows(minibatch: dict[str, np.ndarray], aggregation: str, devices
     out["weight"] = np.full(len(out["loss_mask"]), aggregation_weight(mask, aggregation),
                             np.float32)
     return out, len(kept)
+
+
+# Completion widths the learner is compiled for: powers of two up to this, multiples above it.
+COMPLETION_BUCKET = 16
+
+
+def trim_completions(minibatch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`minibatch` with its completion slots cut to its longest completion, rounded up by
+    `bucket_size(·, COMPLETION_BUCKET)` so the learner compiles for few widths.
+
+    Every per-token array ([rows, T], e.g. `loss_mask`, `old_logprobs`, PPO's `advantages`)
+    and every sequence array ([rows, P+T]: `tokens`, `present`) loses the same trailing
+    columns; per-row arrays are unchanged. Only columns where no row has a token are cut."""
+    steps = minibatch["loss_mask"].shape[1]
+    width = minibatch["tokens"].shape[1]
+    used = minibatch["present"][:, width - steps:].any(0)
+    longest = int(np.flatnonzero(used)[-1]) + 1 if used.any() else 1
+    keep = min(bucket_size(longest, COMPLETION_BUCKET), steps)
+    if keep == steps:
+        return minibatch
+    cut = steps - keep
+    out = {}
+    for key, value in minibatch.items():
+        if value.ndim == 2 and value.shape[1] in (steps, width):
+            value = value[:, :value.shape[1] - cut]
+        out[key] = value
+    return out

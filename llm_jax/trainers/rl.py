@@ -59,6 +59,7 @@ from llm_jax.rl.experience import (
     pad_rows,
     rft_rows,
     take,
+    trim_completions,
 )
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overoptimization
 from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
@@ -292,9 +293,11 @@ class RLIteration:
         timer, sums, finite, updates = time.perf_counter(), {}, 1.0, 0
         for mb in minibatches:
             updates += 1
+            mb = trim_completions(mb)
             state, m = self.step_fn(state, self.run.put_batch(mb))
             m = {k: float(v) for k, v in jax.device_get(m).items()}
             finite = min(finite, m.pop("finite", 1.0))
+            m["learner/completion_slots"] = float(mb["loss_mask"].shape[1])
             for k, v in m.items():
                 sums.setdefault(k, []).append(v)
         metrics = {k: float(np.mean(v)) for k, v in sums.items()}

@@ -1,5 +1,6 @@
 """The RL stage: the first update's ratio, 2-iteration runs of each algorithm, kill -9 resume."""
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.policy import PolicyLossConfig
-from llm_jax.rl.experience import drop_silent_rows, learner_batch
+from llm_jax.rl.experience import drop_silent_rows, learner_batch, trim_completions
 from llm_jax.tracking.metrics_log import metrics_by_step
 from llm_jax.trainers.rl import make_rl_loss
 from tests.helpers import random_params, tiny_config
@@ -93,6 +94,53 @@ def test_dropping_zero_advantage_rows_keeps_the_loss_and_gradient(aggregation):
                                     aggregation, devices=2)
     assert kept == 0 and len(silent["loss_mask"]) == 2 and silent["loss_mask"].sum() == 0
     assert float(value(params, as_jax(silent))[0]) == 0.0
+
+
+@pytest.mark.parametrize("aggregation", ["token_mean", "sequence_mean", "dr_grpo"])
+def test_trimming_empty_completion_slots_keeps_the_loss_and_gradient(aggregation):
+    cfg = tiny_config("llama")
+    model, params = random_params(cfg, seed=5)
+    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(2),
+                                      SamplingConfig(max_new_tokens=40, n=2, temperature=1.0))
+    # completions that stopped early: the longest has 11 of the 40 slots
+    lengths = np.array([11, 3, 7, 1], np.int32)
+    rollout = dataclasses.replace(rollout, lengths=lengths,
+                                  mask=(np.arange(40)[None] < lengths[:, None]).astype(np.int32))
+    batch = learner_batch(rollout)
+    # one sign, so the loss is not a cancellation that fp32 rounding dominates
+    batch["advantages"] = np.array([0.9, 1.2, 0.5, 0.2], np.float32)
+    batch["fresh"] = np.zeros(4, np.float32)
+    batch["old_logprobs"] = batch["old_logprobs"] - 0.05 * batch["loss_mask"]  # ratio ≠ 1
+    batch["ref_logprobs"] = batch["old_logprobs"] + 0.1 * batch["loss_mask"]  # a KL term too
+    prompt = batch["tokens"].shape[1] - 40
+
+    trimmed = trim_completions(batch)
+    assert trimmed["loss_mask"].shape == (4, 16)  # 11 rounded up to a bucket
+    assert trimmed["ref_logprobs"].shape == (4, 16) and trimmed["tokens"].shape == (4, prompt + 16)
+    np.testing.assert_array_equal(trimmed["tokens"], batch["tokens"][:, :prompt + 16])
+    np.testing.assert_array_equal(trimmed["advantages"], batch["advantages"])
+    assert trimmed["loss_mask"].sum() == batch["loss_mask"].sum()  # no sampled token is cut
+
+    loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=40, kl_coef=0.1)
+    loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
+    as_jax = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
+    value = jax.jit(lambda p, b: loss_fn(p, b, None))
+    grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, None)[0]))
+    full_loss, full_aux = value(params, as_jax(batch))
+    trim_loss, trim_aux = value(params, as_jax(trimmed))
+    assert float(trim_loss) == pytest.approx(float(full_loss), rel=1e-5, abs=1e-8)
+    assert float(trim_aux["weight"]) == float(full_aux["weight"])
+    assert float(trim_aux["kl"]) == pytest.approx(float(full_aux["kl"]), rel=1e-5)
+    for a, b in zip(jax.tree.leaves(grad(params, as_jax(batch))),
+                    jax.tree.leaves(grad(params, as_jax(trimmed)))):
+        a, b = np.asarray(a), np.asarray(b)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+
+    # a completion that fills its slots leaves the batch as it was
+    full = dataclasses.replace(rollout, lengths=np.full(4, 40, np.int32),
+                               mask=np.ones((4, 40), np.int32))
+    untouched = learner_batch(full)
+    assert trim_completions(untouched) is untouched
 
 
 @pytest.mark.slow
