@@ -52,20 +52,60 @@ class _OrbaxErrorsOnOneLine(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and "orbax" in Path(record.pathname).parts:
             error = record.exc_info[1]
+            if _is_orphaned_callback(error):
+                # An abandoned save's thread outliving the run: the failure is already
+                # reported as one CheckpointError, so this is not news for the terminal.
+                log.debug("orbax thread after a failed save: %s", _cause(error))
+                return False
             first = (record.getMessage().strip().splitlines() or [""])[0][:300]
             record.msg = f"{first} ({_cause(error)})" if error is not None else first
             record.args, record.exc_info, record.exc_text = None, None, None
         return True
 
 
+# Set once a save has failed and been reported: what orbax abandoned may still report later.
+_SAVE_FAILED = threading.Event()
+
+
+def _raised_in_orbax(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        if "orbax" in Path(tb.tb_frame.f_code.co_filename).parts:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class _AbandonedSaveFutures(logging.Filter):
+    """A failed save leaves orbax futures whose errors nobody reads; asyncio reports each one
+    ("Future exception was never retrieved", with a traceback) when it is collected, often
+    after the run's one-line error. Once that error is out, they go to the debug log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if _SAVE_FAILED.is_set() and error is not None and _raised_in_orbax(error):
+            log.debug("orbax future abandoned by a failed save: %s", _cause(error))
+            return False
+        return True
+
+
 def _quiet_orbax_tracebacks() -> None:
-    absl_logger = logging.getLogger("absl")  # orbax logs through absl
-    if not any(isinstance(f, _OrbaxErrorsOnOneLine) for f in absl_logger.filters):
-        absl_logger.addFilter(_OrbaxErrorsOnOneLine())
+    for name, kind in (("absl", _OrbaxErrorsOnOneLine),  # orbax logs through absl
+                       ("asyncio", _AbandonedSaveFutures)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
+
+
+# What orbax's and tensorstore's threads raise when they outlive a failed save: the event
+# loop or the executor they call back into has been shut down by then.
+_ORPHANED_MESSAGES = ("Event loop is closed",
+                      "cannot schedule new futures after interpreter shutdown",
+                      "cannot schedule new futures after shutdown")
 
 
 def _is_orphaned_callback(error: BaseException | None) -> bool:
-    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+    return isinstance(error, RuntimeError) and str(error) in _ORPHANED_MESSAGES
 
 
 def _quiet_orphaned_callbacks() -> None:
@@ -297,6 +337,7 @@ class Checkpointer:
                      "writing to it)")
         last = (f"the last complete checkpoint is step {self._last_good}"
                 if self._last_good is not None else "no checkpoint was completed")
+        _SAVE_FAILED.set()
         self._failure = CheckpointError(
             f"saving checkpoint {step} in {self.directory} failed: {cause}; {last} (re-run "
             "the same command to resume from it once the cause is fixed)")

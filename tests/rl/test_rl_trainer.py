@@ -58,12 +58,36 @@ def test_first_update_ratio_is_exactly_one():
     assert abs(float(behaviour["ratio_max"]) - 1) < 1e-5
 
 
+def _sampled(seed: int, max_new_tokens: int, n: int):
+    """A random tiny Llama and its samples for two prompts (`n` each)."""
+    model, params = random_params(tiny_config("llama"), seed=seed)
+    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(seed),
+                                      SamplingConfig(max_new_tokens=max_new_tokens, n=n,
+                                                     temperature=1.0))
+    return model, params, rollout
+
+
+def _assert_same_loss_and_gradient(loss_fn, params, batch: dict, smaller: dict) -> dict:
+    """`smaller` (a cut-down learner batch) gives `batch`'s loss, weight and gradient, equal up
+    to fp32 rounding (the forward pass runs on a different shape); returns its aux metrics."""
+    as_jax = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
+    value = jax.jit(lambda p, b: loss_fn(p, b, None))
+    grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, None)[0]))
+    full_loss, full_aux = value(params, as_jax(batch))
+    small_loss, small_aux = value(params, as_jax(smaller))
+    assert float(small_loss) == pytest.approx(float(full_loss), rel=1e-5, abs=1e-8)
+    assert float(small_aux["weight"]) == float(full_aux["weight"])
+    for a, b in zip(jax.tree.leaves(grad(params, as_jax(batch))),
+                    jax.tree.leaves(grad(params, as_jax(smaller)))):
+        a, b = np.asarray(a), np.asarray(b)
+        # fp32 rounding: entries far below the leaf's scale cancel differently per shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+    return {"full": full_aux, "small": small_aux}
+
+
 @pytest.mark.parametrize("aggregation", ["token_mean", "sequence_mean", "dr_grpo"])
 def test_dropping_zero_advantage_rows_keeps_the_loss_and_gradient(aggregation):
-    cfg = tiny_config("llama")
-    model, params = random_params(cfg, seed=4)
-    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(1),
-                                      SamplingConfig(max_new_tokens=6, n=4, temperature=1.0))
+    model, params, rollout = _sampled(seed=4, max_new_tokens=6, n=4)
     batch = learner_batch(rollout)
     # the second group all got the same reward: advantage 0, no gradient without a KL term
     batch["advantages"] = np.array([0.9, -1.2, 0.5, 0.0, 0, 0, 0, 0], np.float32)
@@ -71,37 +95,23 @@ def test_dropping_zero_advantage_rows_keeps_the_loss_and_gradient(aggregation):
     batch["old_logprobs"] = batch["old_logprobs"] - 0.05 * batch["loss_mask"]  # ratio ≠ 1
     loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=6)
     loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
-    grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, None)[0]))
-    value = jax.jit(lambda p, b: loss_fn(p, b, None))
 
     dropped, kept = drop_silent_rows(batch, aggregation, devices=1)
     assert kept == 3 and len(dropped["loss_mask"]) == 4  # bucketed to 4, one empty row
     assert dropped["loss_mask"][3].sum() == 0
-    as_jax = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
-    full_loss, full_aux = value(params, as_jax(batch))
-    part_loss, part_aux = value(params, as_jax(dropped))
-    # equal up to fp32 rounding (the forward pass runs on a different batch shape)
-    assert float(part_loss) == pytest.approx(float(full_loss), rel=1e-5, abs=1e-8)
-    assert float(part_aux["weight"]) == float(full_aux["weight"])
-    for a, b in zip(jax.tree.leaves(grad(params, as_jax(batch))),
-                    jax.tree.leaves(grad(params, as_jax(dropped)))):
-        a, b = np.asarray(a), np.asarray(b)
-        # fp32 rounding: entries far below the leaf's scale cancel differently per shape
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+    _assert_same_loss_and_gradient(loss_fn, params, batch, dropped)
 
     # nothing to learn: one bucket of empty rows, zero loss, the whole weight kept
     silent, kept = drop_silent_rows({**batch, "advantages": np.zeros(8, np.float32)},
                                     aggregation, devices=2)
     assert kept == 0 and len(silent["loss_mask"]) == 2 and silent["loss_mask"].sum() == 0
-    assert float(value(params, as_jax(silent))[0]) == 0.0
+    silent = {k: jnp.asarray(v) for k, v in silent.items()}
+    assert float(loss_fn(params, silent, None)[0]) == 0.0
 
 
 @pytest.mark.parametrize("aggregation", ["token_mean", "sequence_mean", "dr_grpo"])
 def test_trimming_empty_completion_slots_keeps_the_loss_and_gradient(aggregation):
-    cfg = tiny_config("llama")
-    model, params = random_params(cfg, seed=5)
-    rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(2),
-                                      SamplingConfig(max_new_tokens=40, n=2, temperature=1.0))
+    model, params, rollout = _sampled(seed=5, max_new_tokens=40, n=2)
     # completions that stopped early: the longest has 11 of the 40 slots
     lengths = np.array([11, 3, 7, 1], np.int32)
     rollout = dataclasses.replace(rollout, lengths=lengths,
@@ -123,18 +133,8 @@ def test_trimming_empty_completion_slots_keeps_the_loss_and_gradient(aggregation
 
     loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=40, kl_coef=0.1)
     loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
-    as_jax = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
-    value = jax.jit(lambda p, b: loss_fn(p, b, None))
-    grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, None)[0]))
-    full_loss, full_aux = value(params, as_jax(batch))
-    trim_loss, trim_aux = value(params, as_jax(trimmed))
-    assert float(trim_loss) == pytest.approx(float(full_loss), rel=1e-5, abs=1e-8)
-    assert float(trim_aux["weight"]) == float(full_aux["weight"])
-    assert float(trim_aux["kl"]) == pytest.approx(float(full_aux["kl"]), rel=1e-5)
-    for a, b in zip(jax.tree.leaves(grad(params, as_jax(batch))),
-                    jax.tree.leaves(grad(params, as_jax(trimmed)))):
-        a, b = np.asarray(a), np.asarray(b)
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+    aux = _assert_same_loss_and_gradient(loss_fn, params, batch, trimmed)
+    assert float(aux["small"]["kl"]) == pytest.approx(float(aux["full"]["kl"]), rel=1e-5)
 
     # a completion that fills its slots leaves the batch as it was
     full = dataclasses.replace(rollout, lengths=np.full(4, 40, np.int32),

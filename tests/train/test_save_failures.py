@@ -176,3 +176,59 @@ def test_second_sigterm_ends_a_run_stuck_on_a_save_at_once(tmp_path):
     assert time.monotonic() - start < 10
     assert proc.returncode == -signal.SIGTERM, err[-2000:]
     assert "second signal" in err
+
+
+@pytest.mark.parametrize("message", ["Event loop is closed",
+                                     "cannot schedule new futures after interpreter shutdown"])
+def test_orbax_threads_outliving_a_failed_save_stay_off_the_terminal(message):
+    """After a failed save orbax's threads may still run into its closed loop or executor at
+    exit; the failure is already one CheckpointError, so their reports are dropped, while
+    any other orbax error is kept, on one line."""
+    import logging
+
+    from llm_jax.train.checkpoint import _OrbaxErrorsOnOneLine
+
+    def record(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except type(error):
+            return logging.LogRecord("absl", logging.ERROR, "/x/orbax/checkpoint/y.py", 1,
+                                     "_SignalingThread.run() raised an exception:\nmore",
+                                     None, sys.exc_info())
+
+    quiet = _OrbaxErrorsOnOneLine()
+    assert not quiet.filter(record(RuntimeError(message)))
+    kept = record(OSError("Not a directory: '/run/checkpoints/4'\nspec..."))
+    assert quiet.filter(kept)
+    assert kept.getMessage() == ("_SignalingThread.run() raised an exception: (OSError: Not a "
+                                 "directory: '/run/checkpoints/4')")
+    assert kept.exc_info is None
+
+
+def test_futures_a_failed_save_abandoned_stay_off_the_terminal_once_it_is_reported(monkeypatch):
+    """asyncio reports an orbax future nobody read when it is collected; after the save's
+    failure is out as one CheckpointError that report is dropped, before it (or from other
+    code) it is kept."""
+    import logging
+    import threading
+
+    import llm_jax.train.checkpoint as checkpoint
+
+    def abandoned(filename: str) -> logging.LogRecord:
+        scope: dict = {}
+        exec(compile("def write():\n    raise ValueError('FAILED_PRECONDITION: zarr')\n",
+                     filename, "exec"), scope)
+        try:
+            scope["write"]()
+        except ValueError:
+            return logging.LogRecord("asyncio", logging.ERROR, "/x/asyncio/base_events.py", 1,
+                                     "Future exception was never retrieved", None, sys.exc_info())
+
+    monkeypatch.setattr(checkpoint, "_SAVE_FAILED", threading.Event())
+    quiet = checkpoint._AbandonedSaveFutures()
+    orbax_file = "/site-packages/orbax/checkpoint/serialization.py"
+    assert quiet.filter(abandoned(orbax_file))  # no failure reported yet: kept
+    checkpoint._SAVE_FAILED.set()
+    assert not quiet.filter(abandoned(orbax_file))
+    assert quiet.filter(abandoned("/site-packages/other/module.py"))  # not orbax's: kept
+
