@@ -20,7 +20,8 @@ The peer is `trl.GRPOTrainer` with its own `generate` rollouts (no vLLM) on the 
 problems and batch; each step is timed by a callback. The first iteration of
 each side (compilation, warm-up) is left out and the median of the rest is reported; the
 mean of the rest ("_mean") also counts the compilations a new learner shape costs later (ours
-compiles once per bucket of kept rows and of completion length).
+compiles once per bucket of kept rows and of completion length; the persistent compilation
+cache is off here, so each figure pays for its own).
 Prints one JSON line per figure; the CPU model is on each line.
 """
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,16 +42,6 @@ PROMPTS, GROUP, NEW_TOKENS = 8, 8, 48
 CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
           "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_folder(folder: Path) -> Path:
@@ -121,6 +111,7 @@ def bench_ours(folder: Path, iterations: int, workdir: Path, skip_zero_advantage
     argv = ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir", str(run_dir),
             f"--config.rl.skip_zero_advantage={str(skip_zero_advantage).lower()}",
             f"--config.rl.reward={REWARDS[scenario]}",
+            "--config.run.compilation_cache=",  # every figure pays its own compilations
             "--config.init.from_run=", f"--config.init.from_hf={folder}",
             "--config.model.dtype=float32", "--config.rl.tools=false",
             f"--config.rl.prompts_per_iteration={PROMPTS}", f"--config.rl.group_size={GROUP}",
@@ -202,6 +193,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(ROOT))
+    from llm_jax.tracking.report import cpu_model
+
     common = {"cpu": cpu_model(), "cores": os.cpu_count(), "prompts": PROMPTS, "group": GROUP,
               "max_new_tokens": NEW_TOKENS}
     with tempfile.TemporaryDirectory() as tmp:

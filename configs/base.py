@@ -9,6 +9,7 @@ from ml_collections import config_dict
 
 from configs import mesh as mesh_presets
 from configs import optim as optim_presets
+from llm_jax.train import compile_cache
 
 
 def data(seq_len: int = 256, batch_size: int = 8, vocab_size: int = 4096,
@@ -39,6 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.run = ml_collections.ConfigDict(dict(
         name="",  # run directory name under runs/<experiment>/; default: the experiment arg
         seed=0,
+        # JAX's persistent compilation cache: reruns, resumes and sweeps load compiled
+        # programs instead of compiling again ("" = off; see llm_jax/train/compile_cache.py)
+        compilation_cache=compile_cache.DEFAULT,
     ))
     # Where the params start: a parent run directory or a Hugging Face folder; neither = a
     # random init. A run with checkpoints of its own resumes from them instead.

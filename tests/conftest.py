@@ -12,6 +12,9 @@ os.environ["XLA_FLAGS"] = (
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# No persistent compilation cache: a test's outcome must not depend on what ran before it
+# (tests/train/test_compile_cache.py turns it on for itself).
+os.environ.setdefault("LLM_JAX_COMPILATION_CACHE", "")
 
 from pathlib import Path  # noqa: E402
 

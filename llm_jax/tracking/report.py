@@ -69,13 +69,14 @@ def environment() -> dict[str, str]:
     kinds: dict[str, int] = {}
     for device in jax.devices():
         kinds[device.device_kind] = kinds.get(device.device_kind, 0) + 1
-    return {"cpu": f"{_cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)",
+    return {"cpu": f"{cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)",
             "python": platform.python_version(), "jax": jax.__version__,
             "devices": ", ".join(f"{n} × {k}" for k, n in kinds.items()),
             "git commit": _git_commit()}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
