@@ -44,6 +44,17 @@ def _cause(error: BaseException) -> str:
             else type(error).__name__)
 
 
+# What orbax's and tensorstore's threads raise when they outlive a failed save: the event
+# loop or the executor they call back into has been shut down by then.
+_ORPHANED_MESSAGES = ("Event loop is closed",
+                      "cannot schedule new futures after interpreter shutdown",
+                      "cannot schedule new futures after shutdown")
+
+
+def _is_orphaned_callback(error: BaseException | None) -> bool:
+    return isinstance(error, RuntimeError) and str(error) in _ORPHANED_MESSAGES
+
+
 class _OrbaxErrorsOnOneLine(logging.Filter):
     """orbax logs a failure in its threads with a traceback and pages of tensorstore spec
     before the Checkpointer raises it as one `CheckpointError`: keep orbax's record to one
@@ -95,17 +106,6 @@ def _quiet_orbax_tracebacks() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, kind) for f in logger.filters):
             logger.addFilter(kind())
-
-
-# What orbax's and tensorstore's threads raise when they outlive a failed save: the event
-# loop or the executor they call back into has been shut down by then.
-_ORPHANED_MESSAGES = ("Event loop is closed",
-                      "cannot schedule new futures after interpreter shutdown",
-                      "cannot schedule new futures after shutdown")
-
-
-def _is_orphaned_callback(error: BaseException | None) -> bool:
-    return isinstance(error, RuntimeError) and str(error) in _ORPHANED_MESSAGES
 
 
 def _quiet_orphaned_callbacks() -> None:
