@@ -55,15 +55,20 @@ def _is_orphaned_callback(error: BaseException | None) -> bool:
     return isinstance(error, RuntimeError) and str(error) in _ORPHANED_MESSAGES
 
 
+# Set once a save has failed and been reported: what orbax abandoned may still report later.
+_SAVE_FAILED = threading.Event()
+
+
 class _OrbaxErrorsOnOneLine(logging.Filter):
     """orbax logs a failure in its threads with a traceback and pages of tensorstore spec
     before the Checkpointer raises it as one `CheckpointError`: keep orbax's record to one
-    line, so a failed save does not read like a crash."""
+    line, so a failed save does not read like a crash; once that error is out, orbax's
+    threads still finishing the abandoned save go to the debug log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and "orbax" in Path(record.pathname).parts:
             error = record.exc_info[1]
-            if _is_orphaned_callback(error):
+            if _is_orphaned_callback(error) or _SAVE_FAILED.is_set():
                 # An abandoned save's thread outliving the run: the failure is already
                 # reported as one CheckpointError, so this is not news for the terminal.
                 log.debug("orbax thread after a failed save: %s", _cause(error))
@@ -72,10 +77,6 @@ class _OrbaxErrorsOnOneLine(logging.Filter):
             record.msg = f"{first} ({_cause(error)})" if error is not None else first
             record.args, record.exc_info, record.exc_text = None, None, None
         return True
-
-
-# Set once a save has failed and been reported: what orbax abandoned may still report later.
-_SAVE_FAILED = threading.Event()
 
 
 def _raised_in_orbax(error: BaseException) -> bool:
@@ -87,14 +88,20 @@ def _raised_in_orbax(error: BaseException) -> bool:
     return False
 
 
+def _abandoned_by_a_save(error: BaseException) -> bool:
+    # Raised through orbax's code, or set on the future by tensorstore's native writer and
+    # never raised in Python at all (no traceback: asyncio then prints only its last line).
+    return error.__traceback__ is None or _raised_in_orbax(error)
+
+
 class _AbandonedSaveFutures(logging.Filter):
-    """A failed save leaves orbax futures whose errors nobody reads; asyncio reports each one
-    ("Future exception was never retrieved", with a traceback) when it is collected, often
+    """A failed save leaves orbax and tensorstore futures whose errors nobody reads; asyncio
+    reports each one ("Future exception was never retrieved") when it is collected, often
     after the run's one-line error. Once that error is out, they go to the debug log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if _SAVE_FAILED.is_set() and error is not None and _raised_in_orbax(error):
+        if _SAVE_FAILED.is_set() and error is not None and _abandoned_by_a_save(error):
             log.debug("orbax future abandoned by a failed save: %s", _cause(error))
             return False
         return True
