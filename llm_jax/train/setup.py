@@ -51,7 +51,6 @@ from llm_jax.sharding.mesh import (
 from llm_jax.sharding.rules import rules as rule_set
 from llm_jax.tracking.tracker import Tracker, TrackerConfig
 from llm_jax.train.checkpoint import Checkpointer
-from llm_jax.train.compile_cache import DEFAULT as DEFAULT_COMPILATION_CACHE
 from llm_jax.train.compile_cache import use_compilation_cache
 from llm_jax.train.init import init_train_state, state_from_params, state_shardings
 from llm_jax.train.loop import LoopConfig, run_training
@@ -368,7 +367,7 @@ class start_run:  # noqa: N801 - used as a context manager, reads like a functio
     def __enter__(self) -> Run:
         config, run_dir, stage = self.args
         maybe_initialize_distributed()
-        use_compilation_cache(config.run.get("compilation_cache", DEFAULT_COMPILATION_CACHE))
+        use_compilation_cache(config.run.compilation_cache)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         # Before anything is written there (config, tokenizer, checkpoints, metrics): a second
         # job on the same directory must leave the first one's files untouched.
