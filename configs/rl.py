@@ -7,6 +7,8 @@ and rejection-sampling fine-tuning are all this one section with different value
 
 import ml_collections
 
+from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
+
 
 def task(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
@@ -16,8 +18,13 @@ def task(**overrides) -> ml_collections.ConfigDict:
         size=2000,  # reasoning_gym: problems generated (then split)
         paths=(),  # gsm8k: JSONL files (`question`, `answer` ending `#### N`)
         seed=0,
-        heldout_fraction=0.1,  # train and held-out problems never share a question
-        eval_problems=100,  # held-out problems in each evaluation
+        # train and held-out problems never share a question (arithmetic: a computation)
+        heldout_fraction=DEFAULT_HELDOUT_FRACTION,
+        # held-out problems in each evaluation; arithmetic: the same number from each level
+        eval_problems=100,
+        # arithmetic: levels evaluated beside the task's (e.g. word problems), reported per
+        # level but not in the headline accuracy; never trained on by RL
+        report_levels=(),
     ) | overrides)
 
 
@@ -33,6 +40,10 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         temperature=1.0,
         top_p=1.0,
         top_k=0,
+        # DAPO's dynamic sampling: replace groups whose samples all got the same reward (no
+        # gradient) with groups of fresh training problems, up to `refill_rounds` extra
+        # rollouts of `prompts_per_iteration` problems each; 0 = off
+        refill_rounds=0,
         tools=True,  # answer calculator calls (our tokenizer only); forced tokens get no loss
         system="",  # a system message for every prompt ("" = none)
         # --- rewards (one protocol: prompts, completions, meta -> rewards)
@@ -53,8 +64,12 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         advantage="grpo",  # grpo (mean/std) | dr_grpo (mean only) | rloo (leave-one-out)
         eps_low=0.2,
         eps_high=0.2,  # > eps_low = DAPO's clip-higher
-        kl_coef=0.0,  # β; 0 loads no reference model
-        kl_estimator="k3",  # k1 | k3
+        kl_coef=0.0,  # β; 0 loads no reference model. The loss's KL is k3 (k1 as a loss term
+        # has zero expected gradient); PPO pays k1 in its rewards instead
+        kl_bias_correction=False,  # k3 × sg(π/π_old): the reverse KL's unbiased gradient
+        importance="token",  # token (PPO/GRPO ratio) | sequence (GSPO: one ratio a completion)
+        seq_eps_low=3e-4,  # GSPO's clip range on the sequence ratio
+        seq_eps_high=4e-4,
         aggregation="token_mean",  # token_mean | sequence_mean | dr_grpo
         epochs=1,  # μ: passes over each rollout batch
         # β = 0 only: leave rows with advantage 0 (groups that all got the same reward) out of

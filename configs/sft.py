@@ -17,10 +17,12 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         mixture_size=3000,  # training conversations
         weights=ml_collections.ConfigDict(dict(DEFAULT_WEIGHTS)),  # share of each kind
         math_levels=(1, 2),  # arithmetic difficulty levels in the mixture
+        # column: sums worked digit by digit, carries written | plain: a line per operation
+        math_working="column",
         answer_first=False,  # state the answer before the reasoning (the comparison variant)
         books=(),  # text files for the passage tasks; empty = the default corpus
         eval_size=40,  # held-out conversations per kind
-        eval_math=40,  # held-out arithmetic problems in the chat evaluation
+        eval_math=100,  # held-out arithmetic problems in the chat evaluation, even per level
         eval_max_new_tokens=96,
     ) | overrides)
 

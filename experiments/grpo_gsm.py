@@ -28,7 +28,7 @@ def get_config(arg=None):
     config.mesh = mesh.mesh("fsdp")
     config.rl = rl.grpo(
         prompts_per_iteration=32, group_size=8, max_new_tokens=512, temperature=1.0,
-        eps_low=0.2, eps_high=0.28, kl_coef=0.04, kl_estimator="k3",
+        eps_low=0.2, eps_high=0.28, kl_coef=0.04,
         aggregation="token_mean", tools=False, format_weight=0.0, eval_samples=8,
         eval_ks=(1, 8), **variant)
     config.rl.task = rl.task(source="reasoning_gym", dataset="gsm_symbolic", size=20000,

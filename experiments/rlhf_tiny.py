@@ -24,7 +24,7 @@ def get_config(arg=None):
         "no_kl": dict(kl_coef=0.0),
         # PPO as TRL's PPOTrainer: k1 KL penalty in the per-token rewards, a critic from the
         # SFT model, 2 epochs × 2 minibatches per rollout.
-        "ppo": dict(algorithm="ppo", kl_coef=0.05, kl_estimator="k1", epochs=2, minibatches=2),
+        "ppo": dict(algorithm="ppo", kl_coef=0.05, epochs=2, minibatches=2),
     }, "rlhf_tiny variant")
     config = base.base_config()
     config.stage = "rl"

@@ -186,6 +186,28 @@ class IndexView:
         return sizes[sizes > 0]
 
 
+class ConcatIndex:
+    """Several indexes read as one, in order: a corpus with generated documents after it."""
+
+    def __init__(self, *parts: RecordIndex | IndexView | ConcatIndex):
+        self.parts = [p for p in parts if len(p)]
+        self._starts = np.cumsum([0, *(len(p) for p in self.parts)])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, i: int) -> Any:
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"record {i} of {len(self)}")
+        p = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self.parts[p][i - int(self._starts[p])]
+
+    @property
+    def block_sizes(self) -> np.ndarray:
+        return np.concatenate([np.zeros(0, np.int64), *(p.block_sizes for p in self.parts)])
+
+
 def split_tail(index: RecordIndex | IndexView, n: int) -> tuple[IndexView, IndexView]:
     """(all but the last `n` records, the last `n` records)."""
     return IndexView(index, 0, len(index) - n), IndexView(index, len(index) - n, len(index))

@@ -38,15 +38,16 @@ def _record(question: str, content, kind: str, answer: str) -> dict:
 
 
 def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: bool,
-                            heldout_fraction: float) -> tuple[dict, str]:
-    """A problem from our generator at a random level of `levels`."""
+                            heldout_fraction: float, working: str = "column"
+                            ) -> tuple[dict, str]:
+    """A problem from our generator at a random level of `levels`, worked as `working` says
+    (`column`: digit by digit; `plain`: one line per operation)."""
     problem = generate_problem(rng, rng.choice(levels))
     # The split key of `tasks.sources.ArithmeticTask`: the computation, not the story, so the
     # same sums retold are on the same side as the math evaluation's held-out problems.
-    computation = " ; ".join(step.rsplit(": ", 1)[-1] for step in problem.steps)
-    split = split_of(computation, heldout_fraction)
+    split = split_of(problem.computation, heldout_fraction)
     answer = str(problem.answer)
-    return _record(problem.question, reply(problem.steps, answer, answer_first),
+    return _record(problem.question, reply(problem.worked_steps(working), answer, answer_first),
                    "arithmetic", answer), split
 
 

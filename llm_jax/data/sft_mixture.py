@@ -20,7 +20,9 @@ written to JSONL and read back by `conversations.py`); `answer` is what an evalu
 Train and held-out never share a prompt: every kind decides a record's split from a stable
 hash of what the question is about (the computation, the person, the passage), identity from
 its held-out phrasings. `answer_first=True` moves the answer before the reasoning in the math
-kinds (the "tokens to think" comparison). The same arguments always give the same lists.
+kinds (the "tokens to think" comparison); `working` says how our arithmetic is worked
+(`column`, digit by digit, or `plain`, a line per operation). The same arguments always
+give the same lists.
 """
 
 from __future__ import annotations
@@ -66,14 +68,15 @@ def _repeat(draw: Draw) -> Iterator[tuple[dict | None, str]]:
 
 def _kind_draws(kind: str, rng: random.Random, seed: int, *, name: str, maker: str,
                 passages: PassageTasks | None, levels: tuple[int, ...], answer_first: bool,
-                heldout_fraction: float, n: int) -> Iterator[tuple[dict | None, str]]:
+                heldout_fraction: float, n: int, working: str) -> Iterator[tuple[dict | None, str]]:
     if kind == "identity":
         return _repeat(lambda: identity_conversation(rng, name, maker))
     if kind == "refusal":
         return _repeat(lambda: refusal_conversation(rng, heldout_fraction))
     if kind == "arithmetic":
         return _repeat(lambda: arithmetic_conversation(
-            rng, levels=levels, answer_first=answer_first, heldout_fraction=heldout_fraction))
+            rng, levels=levels, answer_first=answer_first, heldout_fraction=heldout_fraction,
+            working=working))
     if kind == "gsm_symbolic":
         # A finite stream: enough problems for both quotas at the held-out fraction.
         size = int(n / max(heldout_fraction, 1e-3)) + n + 10
@@ -91,7 +94,8 @@ def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str
                   books: Mapping[str, str] | None = None,
                   weights: Mapping[str, float] | None = None,
                   levels: tuple[int, ...] = DEFAULT_LEVELS, answer_first: bool = False,
-                  heldout_fraction: float = 0.1) -> tuple[list[dict], list[dict]]:
+                  heldout_fraction: float = 0.1, working: str = "column"
+                  ) -> tuple[list[dict], list[dict]]:
     """(train records, held-out records): about `size` training conversations split by
     `weights` (normalized; kinds at 0 are left out), and `eval_size` held-out conversations
     of each kind. Training records are shuffled (seeded); held-out ones are grouped by kind.
@@ -111,7 +115,8 @@ def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str
         rng = random.Random(f"{seed}:{kind}")
         draws = _kind_draws(kind, rng, seed, name=name, maker=maker, passages=passages,
                             levels=levels, answer_first=answer_first,
-                            heldout_fraction=heldout_fraction, n=max(n, eval_size))
+                            heldout_fraction=heldout_fraction, n=max(n, eval_size),
+                            working=working)
         kind_train, kind_heldout = _fill(draws, n, eval_size)
         train += kind_train
         heldout += kind_heldout

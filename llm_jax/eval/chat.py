@@ -21,6 +21,7 @@ import numpy as np
 
 from llm_jax.data.tasks.answers import check
 from llm_jax.data.tasks.task import Problem
+from llm_jax.eval.math import accuracy_by
 from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import FINISH_STOP, Rollout, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens, generate_with_tools
@@ -89,8 +90,13 @@ def make_chat_evaluator(sampler: Sampler, tokenizer, template, *,
         if n_math:
             checks = [check(t, p.answer) for t, p in
                       zip(texts[n_id:n_id + n_math], math_problems)]
-            metrics["math/accuracy"] = float(np.mean([c.correct for c in checks]))
+            correct = [c.correct for c in checks]
+            metrics["math/accuracy"] = float(np.mean(correct))
             metrics["math/has_answer"] = float(np.mean([c.has_answer for c in checks]))
+            levels = [p.meta.get("level") for p in math_problems]
+            if len(set(levels)) > 1:
+                metrics.update({f"math/accuracy/level_{level}": value for level, value
+                                in accuracy_by(correct, levels).items() if level is not None})
         return {prefix + k: v for k, v in metrics.items()}
 
     evaluate.prompts = questions  # for logging sample replies next to the numbers

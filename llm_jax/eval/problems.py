@@ -49,12 +49,18 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
                             pad_id=tokenizer.pad_id)
     ks = tuple(k for k in ks if k <= samples)
     levels = {p.meta.get("level") for p in problems}  # a curriculum's levels, scored apart
+    # Problems marked report_only (e.g. word problems beside bare sums) are scored per level
+    # but kept out of the headline accuracy and of pass@k.
+    headline = np.array([not p.meta.get("report_only") for p in problems], bool)
+    if not headline.any():
+        raise ValueError("every held-out problem is report_only: nothing for the headline")
+    sampled = [i for i in range(len(problems)) if headline[i]]
 
     def evaluate(params) -> dict[str, float]:
         rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(seed),
                                           greedy, tokenizer, tools)
         correct = np.array([score(t, p) for t, p in zip(texts, problems)], bool)
-        metrics = {"accuracy": float(correct.mean()), **{
+        metrics = {"accuracy": float(correct[headline].mean()), **{
                    f"accuracy/level_{level}": value for level, value in accuracy_by(
                        correct, [p.meta.get("level") for p in problems]).items()
                    if level is not None and len(levels) > 1},
@@ -64,11 +70,16 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
         if samples and ks:
             cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature,
                                  n=samples, stop_tokens=stops, pad_id=tokenizer.pad_id)
-            _, texts = generate_replies(sampler, params, prompts,
+            _, texts = generate_replies(sampler, params, [prompts[i] for i in sampled],
                                         jax.random.PRNGKey(seed + 1), cfg, tokenizer, tools)
-            table = np.array([score(t, problems[i // samples]) for i, t in enumerate(texts)],
-                             bool).reshape(len(problems), samples)
+            table = np.array([score(t, problems[sampled[i // samples]])
+                              for i, t in enumerate(texts)], bool).reshape(len(sampled), samples)
             metrics.update(pass_at_k_metrics(table, ks))
+            sampled_levels = np.array([str(problems[i].meta.get("level")) for i in sampled])
+            if len(set(sampled_levels)) > 1:  # pass@k per level too
+                for level in dict.fromkeys(sampled_levels):
+                    metrics.update({f"{k}/level_{level}": v for k, v in pass_at_k_metrics(
+                        table[sampled_levels == level], ks).items()})
         return {prefix + k: v for k, v in metrics.items()}
 
     return evaluate

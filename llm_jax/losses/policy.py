@@ -7,9 +7,20 @@ Per completion token t of sample i (PPO, Schulman et al. 2017; GRPO, Shao et al.
     ratio = exp(logp - old_logp)
     l_t   = -min(ratio · A_i, clip(ratio, 1 - eps_low, 1 + eps_high) · A_i) + β · KL_t
 
-`eps_high > eps_low` is DAPO's "clip-higher" (Yu et al. 2025). KL to the frozen reference:
-`k1` = logp - ref (its expectation is the KL; unbiased, can be negative per token) or `k3` =
-exp(ref - logp) - (ref - logp) - 1 (Schulman's low-variance, always ≥ 0 estimator, GRPO's).
+`eps_high > eps_low` is DAPO's "clip-higher" (Yu et al. 2025). `importance="sequence"` is GSPO
+(Zheng et al. 2025): one ratio per completion, exp of the token-mean log-ratio, the same on
+each of its tokens, clipped by its own, much tighter range (`seq_eps_low/high`).
+
+KL to the frozen reference, and which KL's gradient each choice gives (tokens sampled from the
+behaviour policy π_old, r = π_ref / π):
+* k1 = -log r as a *loss* term has zero expected gradient: E_π[∇ log π] = 0, so it only adds
+  noise. It is not offered here; PPO pays k1 in its per-token *rewards*, where it works
+  (`llm_jax/rl/ppo.py`).
+* k3 = r - log r - 1 (Schulman's estimator, GRPO's): always ≥ 0; its gradient, on samples
+  from π itself, is that of the forward KL(π_ref ‖ π), a good approximation of the reverse
+  KL(π ‖ π_ref) while the two stay close.
+* k3 · sg(π / π_old) (`kl_bias_correction`, TRL 1.16's default, DeepSeek-V3.2): reweights the
+  samples to the current policy, making the gradient the reverse KL(π ‖ π_ref)'s, unbiased.
 
 Aggregation over the batch (the names TRL uses where it has one):
 * `token_mean`: Σ l / Σ mask over the whole batch; every token weighs the same (DAPO, TRL's
@@ -29,10 +40,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
 AGGREGATIONS = ("token_mean", "sequence_mean", "dr_grpo")
-KL_ESTIMATORS = ("k1", "k3")
+IMPORTANCE_LEVELS = ("token", "sequence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,29 +52,50 @@ class PolicyLossConfig:
     eps_low: float = 0.2
     eps_high: float = 0.2
     kl_coef: float = 0.0  # β; 0 = no reference model at all
-    kl_estimator: str = "k3"
+    kl_bias_correction: bool = False  # k3 × sg(π/π_old): the reverse KL's unbiased gradient
     aggregation: str = "token_mean"
     max_completion_length: int = 0  # the dr_grpo constant (the rollout's token budget)
+    importance: str = "token"  # token (PPO/GRPO) | sequence (GSPO)
+    seq_eps_low: float = 3e-4  # GSPO's clip range (its paper's values)
+    seq_eps_high: float = 4e-4
 
     def __post_init__(self):
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation={self.aggregation!r}; choose from {AGGREGATIONS}")
-        if self.kl_estimator not in KL_ESTIMATORS:
-            raise ValueError(f"kl_estimator={self.kl_estimator!r}; choose from {KL_ESTIMATORS}")
+        if self.importance not in IMPORTANCE_LEVELS:
+            raise ValueError(f"importance={self.importance!r}; choose from "
+                             f"{IMPORTANCE_LEVELS}")
         if not (0 <= self.eps_low < 1 and self.eps_high >= 0):
             raise ValueError(f"need 0 <= eps_low < 1 and eps_high >= 0, got {self}")
+        if not (0 <= self.seq_eps_low < 1 and self.seq_eps_high >= 0):
+            raise ValueError(f"need 0 <= seq_eps_low < 1 and seq_eps_high >= 0, got {self}")
         if self.aggregation == "dr_grpo" and self.max_completion_length < 1:
             raise ValueError("dr_grpo aggregation needs max_completion_length >= 1")
 
+    @property
+    def clip_range(self) -> tuple[float, float]:
+        """(eps_low, eps_high) of the ratio in use: the token's or GSPO's sequence range."""
+        if self.importance == "sequence":
+            return self.seq_eps_low, self.seq_eps_high
+        return self.eps_low, self.eps_high
 
-def kl_estimate(logp: jnp.ndarray, ref_logp: jnp.ndarray, estimator: str = "k3") -> jnp.ndarray:
-    """Per-token estimate of KL(policy ‖ reference) from the sampled tokens' log-probs."""
+
+def kl_estimate(logp: jnp.ndarray, ref_logp: jnp.ndarray) -> jnp.ndarray:
+    """Per-token k3 estimate of KL(policy ‖ reference) from the sampled tokens' log-probs."""
     log_ratio = ref_logp - logp
-    if estimator == "k1":
-        return -log_ratio
-    if estimator == "k3":
-        return jnp.exp(log_ratio) - log_ratio - 1.0
-    raise ValueError(f"kl estimator {estimator!r}; choose from {KL_ESTIMATORS}")
+    return jnp.exp(log_ratio) - log_ratio - 1.0
+
+
+def log_importance(logp: jnp.ndarray, old_logp: jnp.ndarray, mask: jnp.ndarray,
+                   level: str = "token") -> jnp.ndarray:
+    """[B, T] log π/π_old per token, or (GSPO) each completion's token-mean log-ratio on
+    every one of its tokens."""
+    log_ratio = logp - old_logp
+    if level == "token":
+        return log_ratio
+    mask = mask.astype(jnp.float32)
+    per_sequence = (log_ratio * mask).sum(1) / jnp.maximum(mask.sum(1), 1.0)
+    return jnp.broadcast_to(per_sequence[:, None], log_ratio.shape)
 
 
 def aggregation_weight(mask, mode: str):
@@ -117,21 +150,24 @@ def policy_loss(logp: jnp.ndarray, old_logp: jnp.ndarray, advantages: jnp.ndarra
     min and max.
     """
     adv = advantages[:, None] if advantages.ndim == 1 else advantages
-    ratio = jnp.exp(logp - old_logp)
-    clipped_ratio = jnp.clip(ratio, 1.0 - cfg.eps_low, 1.0 + cfg.eps_high)
+    eps_low, eps_high = cfg.clip_range
+    ratio = jnp.exp(log_importance(logp, old_logp, mask, cfg.importance))
+    clipped_ratio = jnp.clip(ratio, 1.0 - eps_low, 1.0 + eps_high)
     per_token = -jnp.minimum(ratio * adv, clipped_ratio * adv)
     metrics: dict[str, jnp.ndarray] = {}
     if cfg.kl_coef:
         if ref_logp is None:
             raise ValueError("kl_coef > 0 needs the reference log-probs")
-        kl = kl_estimate(logp, ref_logp, cfg.kl_estimator)
-        per_token = per_token + cfg.kl_coef * kl
+        kl = kl_estimate(logp, ref_logp)
         metrics["kl"] = masked_mean(kl, mask)
+        if cfg.kl_bias_correction:  # the token's own ratio, detached, whatever `importance`
+            kl = kl * jnp.exp(jax.lax.stop_gradient(logp - old_logp))
+        per_token = per_token + cfg.kl_coef * kl
     loss, weight = aggregate(per_token, mask, cfg.aggregation, cfg.max_completion_length,
                              weight)
 
-    low = (ratio < 1.0 - cfg.eps_low) & (adv < 0)
-    high = (ratio > 1.0 + cfg.eps_high) & (adv > 0)
+    low = (ratio < 1.0 - eps_low) & (adv < 0)
+    high = (ratio > 1.0 + eps_high) & (adv > 0)
     on = mask > 0
     metrics.update({
         "clip_ratio/low_mean": masked_mean(low, mask),

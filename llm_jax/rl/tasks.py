@@ -13,7 +13,12 @@ from itertools import islice
 import ml_collections
 import numpy as np
 
-from llm_jax.data.tasks.sources import ArithmeticTask, Gsm8kTask, ReasoningGymTask
+from llm_jax.data.tasks.sources import (
+    ArithmeticTask,
+    Gsm8kTask,
+    ReasoningGymTask,
+    stratified_heldout,
+)
 from llm_jax.data.tasks.task import AnswerTask, Problem
 from llm_jax.errors import ConfigError
 
@@ -24,8 +29,11 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
     try:
         if cfg.source == "arithmetic":
             train = ArithmeticTask(level=list(cfg.levels), split="train", **common)
-            heldout = ArithmeticTask(level=list(cfg.levels), split="heldout",
-                                     size=cfg.eval_problems, **common).problems()
+            heldout = stratified_heldout(cfg.levels, cfg.eval_problems, **common)
+            heldout += stratified_heldout(cfg.report_levels, cfg.eval_problems, report=True,
+                                          per_level=len(heldout) // max(len(cfg.levels), 1),
+                                          **common)
+            return train, heldout
         elif cfg.source == "reasoning_gym":
             make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731
                                                   **common)
@@ -72,6 +80,12 @@ class ProblemSchedule:
         if not self.pool:
             raise ConfigError("rl.task: the training split has no problems")
         self.per_iteration, self.seed = per_iteration, seed
+
+    def refill(self, iteration: int, round_: int) -> list[Problem]:
+        """`per_iteration` training problems for dynamic sampling's `round_` (1, 2, ...) of
+        iteration i, drawn from the pool by (seed, i, round): a resumed run draws the same."""
+        rng = np.random.default_rng([self.seed, iteration, round_, 1])
+        return [self.pool[k] for k in rng.choice(len(self.pool), self.per_iteration)]
 
     def __call__(self, iteration: int) -> list[Problem]:
         n = len(self.pool)

@@ -17,14 +17,23 @@ import jax
 import ml_collections
 
 from llm_jax.data.corpus import default_corpus
+from llm_jax.data.generated import mix_generated
 from llm_jax.data.global_batches import GlobalBatchIterator
-from llm_jax.data.index import IndexView, RecordIndex, build_index, memory_index, split_tail
+from llm_jax.data.index import (
+    ConcatIndex,
+    IndexView,
+    RecordIndex,
+    build_index,
+    memory_index,
+    split_tail,
+)
 from llm_jax.data.pipeline import eval_batches, train_documents_sample, train_iterator
 from llm_jax.data.records import text_field
 from llm_jax.data.sources import BadRecordStats, hf_documents
 from llm_jax.data.stats import unigram_entropy
+from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.tokenizer import Tokenizer
-from llm_jax.errors import DataError
+from llm_jax.errors import ConfigError, DataError
 from llm_jax.eval.heldout import make_lm_evaluator
 from llm_jax.eval.samples import make_sample_fn
 from llm_jax.generate.sampler import Sampler, SamplingConfig
@@ -37,7 +46,7 @@ from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
 
-Corpus = RecordIndex | IndexView  # documents by number; Parquet read lazily
+Corpus = RecordIndex | IndexView | ConcatIndex  # documents by number; Parquet read lazily
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -75,6 +84,16 @@ def load_corpus(data: ml_collections.ConfigDict, stats: BadRecordStats | None = 
                             "with --config.data.val_paths=...")
         train, val = split_tail(train, max(1, len(train) // 100))
     return train, val
+
+
+def with_generated(data: ml_collections.ConfigDict, corpus: Corpus) -> Corpus:
+    """The training documents: the corpus plus `data.generated` text (validation and the
+    tokenizer stay the corpus' own, so bits per byte measure prose as before)."""
+    try:
+        return mix_generated(corpus, data.generated.to_dict(), levels=data.generated_levels,
+                             seed=data.shuffle_seed, heldout_fraction=DEFAULT_HELDOUT_FRACTION)
+    except ValueError as e:
+        raise ConfigError(f"data.generated: {e}") from None
 
 
 def _corpus_name(data: ml_collections.ConfigDict) -> str:
@@ -123,10 +142,11 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     with start_run(config, run_dir, stage="pretrain") as run:
         # --- data
         bad_records = BadRecordStats()
-        train, val_docs = load_corpus(config.data, bad_records)
+        corpus, val_docs = load_corpus(config.data, bad_records)
         # Continued pretraining from a parent run or Hub folder keeps the parent's tokenizer.
-        tokenizer = (get_tokenizer(config.data, run.dir, train)
+        tokenizer = (get_tokenizer(config.data, run.dir, corpus)
                      if run.source.kind == "random" else run.parent_tokenizer())
+        train = with_generated(config.data, corpus)
         seq_len, global_batch = config.data.seq_len, config.data.batch_size
         data_iter = data_iterator(config.data, train, tokenizer)
 

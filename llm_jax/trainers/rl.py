@@ -30,6 +30,7 @@ import importlib
 import logging
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import ml_collections
@@ -44,7 +45,7 @@ from llm_jax.eval.problems import (
     render_problems,
 )
 from llm_jax.generate.logprobs import completion_logprobs
-from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
+from llm_jax.generate.sampler import FINISH_LENGTH, Rollout, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
 from llm_jax.load import chat_template_for
 from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
@@ -70,6 +71,46 @@ from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
+
+
+class Sampled(NamedTuple):
+    """One scored rollout: the sampler's rows, their texts, problems, metas and rewards."""
+
+    rollout: Rollout
+    texts: list[str]
+    rows: list
+    metas: list[dict]
+    info: RewardInfo
+
+
+def merge_groups(parts: list[Sampled], picks: list[tuple[int, int]], group_size: int,
+                 pad_id: int) -> Sampled:
+    """The groups `picks` = [(part, group), ...] of several scored rollouts as one, in that
+    order (prompts left-padded to the widest part's width)."""
+    rows = np.concatenate([np.arange(k * group_size, (k + 1) * group_size) for _, k in picks])
+    part_of = np.repeat([p for p, _ in picks], group_size)
+    width = max(s.rollout.prompt_tokens.shape[1] for s in parts)
+
+    def gather(get, pad=None):
+        values = [get(parts[p])[r] for p, r in zip(part_of, rows)]
+        if pad is not None:
+            values = [np.pad(v, (width - len(v), 0), constant_values=pad) for v in values]
+        return np.stack(values) if isinstance(values[0], np.ndarray) or pad is not None \
+            else np.array(values)
+
+    r = parts[0].rollout
+    rollout = type(r)(
+        prompt_tokens=gather(lambda s: s.rollout.prompt_tokens, pad_id),
+        prompt_mask=gather(lambda s: s.rollout.prompt_mask, 0),
+        tokens=gather(lambda s: s.rollout.tokens), logprobs=gather(lambda s: s.rollout.logprobs),
+        mask=gather(lambda s: s.rollout.mask), lengths=gather(lambda s: s.rollout.lengths),
+        finish_reason=gather(lambda s: s.rollout.finish_reason),
+        prompt_index=np.repeat(np.arange(len(picks)), group_size).astype(np.int32))
+    info = RewardInfo(*(gather(lambda s, f=f: getattr(s.info, f)) for f in
+                        ("rewards", "correct", "has_answer", "formatted", "truncated")))
+    take_list = lambda get: [get(parts[p])[r] for p, r in zip(part_of, rows)]  # noqa: E731
+    return Sampled(rollout, take_list(lambda s: s.texts), take_list(lambda s: s.rows),
+                   take_list(lambda s: s.metas), info)
 ALGORITHMS = ("policy_gradient", "ppo", "rft")
 OVEROPTIMIZATION_PLOT = "overoptimization.png"
 
@@ -122,8 +163,11 @@ def _loss_config(rl: ml_collections.ConfigDict) -> PolicyLossConfig:
         # PPO pays the KL in its per-token rewards, not in the loss.
         kl_coef = 0.0 if rl.algorithm == "ppo" else rl.kl_coef
         return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=kl_coef,
-                                kl_estimator=rl.kl_estimator, aggregation=rl.aggregation,
-                                max_completion_length=rl.max_new_tokens)
+                                kl_bias_correction=rl.kl_bias_correction,
+                                aggregation=rl.aggregation,
+                                max_completion_length=rl.max_new_tokens,
+                                importance=rl.importance, seq_eps_low=rl.seq_eps_low,
+                                seq_eps_high=rl.seq_eps_high)
     except ValueError as e:
         raise ConfigError(f"rl: {e}") from None
 
@@ -204,32 +248,69 @@ class RLIteration:
                 lambda p, tokens, present, prompt_len: completion_logprobs(
                     reference.model, p, tokens, present, prompt_len)[0], static_argnums=3)
 
+    def _sample(self, params, problems, round_: int) -> Sampled:
+        """G samples for each problem, scored: round 0 is the iteration's rollout, rounds
+        1, 2, ... dynamic sampling's refills (each its own fixed random stream)."""
+        rng = jax.random.fold_in(jax.random.PRNGKey(self.seed), self.iteration)
+        if round_:
+            rng = jax.random.fold_in(rng, round_)
+        rollout, texts = generate_replies(
+            self.sampler, params, render_problems(problems, self.tokenizer, self.template),
+            rng, self.sampling, self.tokenizer, self.tools)
+        rows = [problems[i] for i in rollout.prompt_index]
+        truncated = rollout.finish_reason == FINISH_LENGTH
+        metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
+        info = reward_details(self.reward, [p.prompt for p in rows], texts, metas)
+        return Sampled(rollout, texts, rows, metas, info)
+
+    def _refill(self, params, first: Sampled) -> tuple[Sampled, dict[str, float]]:
+        """DAPO's dynamic sampling: groups whose rewards are all equal are swapped for
+        informative groups of fresh problems, round by round, until none is left or
+        `refill_rounds` extra rollouts are spent (the rest then stay, with advantage 0)."""
+        g, rounds = self.rl.group_size, [first]
+        silent = zero_std_groups(first.info.rewards, g)
+        informative = [(0, k) for k in np.flatnonzero(~silent)]
+        wanted = len(silent)
+        for round_ in range(1, self.rl.refill_rounds + 1):
+            if len(informative) >= wanted:
+                break
+            extra = self._sample(params, self.schedule.refill(self.iteration, round_), round_)
+            rounds.append(extra)
+            informative += [(round_, k) for k in
+                            np.flatnonzero(~zero_std_groups(extra.info.rewards, g))]
+        picks = informative[:wanted]
+        picks += [(0, k) for k in np.flatnonzero(silent)][:wanted - len(picks)]
+        merged = merge_groups(rounds, picks, g, self.tokenizer.pad_id)
+        return merged, {"dynamic/rounds": float(len(rounds) - 1),
+                        "dynamic/frac_zero_std_after": float(
+                            zero_std_groups(merged.info.rewards, g).mean())}
+
     def __call__(self, state):
         self.iteration += 1
         rl, g = self.rl, self.rl.group_size
         problems = self.schedule(self.iteration)
         timer = time.perf_counter()
-        rollout, texts = generate_replies(
-            self.sampler, self.full_params(state.params),
-            render_problems(problems, self.tokenizer, self.template),
-            jax.random.fold_in(jax.random.PRNGKey(self.seed), self.iteration), self.sampling,
-            self.tokenizer, self.tools)
-        metrics = {"time/rollout": time.perf_counter() - timer}
-        rows = [problems[i] for i in rollout.prompt_index]
-        truncated = rollout.finish_reason == FINISH_LENGTH
-        metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
-        info = reward_details(self.reward, [p.prompt for p in rows], texts, metas)
-        zero_std = zero_std_groups(info.rewards, g)
+        params = self.full_params(state.params)
+        sampled = self._sample(params, problems, 0)
+        rollout, texts, rows, metas, info = sampled
+        metrics: dict[str, float] = {}
+        # The figures describe the policy's own rollout; refills only choose what to learn from.
         metrics.update(info.metrics() if hasattr(self.reward, "details") else {
             k: v for k, v in info.metrics().items()
             if k in ("reward", "reward_std", "completions/clipped_ratio")})
         if self.gold is not None:  # the proxy (what is optimised) beside the truth
             metrics[PROXY] = float(info.rewards.mean())
             metrics[GOLD] = float(np.mean(self.gold([p.prompt for p in rows], texts, metas)))
+        zero_std = zero_std_groups(info.rewards, g)
         metrics.update({"frac_reward_zero_std": float(zero_std.mean()),
                         "completions/mean_length": float(rollout.lengths.mean()),
                         "completions/max_length": float(rollout.lengths.max())})
-        self._watch(zero_std, truncated)
+        self._watch(zero_std, rollout.finish_reason == FINISH_LENGTH)
+        if rl.refill_rounds and zero_std.any():
+            sampled, refill_metrics = self._refill(params, sampled)
+            metrics.update(refill_metrics)
+            rollout, texts, rows, metas, info = sampled
+        metrics["time/rollout"] = time.perf_counter() - timer
         if self.sample_every and self.iteration % self.sample_every == 0:
             self.run.tracker.log_samples(self.iteration, [
                 {"prompt": p.prompt, "completion": t, "reward": f"{r:.2f}"}

@@ -80,18 +80,21 @@ def builtin_mixture(config: ml_collections.ConfigDict):
     from llm_jax.data.sft_mixture import build_mixture
     from llm_jax.data.sft_passages import load_books
     from llm_jax.data.sft_people import identity_eval_questions
-    from llm_jax.data.tasks.task import Problem
+    from llm_jax.data.tasks.sources import stratified_heldout
+    from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
 
     sft = config.sft
     book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]
     train, heldout = build_mixture(
         config.data.shuffle_seed, size=sft.mixture_size, eval_size=sft.eval_size,
         name=sft.identity_name, maker=sft.identity_maker, books=load_books(book_paths),
-        weights=sft.weights.to_dict(), levels=tuple(sft.math_levels), answer_first=sft.answer_first)
-    math = [Problem(r["messages"][0]["content"], str(r["answer"])) for r in heldout
-            if r["kind"] == "arithmetic"]
-    questions = {"identity": list(identity_eval_questions()), "math": math[:sft.eval_math],
-                 "extra": []}
+        weights=sft.weights.to_dict(), levels=tuple(sft.math_levels),
+        answer_first=sft.answer_first, working=sft.math_working)
+    # The RL stage's held-out arithmetic (same levels, seed 0, the same number per level):
+    # the SFT figure and the RL stage's starting figure are one measurement.
+    math = stratified_heldout(sft.math_levels, sft.eval_math, seed=0,
+                              heldout_fraction=DEFAULT_HELDOUT_FRACTION)
+    questions = {"identity": list(identity_eval_questions()), "math": math, "extra": []}
     return [r["messages"] for r in train], [r["messages"] for r in heldout], questions
 
 

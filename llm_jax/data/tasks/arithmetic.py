@@ -2,9 +2,17 @@
 
     problem = generate_problem(random.Random(0), level=4)
     problem.question   # "Ann has 12 apples. She buys 5 more. ... How many apples does Ann have?"
-    problem.steps      # ("Buys 5 more: 12 + 5 = 17", ...)
+    problem.steps      # ("Buys 5 more: 12 + 5 = 17", ...): one line per operation
     problem.solution   # the steps, then "#### 9" on the last line
     problem.answer     # 9
+    problem.computation                  # "12 + 5 = 17 ; 17 - 8 = 9": the split key
+    problem.worked_steps("column")      # the same, each sum worked digit by digit
+
+`column` working writes every addition, subtraction and multiplication by a one-digit factor
+column by column, carries and borrows spelled out, so that each token needs only a one-digit
+fact ("models need tokens to think"; Lee et al. 2023 teach small transformers arithmetic the
+same way). A sum of the addition table (both operands below 20, one below 10) stays one line,
+and so does exact division by a one-digit divisor.
 
 A level fixes the operand size (digits), which operations may appear and how many (each
 operation is one solution step), and whether the problem is a bare expression or a story.
@@ -44,9 +52,11 @@ class Level:
         return self.n_ops
 
 
-# The curriculum: bare one-step sums first, then longer expressions, then stories.
+# The curriculum: bare one-digit chains first, then larger sums, then stories. Level 1 takes
+# two operations: one alone has only ~160 distinct computations, too few for a held-out set
+# of 50 that is never trained on.
 LEVELS: dict[int, Level] = {
-    1: Level(digits=1, n_ops=1, ops="+-"),
+    1: Level(digits=1, n_ops=2, ops="+-"),
     2: Level(digits=2, n_ops=1, ops="+-"),
     3: Level(digits=2, n_ops=2, ops="+-*"),
     4: Level(digits=2, n_ops=2, ops="+-", words=True),
@@ -56,18 +66,147 @@ LEVELS: dict[int, Level] = {
 }
 
 
+PLACES = ("units", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands",
+          "millions")
+WORKINGS = ("plain", "column")
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One step of a chain: `left op right = result`."""
+
+    op: str
+    left: int
+    right: int
+    result: int
+
+    def __str__(self) -> str:
+        return f"{self.left} {SYMBOL[self.op]} {self.right} = {self.result}"
+
+
+def place(i: int) -> str:
+    """The name of column i (0 = units); past millions, the power of ten."""
+    return PLACES[i] if i < len(PLACES) else f"10^{i}"
+
+
+def _digits(n: int) -> list[int]:
+    """Least significant first: 305 -> [5, 0, 3]."""
+    return [int(c) for c in reversed(str(n))]
+
+
+def _column_add(a: int, b: int) -> list[str]:
+    x, y = _digits(a), _digits(b)
+    lines, carry = [], 0
+    for i in range(max(len(x), len(y))):
+        u, v = (x[i] if i < len(x) else 0), (y[i] if i < len(y) else 0)
+        total = u + v + carry
+        terms = f"{u} + {v}" + (f" + {carry}" if carry else "")
+        line = f"{place(i)}: {terms} = {total}, write {total % 10}"
+        carry = total // 10
+        lines.append(line + (f", carry {carry}" if carry else ""))
+    if carry:
+        lines.append(f"{place(len(lines))}: carry {carry}, write {carry}")
+    return lines
+
+
+def _column_subtract(a: int, b: int) -> list[str]:
+    x, y = _digits(a), _digits(b)
+    lines, borrow = [], 0
+    for i in range(len(x)):
+        u, v = x[i], (y[i] if i < len(y) else 0)
+        top = f"{u} - 1" if borrow else f"{u}"
+        value = u - borrow
+        if value < v:  # borrow ten from the next column
+            lines.append(f"{place(i)}: {top} - {v} borrow 1, 1{u}"
+                         f"{' - 1' if borrow else ''} - {v} = {value + 10 - v}, "
+                         f"write {value + 10 - v}")
+            borrow = 1
+        else:
+            lines.append(f"{place(i)}: {top} - {v} = {value - v}, write {value - v}")
+            borrow = 0
+    return lines
+
+
+def _column_multiply(a: int, factor: int) -> list[str]:
+    lines, carry = [], 0
+    for i, u in enumerate(_digits(a)):
+        total = u * factor + carry
+        terms = f"{u} * {factor}" + (f" + {carry}" if carry else "")
+        line = f"{place(i)}: {terms} = {total}, write {total % 10}"
+        carry = total // 10
+        lines.append(line + (f", carry {carry}" if carry else ""))
+    if carry:
+        lines.append(f"{place(len(lines))}: carry {carry}, write {carry}")
+    return lines
+
+
+def is_table_fact(step: Operation) -> bool:
+    """A step a pupil knows by heart: the addition table (both operands below 20, one below
+    10), a one-digit product, or an exact division by a one-digit divisor."""
+    if step.op in "+-":
+        return max(step.left, step.right) < 20 and min(step.left, step.right) < 10
+    if step.op == "*":
+        return step.left < 10 and step.right < 10
+    return True
+
+
+def column_lines(step: Operation) -> list[str]:
+    """`step` worked digit by digit: a line per column, then the result line. A table fact is
+    its result line alone."""
+    if is_table_fact(step):
+        return [str(step)]
+    if step.op == "+":
+        work = _column_add(step.left, step.right)
+    elif step.op == "-":
+        work = _column_subtract(step.left, step.right)
+    else:  # "*": the factor is always one digit (MAX_FACTOR), the other may be long
+        big, small = max(step.left, step.right), min(step.left, step.right)
+        work = _column_multiply(big, small)
+    return [*work, str(step)]
+
+
 @dataclasses.dataclass(frozen=True)
 class ArithmeticProblem:
-    """A question, its worked solution (one line per step) and the integer answer."""
+    """A question, its operations (with a label each in a story) and the integer answer."""
 
     question: str
-    steps: tuple[str, ...]
+    operations: tuple[Operation, ...]
     answer: int
+    labels: tuple[str, ...] = ()  # word problems: "Buys 5 more" for each operation
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """One line per operation: "Buys 5 more: 12 + 5 = 17" or "12 + 5 = 17"."""
+        return self.worked_steps("plain")
+
+    @property
+    def computation(self) -> str:
+        """The arithmetic asked for, whatever the story: the key of the train/held-out split."""
+        return " ; ".join(str(op) for op in self.operations)
+
+    def worked_steps(self, working: str = "column") -> tuple[str, ...]:
+        """The solution lines without the final answer: `plain` (one line per operation) or
+        `column` (each sum worked digit by digit, see `column_lines`)."""
+        if working not in WORKINGS:
+            raise ValueError(f"working={working!r}; choose from {WORKINGS}")
+        lines: list[str] = []
+        for i, step in enumerate(self.operations):
+            label = f"{self.labels[i]}: " if self.labels else ""
+            work = column_lines(step) if working == "column" else [str(step)]
+            if len(work) > 1:  # the step (with its story label), then its columns
+                lines.append(f"{label}{step.left} {SYMBOL[step.op]} {step.right}")
+                lines += work
+            else:
+                lines.append(label + work[-1])
+        return tuple(lines)
+
+    def worked_solution(self, working: str = "column") -> str:
+        """The worked lines, then `#### N`: the GSM8K layout the answer extractor reads."""
+        return "\n".join((*self.worked_steps(working), f"#### {self.answer}"))
 
     @property
     def solution(self) -> str:
-        """The steps, then `#### N`: the GSM8K layout the answer extractor looks for."""
-        return "\n".join((*self.steps, f"#### {self.answer}"))
+        return self.worked_solution("plain")
 
 
 def resolve_level(level: int | Level) -> Level:
@@ -116,24 +255,24 @@ def _apply(value: int, op: str, operand: int) -> int:
     return value // operand
 
 
-def _chain(rng: random.Random, level: Level) -> tuple[int, list[tuple[str, int, int, int]]]:
-    """The start value and (op, operand, before, after) for each operation, applied in order."""
+def _chain(rng: random.Random, level: Level) -> tuple[int, list[Operation]]:
+    """The start value and each operation, applied in order."""
     start = _operand(rng, level.digits)
     value, ops = start, []
     for _ in range(level.n_ops):
         op, operand = _draw_op(rng, level, value)
         after = _apply(value, op, operand)
-        ops.append((op, operand, value, after))
+        ops.append(Operation(op, value, operand, after))
         value = after
     return start, ops
 
 
 # --- bare expressions --------------------------------------------------------------------
 
-def _expression(start: int, ops: list[tuple[str, int, int, int]]) -> str:
+def _expression(start: int, ops: list[Operation]) -> str:
     """The chain written with the fewest parentheses that keep left-to-right order."""
     text, low_precedence = str(start), False
-    for op, operand, _, _ in ops:
+    for op, operand in ((o.op, o.right) for o in ops):
         if op in "*/" and low_precedence:
             text = f"({text})"
         text = f"{text} {SYMBOL[op]} {operand}"
@@ -145,9 +284,7 @@ def _bare_problem(rng: random.Random, level: Level) -> ArithmeticProblem:
     start, ops = _chain(rng, level)
     expression = _expression(start, ops)
     question = rng.choice(("What is {e}?", "Compute {e}.", "Calculate {e}.")).format(e=expression)
-    steps = tuple(f"{before} {SYMBOL[op]} {operand} = {after}"
-                  for op, operand, before, after in ops)
-    return ArithmeticProblem(question, steps, ops[-1][3])
+    return ArithmeticProblem(question, tuple(ops), ops[-1].result)
 
 
 # --- word problems -----------------------------------------------------------------------
@@ -183,15 +320,15 @@ def _word_problem(rng: random.Random, level: Level) -> ArithmeticProblem:
     objects = rng.choice(OBJECTS)
     # Every object noun is a plain "-s" plural, so the singular drops the last letter.
     sentences = [f"{name} has {start} {objects if start != 1 else objects[:-1]}."]
-    steps = []
-    for op, operand, before, after in ops:
-        sentence, label = rng.choice(EVENTS[op])
-        fields = dict(p=pronoun, pl=pronoun.lower(), q=object_pronoun, o=objects, n=operand,
+    labels = []
+    for step in ops:
+        sentence, label = rng.choice(EVENTS[step.op])
+        fields = dict(p=pronoun, pl=pronoun.lower(), q=object_pronoun, o=objects, n=step.right,
                       f=friend[0])
         sentences.append(sentence.format(**fields))
-        steps.append(f"{label.format(**fields)}: {before} {SYMBOL[op]} {operand} = {after}")
+        labels.append(label.format(**fields))
     sentences.append(f"How many {objects} does {name} have now?")
-    return ArithmeticProblem(" ".join(sentences), tuple(steps), ops[-1][3])
+    return ArithmeticProblem(" ".join(sentences), tuple(ops), ops[-1].result, tuple(labels))
 
 
 def generate_problem(rng: random.Random, level: int | Level) -> ArithmeticProblem:

@@ -44,8 +44,11 @@ class ArithmeticTask(AnswerTask):
 
     def __init__(self, level: int | arithmetic.Level | Sequence[int | arithmetic.Level] = 1,
                  seed: int = 0, split: str = "train", size: int | None = None,
-                 heldout_fraction: float = 0.1):
+                 heldout_fraction: float = 0.1, working: str = "column"):
         check_split(split, heldout_fraction)
+        if working not in arithmetic.WORKINGS:
+            raise ValueError(f"working={working!r}; choose from {arithmetic.WORKINGS}")
+        self.working = working
         levels = list(level) if isinstance(level, list | tuple) else [level]
         for x in levels:
             arithmetic.resolve_level(x)  # a bad level fails here, not at the first draw
@@ -56,10 +59,9 @@ class ArithmeticTask(AnswerTask):
     def _draw(self, rng: random.Random) -> Problem:
         level = rng.choice(self.levels)
         p = arithmetic.generate_problem(rng, level)
-        computation = " ; ".join(step.rsplit(": ", 1)[-1] for step in p.steps)
         return Problem(p.question, str(p.answer), {
             "task": self.name, "level": level if isinstance(level, int) else repr(level),
-            "solution": p.solution, "computation": computation})
+            "solution": p.worked_solution(self.working), "computation": p.computation})
 
     def _stream(self) -> Iterator[Problem]:
         rng = random.Random(self.seed)
@@ -90,6 +92,27 @@ class ArithmeticTask(AnswerTask):
             yield problem
             if len(seen) == self.size:
                 return
+
+
+def stratified_heldout(levels, total: int, *, seed: int, heldout_fraction: float,
+                       report: bool = False, per_level: int | None = None) -> list[Problem]:
+    """`total` held-out arithmetic problems, the same number from each level (`per_level`
+    overrides), level by level. `report=True` marks them as reported beside the headline
+    accuracy, not in it (`meta["report_only"]`)."""
+    levels = list(levels)
+    if not levels:
+        return []
+    per_level = total // len(levels) if per_level is None else per_level
+    if per_level < 1:
+        raise ValueError(f"eval_problems={total} gives no problem to each of {len(levels)} "
+                         "levels")
+    problems = []
+    for level in levels:
+        for p in ArithmeticTask(level=[level], split="heldout", size=per_level, seed=seed,
+                                heldout_fraction=heldout_fraction).problems():
+            problems.append(Problem(p.prompt, p.answer, {**p.meta, "report_only": True})
+                            if report else p)
+    return problems
 
 
 class ReasoningGymTask(AnswerTask):

@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from llm_jax.data.tasks.task import Problem
 
 SPLITS = ("train", "heldout", "all")
+# The held-out share every built-in math source uses by default (RL tasks, the SFT mixture,
+# generated pretraining text): one number, so the three agree on what is held out.
+DEFAULT_HELDOUT_FRACTION = 0.1
 Key = Callable[[Problem], str]
 
 

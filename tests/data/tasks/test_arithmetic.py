@@ -9,6 +9,7 @@ from llm_jax.data.tasks.arithmetic import (
     LEVELS,
     ArithmeticProblem,
     Level,
+    Operation,
     generate_problem,
     generate_problems,
 )
@@ -18,13 +19,15 @@ STEP = re.compile(r"(?:.*: )?(\d+) ([-+*/]) (\d+) = (\d+)$")
 
 def test_seed_fixes_the_problem_exactly():
     assert generate_problem(random.Random(0), 1) == ArithmeticProblem(
-        "Compute 7 - 1.", ("7 - 1 = 6",), 6)
+        "Compute 7 - 1 - 5.", (Operation("-", 7, 1, 6), Operation("-", 6, 5, 1)), 1)
     problem = generate_problem(random.Random(0), 4)
     assert problem == ArithmeticProblem(
         "Hiro has 50 pencils. He loses 3 of them. He loses 33 of them. "
         "How many pencils does Hiro have now?",
-        ("Loses 3: 50 - 3 = 47", "Loses 33: 47 - 33 = 14"), 14)
+        (Operation("-", 50, 3, 47), Operation("-", 47, 33, 14)), 14, ("Loses 3", "Loses 33"))
+    assert problem.steps == ("Loses 3: 50 - 3 = 47", "Loses 33: 47 - 33 = 14")
     assert problem.solution == "Loses 3: 50 - 3 = 47\nLoses 33: 47 - 33 = 14\n#### 14"
+    assert problem.computation == "50 - 3 = 47 ; 47 - 33 = 14"
     assert generate_problems(7, 5, 20) == generate_problems(7, 5, 20)
     assert generate_problems(7, 5, 20) != generate_problems(8, 5, 20)
 
@@ -51,7 +54,7 @@ def test_every_step_is_true_and_chains_to_the_answer(level):
 def test_operands_respect_the_digit_budget():
     for problem in generate_problems(0, Level(digits=1, n_ops=3, ops="+-"), 300):
         assert all(int(n) < 10 for n in re.findall(r"\d+", problem.question))
-    assert {p.question for p in generate_problems(0, 1, 400)} <= {
+    assert {p.question for p in generate_problems(0, Level(digits=1, n_ops=1), 400)} <= {
         f"{verb} {a} {op} {b}{end}" for verb, end in
         (("What is", "?"), ("Compute", "."), ("Calculate", ".")) for a in range(1, 10)
         for b in range(1, 10) for op in "+-"}

@@ -6,12 +6,14 @@ import json
 import pytest
 
 from llm_jax.data.errors import DataError
+from llm_jax.data.tasks.arithmetic import Level
 from llm_jax.data.tasks.sources import (
     ArithmeticTask,
     Gsm8kTask,
     ReasoningGymTask,
     computation_key,
     make_task,
+    stratified_heldout,
 )
 from llm_jax.data.tasks.splits import heldout_position, normalize_question, select, shared
 from llm_jax.data.tasks.task import Problem, Task
@@ -35,8 +37,12 @@ def test_arithmetic_task_problems_and_scoring():
     assert [p.prompt for p in first] == ["Calculate 49 + 55.", "What is 98 - 38?"]
     assert first[0].answer == "104"
     assert first[0].meta == {"task": "arithmetic", "level": 2, "answer": "104",
-                             "solution": "49 + 55 = 104\n#### 104",
+                             "solution": "49 + 55\nunits: 9 + 5 = 14, write 4, carry 1\n"
+                                         "tens: 4 + 5 + 1 = 10, write 0, carry 1\n"
+                                         "hundreds: carry 1, write 1\n49 + 55 = 104\n#### 104",
                              "computation": "49 + 55 = 104"}
+    plain = ArithmeticTask(level=2, seed=1, split="heldout", working="plain")
+    assert take(plain, 1)[0].meta["solution"] == "49 + 55 = 104\n#### 104"
     assert task.score(first[0].meta["solution"], first[0]) == 1.0
     assert task.score("49 + 55 = 105\n#### 105", first[0]) == 0.0
     assert task.score("49 + 55 is 104 or 105", first[0]) == 0.0  # no answer, no credit
@@ -45,7 +51,7 @@ def test_arithmetic_task_problems_and_scoring():
 @pytest.mark.parametrize("level", [1, 4, [3, 5]])
 def test_arithmetic_train_and_heldout_never_share_a_problem(level):
     train = take(ArithmeticTask(level=level, seed=0, split="train"), 3000)
-    size = 8 if level == 1 else 200
+    size = 100 if level == 1 else 200
     heldout = list(ArithmeticTask(level=level, seed=0, split="heldout", size=size).problems())
     assert len(heldout) == size
     assert len({computation_key(p) for p in heldout}) == size  # no repeats within the split
@@ -57,8 +63,9 @@ def test_arithmetic_train_and_heldout_never_share_a_problem(level):
 
 
 def test_a_level_too_small_for_the_size_asked_says_so():
-    with pytest.raises(ValueError, match="distinct heldout problems; asked for 500"):
-        list(ArithmeticTask(level=1, split="heldout", size=500).problems())
+    with pytest.raises(ValueError, match="distinct heldout problems; asked for 50"):
+        list(ArithmeticTask(level=Level(digits=1, n_ops=1), split="heldout",
+                            size=50).problems())
     with pytest.raises(ValueError, match="unknown arithmetic level 0"):
         ArithmeticTask(level=0)
 
@@ -120,3 +127,17 @@ def test_gsm8k_jsonl_loader_dedupes_excludes_and_names_bad_lines(tmp_path):
 def test_make_task_rejects_unknown_sources():
     with pytest.raises(ValueError, match="unknown math task source 'mathz'"):
         make_task("mathz")
+
+
+def test_stratified_heldout_has_equal_counts_per_level_and_marks_report_levels():
+    problems = stratified_heldout([1, 2], 100, seed=0, heldout_fraction=0.1)
+    assert [p.meta["level"] for p in problems] == [1] * 50 + [2] * 50
+    assert len({p.meta["computation"] for p in problems}) == 100
+    train = take(ArithmeticTask(level=[1, 2], seed=0, split="train"), 5000)
+    assert not shared(train, problems, key=computation_key)
+    side = stratified_heldout([4, 5], 0, seed=0, heldout_fraction=0.1, report=True,
+                              per_level=7)
+    assert [p.meta["level"] for p in side] == [4] * 7 + [5] * 7
+    assert all(p.meta["report_only"] for p in side)
+    with pytest.raises(ValueError, match="no problem to each of 2 levels"):
+        stratified_heldout([1, 2], 1, seed=0, heldout_fraction=0.1)
