@@ -83,7 +83,7 @@ def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), "--config.train.steps=2",
             f"--config.init.from_run={tiny_pretrained_run}", *TINY_RL,
             "--config.rl.algorithm=ppo", "--config.rl.kl_coef=0.1",
-            "--config.rl.kl_estimator=k1", "--config.rl.epochs=2", "--config.rl.minibatches=2"]
+            "--config.rl.epochs=2", "--config.rl.minibatches=2"]
     assert main(argv) == 0
     rows = metrics_by_step(run_dir)
     for step in (1, 2):

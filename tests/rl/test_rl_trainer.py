@@ -30,11 +30,12 @@ TINY_RL = [
     "--config.train.checkpoint_every=1", "--config.train.sample_every=1",
     "--config.wandb.mode=offline", "--config.optim.lr=1e-3",
 ]
-# GRPO with k3 KL, 2 epochs × 2 minibatches runs in the kill -9 test below.
+# GRPO with k3 KL, 2 epochs × 2 minibatches and dynamic sampling runs in the kill -9 test.
 ALGORITHMS = {
-    "dr_grpo_k1": ["--config.rl.advantage=dr_grpo", "--config.rl.aggregation=dr_grpo",
-                   "--config.rl.kl_coef=0.1", "--config.rl.kl_estimator=k1"],
+    "dr_grpo_kl": ["--config.rl.advantage=dr_grpo", "--config.rl.aggregation=dr_grpo",
+                   "--config.rl.kl_coef=0.1", "--config.rl.kl_bias_correction=true"],
     "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean"],
+    "gspo": ["--config.rl.importance=sequence", "--config.rl.aggregation=sequence_mean"],
     "rft": ["--config.rl.algorithm=rft"],
 }
 
@@ -166,14 +167,17 @@ def test_two_iterations_of_each_algorithm(algorithm, tiny_pretrained_run, tmp_pa
         return
     assert rows[1]["reward_std"] > 0 and rows[1]["grad_norm"] > 0
     assert rows[1]["updates"] == 1.0
-    if "k1" in algorithm or "k3" in algorithm:
+    if "kl" in algorithm:
         assert "time/reference" in rows[1] and np.isfinite(rows[2]["kl"])
     samples = (run_dir / "samples.jsonl").read_text().splitlines()
     assert len(samples) >= 2
 
 
-GRPO_K3 = ["--config.train.steps=4", "--config.rl.kl_coef=0.1", "--config.rl.kl_estimator=k3",
-           "--config.rl.epochs=2", "--config.rl.minibatches=2", "--config.train.eval_every=0"]
+GRPO_K3 = ["--config.train.steps=4", "--config.rl.kl_coef=0.1", "--config.rl.epochs=2",
+           "--config.rl.minibatches=2", "--config.train.eval_every=0",
+           # dynamic sampling on a reward that leaves about half the groups all-equal
+           "--config.rl.refill_rounds=2",
+           "--config.rl.reward=tests.rl.letter_reward:e_share_even_prompts"]
 
 
 def _command(run_dir: Path, parent: Path) -> list[str]:
@@ -183,8 +187,9 @@ def _command(run_dir: Path, parent: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, tmp_path):
-    """GRPO with k3 KL and 2 epochs × 2 minibatches: run straight through (in this process),
-    then killed during iteration 3 and rerun: iterations 3 and 4 are the same to the bit."""
+    """GRPO with k3 KL, 2 epochs × 2 minibatches and dynamic sampling: run straight through
+    (in this process), then killed during iteration 3 and rerun: iterations 3 and 4 are the
+    same to the bit."""
     from llm_jax.cli import main
 
     assert main(_command(tmp_path / "ref", tiny_pretrained_run)[3:]) == 0
@@ -207,7 +212,13 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
     ref, got = metrics_by_step(tmp_path / "ref"), metrics_by_step(crashed)
     assert sorted(got) == sorted(ref) == [1, 2, 3, 4]
     assert ref[1]["updates"] == 4.0 and ref[1]["reward_std"] > 0 and "time/reference" in ref[1]
+    # dynamic sampling refilled all-equal groups with informative ones
+    refilled = [s for s in ref if ref[s].get("dynamic/rounds", 0) >= 1]
+    assert refilled
+    assert all(ref[s]["dynamic/frac_zero_std_after"] < ref[s]["frac_reward_zero_std"]
+               for s in refilled)
     for step in (3, 4):
-        for key in ("reward", "loss", "kl", "entropy", "grad_norm", "param_norm"):
-            assert got[step][key] == ref[step][key], (step, key)
+        for key in ("reward", "loss", "kl", "entropy", "grad_norm", "param_norm",
+                    "dynamic/rounds", "dynamic/frac_zero_std_after"):
+            assert got[step].get(key) == ref[step].get(key), (step, key)
     assert got[4]["eval/accuracy"] == ref[4]["eval/accuracy"]
