@@ -2,38 +2,48 @@
 
     llm-jax train experiments/sft_tiny.py && llm-jax train experiments/grpo_math_tiny.py
     llm-jax train experiments/grpo_math_tiny.py:dr_grpo     # mean-only advantages, constant norm
-    llm-jax train experiments/grpo_math_tiny.py:rloo
-    llm-jax sweep experiments/grpo_math_tiny.py             # β × G × lr
+    llm-jax train experiments/grpo_math_tiny.py:rloo        # leave-one-out baseline
+    llm-jax train experiments/grpo_math_tiny.py:gspo        # one importance ratio a completion
+    llm-jax sweep experiments/grpo_math_tiny.py             # the algorithms side by side
 
-Each iteration samples G completions for each of 8 training problems (levels 1-2 of our
-generator, calculator calls answered) and takes one update on the group-relative advantages.
-Held-out accuracy (greedy, and pass@k over 8 samples) is measured on problems of the held-out
-split before the first iteration and every `eval_every` iterations.
+Each iteration samples G completions for each of 16 training problems (levels 1-2 of our
+generator: one-digit chains and two-digit sums worked in columns) and takes one update on the
+group-relative advantages. Groups whose samples all got the same reward carry no gradient;
+dynamic sampling (`rl.refill_rounds`) swaps them for groups of fresh problems. Held-out
+accuracy (greedy, 50 problems a level, and pass@k over 8 samples) is measured before the first
+iteration and every `eval_every` iterations; word problems (levels 4-5) are reported beside.
 """
 
 from configs import base, rl, sft
 from llm_jax.config import choose
 
+VARIANTS = {
+    "default": {},
+    "dr_grpo": dict(advantage="dr_grpo", aggregation="dr_grpo"),
+    "rloo": dict(advantage="rloo"),
+    "gspo": dict(importance="sequence", aggregation="sequence_mean"),
+}
+
 
 def get_config(arg=None):
-    variant = choose(arg, {"default": {}, "dr_grpo": dict(advantage="dr_grpo",
-                                                          aggregation="dr_grpo"),
-                           "rloo": dict(advantage="rloo")}, "grpo_math_tiny variant")
+    variant = choose(arg, VARIANTS, "grpo_math_tiny variant")
     config = base.base_config()
     config.stage = "rl"
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
-    config.rl = rl.grpo(prompts_per_iteration=8, group_size=8, max_new_tokens=48,
-                        **variant)
-    config.rl.task.eval_problems = 100
-    config.optim.lr = 2e-5
+    # 96 new tokens hold the longest two-digit column working (92 tokens)
+    config.rl = rl.grpo(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
+                        temperature=0.8, refill_rounds=2, eval_max_new_tokens=160, **variant)
+    config.rl.task.eval_problems = 100  # 50 a level
+    config.rl.task.report_levels = (4, 5)  # word problems, 50 a level, beside the headline
+    config.optim.lr = 1e-5
     config.optim.warmup_steps = 0
     config.optim.min_lr_ratio = 1.0
     config.optim.weight_decay = 0.0
     config.optim.schedule = "constant"
-    config.train.steps = 40
+    config.train.steps = 60
     config.train.log_every = 1
-    config.train.eval_every = 20
+    config.train.eval_every = 30
     config.train.eval_at_start = True
     config.train.sample_every = 10
     config.train.checkpoint_every = 10

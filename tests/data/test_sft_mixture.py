@@ -74,7 +74,10 @@ def test_math_answers_end_with_the_correct_number(mixture):
         if record["kind"] == "arithmetic":
             values = []
             for line in reply.splitlines()[:-1]:
-                a, op, b, c = STEP.search(line).groups()
+                step = STEP.search(line)
+                if step is None:  # a column line or a step's header: see test_column_working
+                    continue
+                a, op, b, c = step.groups()
                 assert evaluate(f"{a} {op} {b}") == c, line
                 values.append(c)
             assert values[-1] == record["answer"]
