@@ -59,7 +59,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.data = data()
     config.optim = optim_presets.adamw()
     config.train = ml_collections.ConfigDict(dict(
-        steps=1000,  # optimizer steps; raise it and re-run to train further
+        steps=1000,  # iterations (an optimizer step, or one RL iteration); raise it and re-run
+        # to train further
+        # end the stage (final evaluation and save) once its iterations have taken this many
+        # seconds, for comparisons at equal wall time; 0 = off. A resumed run starts afresh.
+        time_budget_s=0.0,
         log_every=10,
         eval_every=200,
         eval_at_start=False,  # also evaluate the starting params: a stage's "before" numbers

@@ -17,16 +17,17 @@ def get_config(arg=None):
     config.stage = "rl"
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
-    config.rl = rl.rft(prompts_per_iteration=16, group_size=8, max_new_tokens=40,
-                       temperature=0.8, rft_keep=1, epochs=1)
-    config.rl.task.eval_problems = 100
-    config.optim.lr = 2e-4
+    config.rl = rl.rft(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
+                       temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=160)
+    config.rl.task.eval_problems = 100  # 50 a level
+    config.rl.task.report_levels = (4, 5)
+    config.optim.lr = 1e-4
     config.optim.schedule = "constant"
     config.optim.warmup_steps = 0
     config.optim.weight_decay = 0.0
-    config.train.steps = 30
+    config.train.steps = 60
     config.train.log_every = 1
-    config.train.eval_every = 10
+    config.train.eval_every = 30
     config.train.eval_at_start = True
     config.train.sample_every = 10
     config.train.checkpoint_every = 10

@@ -68,6 +68,9 @@ def cmd_compare(args: argparse.Namespace, overrides: list[str]) -> int:
     run_dirs = sweep_run_dirs(Path(args.sweep)) if args.sweep else [Path(p) for p in args.run_dirs]
     if not run_dirs:
         raise RunError(f"{args.sweep}: no trial run directories (no sweep.jsonl, no config.json)")
+    for run_dir in run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file() and not (run_dir / "config.json").is_file():
+            raise RunError(f"{run_dir}: not a run directory (no metrics.jsonl, no config.json)")
     metrics = tuple(dict.fromkeys(args.metric))
     print(compare_runs(run_dirs, metrics=metrics, maximize=args.maximize))
     if not args.no_plots:

@@ -55,9 +55,12 @@ CASES = [
     (lambda t, c, f: ["sample", str(f["not_run"]), "--prompt", "x"], 1,
      "not a run directory"),
     (lambda t, c, f: ["sample", "--prompt", "x"], 2, "RUN_DIR"),
+    (lambda t, c, f: ["compare", str(t / "nonexistent")], 1, "nonexistent: not a run directory"),
     (lambda t, c, f: ["train", EXPERIMENT, "--bogus"], 2, "unrecognized arguments: --bogus"),
     (lambda t, c, f: ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir",
                       str(t / "rl"), "--config.rl.minibatches=3"], 2, "rl.minibatches=3"),
+    (lambda t, c, f: ["train", str(ROOT / "experiments/grpo_math_tiny.py"), "--workdir",
+                      str(t / "rl"), "--config.optim.grad_accum=2"], 2, "optim.grad_accum=2"),
 ]
 
 

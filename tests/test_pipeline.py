@@ -28,11 +28,11 @@ TINY = [
 ]
 
 
-def _tiny(corpus, shared_data) -> list[str]:
+def _tiny(corpus, test_corpus) -> list[str]:
     # The corpus is pretraining's only: SFT would read data.train_paths as conversations.
     return [*TINY, f"--stage.pretrain.data.train_paths={corpus['train']}",
             f"--stage.pretrain.data.val_paths={corpus['val']}",
-            f"--config.sft.books={shared_data / 'austen' / 'persuasion.txt'}"]
+            f"--config.sft.books={test_corpus / 'persuasion.txt'}"]
 
 
 def _write(tmp_path: Path, body: str) -> str:
@@ -122,12 +122,12 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.slow
-def test_speedrun_stops_fails_and_resumes_to_the_end(corpus, shared_data, tmp_path, caplog,
+def test_speedrun_stops_fails_and_resumes_to_the_end(corpus, test_corpus, tmp_path, caplog,
                                                      capsys):
     root = tmp_path / "speedrun"
     # Through GRPO: the preference stages that follow where this checkout has them are
     # tested with their trainers.
-    argv = ["run", SPEEDRUN, "--workdir", str(root), *_tiny(corpus, shared_data),
+    argv = ["run", SPEEDRUN, "--workdir", str(root), *_tiny(corpus, test_corpus),
             "--until", "grpo"]
     pre, sft, grpo = (root / "01-pretrain", root / "02-sft", root / "03-grpo")
     skipped = re.compile(r"stage 1/\d+ pretrain: finished earlier \(.*done.json\); skipped")

@@ -54,6 +54,7 @@ class LoopConfig:
     tokens_per_iteration: int = 0
     flops_per_iteration: float = 0.0  # model FLOPs per iteration, for MFU
     peak_flops: float = 0.0  # summed over all devices; 0 = no MFU
+    time_budget_s: float = 0.0  # end after the iteration that spends it (0 = no budget)
 
 
 class _StopSignal:
@@ -167,6 +168,7 @@ def run_training(
         start_metrics = evaluate(state.params)
         log_metrics(0, start_metrics)
         say("start: " + ", ".join(f"{k}={v:.4f}" for k, v in start_metrics.items()))
+    budget_start = time.perf_counter()  # after the "before" evaluation
     with _StopSignal(getattr(checkpointer, "interrupt", None)) as stop:
         while step < cfg.total_iterations:
             state, metrics = iteration_fn(state)
@@ -209,6 +211,9 @@ def run_training(
             stop_early = float(jax.device_get(metrics.get("stop", 0.0))) > 0
             if stop_early:
                 say(f"step {step}: stopping early, as the stage asked")
+            elif cfg.time_budget_s and time.perf_counter() - budget_start >= cfg.time_budget_s:
+                stop_early = True
+                say(f"step {step}: the time budget of {cfg.time_budget_s:g} s is spent")
             final = step == cfg.total_iterations or stop_early
             evaluate_and_sample(step, final)
             save(step, force=final)

@@ -313,7 +313,7 @@ class Run:
         peak = t.peak_flops or peak_flops_per_device(jax.devices()[0].device_kind)
         return LoopConfig(total_iterations=t.steps, log_every=t.log_every,
                           eval_every=t.eval_every, sample_every=t.sample_every,
-                          eval_at_start=t.eval_at_start,
+                          eval_at_start=t.eval_at_start, time_budget_s=t.time_budget_s,
                           on_nonfinite=t.on_nonfinite, tokens_per_iteration=tokens_per_iteration,
                           flops_per_iteration=flops_per_iteration,
                           peak_flops=peak * jax.device_count())

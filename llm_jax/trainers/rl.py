@@ -443,6 +443,11 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
                           f"iteration's {rows} completions (rl.prompts_per_iteration × "
                           "rl.group_size) must split into rl.minibatches equal parts, at least "
                           "one, for at least one epoch")
+    if config.optim.grad_accum != 1:
+        # Each minibatch is one update already; the learner's row buckets and the whole
+        # minibatch's loss weight are not split into micro-batches.
+        raise ConfigError(f"optim.grad_accum={config.optim.grad_accum}: the RL stage makes "
+                          "one update per minibatch; split the work with rl.minibatches")
     if rl.algorithm == "ppo" and config.lora.rank:
         raise ConfigError("lora.rank: PPO trains the policy and its critic in full; set "
                           "--config.lora.rank=0")

@@ -18,8 +18,8 @@ STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)$")
 
 
 @pytest.fixture(scope="module")
-def books(shared_data):
-    return load_books([shared_data / "austen" / "emma.txt", shared_data / "kjv.txt"])
+def books(test_corpus):
+    return load_books([test_corpus / "emma.txt", test_corpus / "kjv.txt"])
 
 
 @pytest.fixture(scope="module")

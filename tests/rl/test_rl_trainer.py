@@ -222,3 +222,36 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
                     "dynamic/rounds", "dynamic/frac_zero_std_after"):
             assert got[step].get(key) == ref[step].get(key), (step, key)
     assert got[4]["eval/accuracy"] == ref[4]["eval/accuracy"]
+
+
+def test_merge_groups_takes_whole_groups_and_pads_prompts():
+    from llm_jax.generate.sampler import Rollout
+    from llm_jax.rl.rewards import RewardInfo
+    from llm_jax.trainers.rl import Sampled, merge_groups
+
+    def part(width, base, rewards):
+        rows = len(rewards)
+        rollout = Rollout(
+            prompt_tokens=np.full((rows, width), base, np.int32),
+            prompt_mask=np.ones((rows, width), np.int32),
+            tokens=np.arange(rows * 3, dtype=np.int32).reshape(rows, 3) + base,
+            logprobs=np.zeros((rows, 3), np.float32), mask=np.ones((rows, 3), np.int32),
+            lengths=np.full(rows, 3, np.int32), finish_reason=np.zeros(rows, np.int32),
+            prompt_index=np.arange(rows, dtype=np.int32) // 2)
+        flags = np.asarray(rewards) > 0
+        info = RewardInfo(np.asarray(rewards, np.float32), flags, flags, flags, ~flags)
+        return Sampled(rollout, [f"{base}:{i}" for i in range(rows)],
+                       [f"problem {base}:{i // 2}" for i in range(rows)],
+                       [{"row": i} for i in range(rows)], info)
+
+    first = part(2, 100, [0, 0, 1, 0])  # group 0 all-equal, group 1 informative
+    refill = part(4, 200, [1, 0, 1, 1])  # both informative
+    merged = merge_groups([first, refill], [(0, 1), (1, 0)], 2, pad_id=9)
+    assert merged.texts == ["100:2", "100:3", "200:0", "200:1"]
+    assert merged.rows == ["problem 100:1", "problem 100:1", "problem 200:0", "problem 200:0"]
+    np.testing.assert_array_equal(merged.info.rewards, [1, 0, 1, 0])
+    np.testing.assert_array_equal(merged.rollout.prompt_index, [0, 0, 1, 1])
+    # the narrower part's prompts are left-padded to the widest, masked out
+    np.testing.assert_array_equal(merged.rollout.prompt_tokens[0], [9, 9, 100, 100])
+    np.testing.assert_array_equal(merged.rollout.prompt_mask[0], [0, 0, 1, 1])
+    np.testing.assert_array_equal(merged.rollout.tokens[2], refill.rollout.tokens[0])

@@ -33,12 +33,12 @@ def _adapters(run_dir, saved):
     return restore_params(run_dir / "checkpoints", target)
 
 
-def test_sft_lora_trains_adapters_resumes_and_exports_merged(tiny_pretrained_run, shared_data,
+def test_sft_lora_trains_adapters_resumes_and_exports_merged(tiny_pretrained_run, test_corpus,
                                                              tmp_path):
     run_dir = tmp_path / "sft_lora"
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), *TINY, *LORA,
             f"--config.init.from_run={tiny_pretrained_run}",
-            f"--config.sft.books={shared_data / 'austen' / 'persuasion.txt'}"]
+            f"--config.sft.books={test_corpus / 'persuasion.txt'}"]
     assert main(argv) == 0
     assert [r["step"] for r in _rows(run_dir) if "loss" in r] == [1, 2]
     saved = json.loads((run_dir / "config.json").read_text())

@@ -19,11 +19,11 @@ def _rows(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_sft_two_steps_from_a_pretraining_run(tiny_pretrained_run, shared_data, tmp_path):
+def test_sft_two_steps_from_a_pretraining_run(tiny_pretrained_run, test_corpus, tmp_path):
     run_dir = tmp_path / "sft"
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), *TINY,
             f"--config.init.from_run={tiny_pretrained_run}",
-            f"--config.sft.books={shared_data / 'austen' / 'persuasion.txt'}"]
+            f"--config.sft.books={test_corpus / 'persuasion.txt'}"]
     assert main(argv) == 0
     rows = _rows(run_dir)
     assert [r["step"] for r in rows if "loss" in r] == [1, 2]

@@ -94,19 +94,30 @@ def _digits(n: int) -> list[int]:
     return [int(c) for c in reversed(str(n))]
 
 
-def _column_add(a: int, b: int) -> list[str]:
-    x, y = _digits(a), _digits(b)
+def _carry_columns(columns: list[tuple[str, int]]) -> list[str]:
+    """Lines for columns worked from the units up, each `(terms, value)` before the carry
+    ("7 + 8", 15); the carry joins the next column's terms and a last carry writes itself."""
     lines, carry = [], 0
-    for i in range(max(len(x), len(y))):
-        u, v = (x[i] if i < len(x) else 0), (y[i] if i < len(y) else 0)
-        total = u + v + carry
-        terms = f"{u} + {v}" + (f" + {carry}" if carry else "")
-        line = f"{place(i)}: {terms} = {total}, write {total % 10}"
+    for i, (terms, value) in enumerate(columns):
+        total = value + carry
+        line = f"{place(i)}: {terms}{f' + {carry}' if carry else ''} = {total}, " \
+               f"write {total % 10}"
         carry = total // 10
         lines.append(line + (f", carry {carry}" if carry else ""))
     if carry:
         lines.append(f"{place(len(lines))}: carry {carry}, write {carry}")
     return lines
+
+
+def _column_add(a: int, b: int) -> list[str]:
+    x, y = _digits(a), _digits(b)
+    pad = lambda d, i: d[i] if i < len(d) else 0  # noqa: E731
+    return _carry_columns([(f"{pad(x, i)} + {pad(y, i)}", pad(x, i) + pad(y, i))
+                           for i in range(max(len(x), len(y)))])
+
+
+def _column_multiply(a: int, factor: int) -> list[str]:
+    return _carry_columns([(f"{u} * {factor}", u * factor) for u in _digits(a)])
 
 
 def _column_subtract(a: int, b: int) -> list[str]:
@@ -124,19 +135,6 @@ def _column_subtract(a: int, b: int) -> list[str]:
         else:
             lines.append(f"{place(i)}: {top} - {v} = {value - v}, write {value - v}")
             borrow = 0
-    return lines
-
-
-def _column_multiply(a: int, factor: int) -> list[str]:
-    lines, carry = [], 0
-    for i, u in enumerate(_digits(a)):
-        total = u * factor + carry
-        terms = f"{u} * {factor}" + (f" + {carry}" if carry else "")
-        line = f"{place(i)}: {terms} = {total}, write {total % 10}"
-        carry = total // 10
-        lines.append(line + (f", carry {carry}" if carry else ""))
-    if carry:
-        lines.append(f"{place(len(lines))}: carry {carry}, write {carry}")
     return lines
 
 
