@@ -137,7 +137,7 @@ def bench_trl(folder: Path, iterations: int, workdir: Path, scenario: str = "") 
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from llm_jax.data.tasks.sources import ArithmeticTask
+    from llm_jax.recipes.math.sources import ArithmeticTask
     from llm_jax.rl.rewards import correctness_reward
 
     score = quarter_signal_reward if scenario else correctness_reward

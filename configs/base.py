@@ -33,7 +33,7 @@ def data(seq_len: int = 256, batch_size: int = 8, vocab_size: int = 4096,
         tokenizer_train_chars=20_000_000,  # cap on text fed to tokenizer training
         # Generated documents mixed into the training text: generator -> share of the mixed
         # characters (arithmetic = column-worked problems of `generated_levels`, training
-        # split only; see llm_jax/data/generated.py). 0 = the corpus alone.
+        # split only; see llm_jax/recipes/generated.py). 0 = the corpus alone.
         generated=ml_collections.ConfigDict(dict(arithmetic=0.0)),
         generated_levels=(1, 2, 3, 4, 5),
     ) | overrides)

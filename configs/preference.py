@@ -5,7 +5,7 @@ and DPO's (`dpo`, read by `llm_jax/trainers/dpo.py`).
 Pairs come from `data.train_paths` (any layout `llm_jax.data.preferences` reads) with held-out
 pairs from `data.val_paths`, or a share of the prompts held out; with no files, from the
 built-in gold-labelled set: K sampled replies of the parent model to each built-in RLHF prompt,
-ranked by the gold judge (`llm_jax.rl.gold`).
+ranked by the gold judge (`llm_jax.recipes.gold`).
 """
 
 import ml_collections

@@ -7,7 +7,7 @@ and rejection-sampling fine-tuning are all this one section with different value
 
 import ml_collections
 
-from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
+from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
 
 
 def task(**overrides) -> ml_collections.ConfigDict:

@@ -2,7 +2,7 @@
 
 import ml_collections
 
-from llm_jax.data.sft_mixture import DEFAULT_WEIGHTS
+from llm_jax.recipes.sft_mixture import DEFAULT_WEIGHTS
 
 
 def sft(**overrides) -> ml_collections.ConfigDict:

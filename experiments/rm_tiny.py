@@ -5,7 +5,7 @@
     llm-jax sweep experiments/rm_tiny.py             # lr × centering
 
 The SFT model writes K=8 replies to each built-in RLHF training prompt; the gold judge
-(`llm_jax.rl.gold`) ranks them, and every ranking becomes its K(K−1)/2 pairs (ties dropped).
+(`llm_jax.recipes.gold`) ranks them, and every ranking becomes its K(K−1)/2 pairs (ties dropped).
 Held-out pairs come the same way from held-out prompts on other topics, labelled without
 noise, so `eval/accuracy` is agreement with the gold preference on unseen prompts. The pairs
 are cached in the run's `preferences/` folder. Train on files instead with

@@ -35,3 +35,7 @@ class RunError(UserError):
 
 class RunInUseError(RunError):
     """The run directory is held by another job (named by host, pid and start time)."""
+
+
+class CheckpointError(RunError):
+    """No usable checkpoint although some exist, or a checkpoint could not be written."""

@@ -18,10 +18,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from llm_jax.checkpoints.sources import load_model
 from llm_jax.data.tokenizer import TOKENIZER_FILE
 from llm_jax.errors import ConfigError
 from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.load import load_model
 
 
 def _load(args):
@@ -76,7 +76,7 @@ class _Stream:
 def _chat_template(args):
     """The template of a chat model (a run past pretraining, or a Hub folder that has one);
     None for a base model, which chat continues as plain text."""
-    from llm_jax.load import chat_template_for
+    from llm_jax.checkpoints.sources import chat_template_for
     from llm_jax.runs import RunDir
 
     if args.hf:

@@ -37,7 +37,7 @@ from llm_jax.data.preferences import check_prompt
 from llm_jax.data.records import BadRecordStats, file_kind, read_records
 from llm_jax.errors import ConfigError
 from llm_jax.generate.sampler import Sampler
-from llm_jax.rl.gold import sample_responses
+from llm_jax.recipes.gold import sample_responses
 
 log = logging.getLogger(__name__)
 Prompt = str | list[dict]

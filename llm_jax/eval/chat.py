@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from llm_jax.data.tasks.answers import check
-from llm_jax.data.tasks.task import Problem
 from llm_jax.eval.math import accuracy_by
 from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import FINISH_STOP, Rollout, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens, generate_with_tools
+from llm_jax.recipes.math.answers import check
+from llm_jax.recipes.math.task import Problem
 
 
 def reply_texts(tokenizer, rollout: Rollout) -> list[str]:

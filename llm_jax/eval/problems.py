@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from llm_jax.data.tasks.answers import extract_answer
-from llm_jax.data.tasks.task import Problem
 from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.math import accuracy_by, pass_at_k_metrics
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
+from llm_jax.recipes.math.answers import extract_answer
+from llm_jax.recipes.math.task import Problem
 
 Scorer = Callable[[str, Problem], bool]
 

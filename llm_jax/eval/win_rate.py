@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.rl.gold import GoldLabeler, GoldPrompt, sample_responses
+from llm_jax.recipes.gold import GoldLabeler, GoldPrompt, sample_responses
 
 
 def make_win_rate_evaluator(sampler: Sampler, tokenizer, template,

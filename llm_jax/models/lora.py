@@ -24,13 +24,18 @@ import dataclasses
 import math
 import string
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 from flax import traverse_util
 
+from llm_jax.errors import ConfigError
 from llm_jax.nn.linear import Linear
+
+if TYPE_CHECKING:  # the model is only passed through to its own init
+    from llm_jax.models.transformer import Transformer
 
 RANK_AXIS = "lora_rank"  # no rule set names it, so the rank dimension is never split
 # How many leading kernel dims are inputs, per projection name (`Linear` kernels are
@@ -162,3 +167,26 @@ def adapted(adapters, cfg: LoraConfig, rng: jax.Array | None = None) -> Iterator
 
     with nn.intercept_methods(interceptor):
         yield
+
+
+def lora_config(config: Mapping) -> LoraConfig:
+    """`LoraConfig` from a config's `lora` section (absent = no adapters)."""
+    section = config.get("lora") if hasattr(config, "get") else None
+    if section is None:
+        return LoraConfig()
+    fields = section.to_dict() if hasattr(section, "to_dict") else dict(section)
+    try:
+        return LoraConfig(rank=int(fields["rank"]), alpha=float(fields["alpha"]),
+                          dropout=float(fields["dropout"]), targets=tuple(fields["targets"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"lora: {e}") from None
+
+
+def model_adapter_init(model: Transformer, cfg: LoraConfig) -> Callable[[jax.Array], dict]:
+    """`init(rng) -> boxed adapters` for `model`'s targeted kernels."""
+    boxed = jax.eval_shape(lambda r: model.init(r, jax.numpy.zeros((1, 1), "int32"))["params"],
+                           jax.random.PRNGKey(0))
+    try:
+        return adapter_init_fn(boxed, cfg)
+    except ValueError as e:
+        raise ConfigError(f"lora: {e}") from None

@@ -29,17 +29,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from llm_jax.checkpoints.restore import restore_params
+from llm_jax.checkpoints.sources import chat_template_for, load_tokenizer
 from llm_jax.errors import ConfigError, RunError
 from llm_jax.generate.logprobs import positions_from_mask
 from llm_jax.generate.sampler import bucket_size
-from llm_jax.load import chat_template_for, load_tokenizer
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.heads import RewardHead
 from llm_jax.models.transformer import Transformer
 from llm_jax.runs import RunDir
 from llm_jax.sharding.mesh import batch_sharding, logical_shardings, mesh_context, replicated
 from llm_jax.sharding.rules import rules as rule_set
-from llm_jax.train.checkpoint import restore_params
 
 STAGE = "reward_model"  # config.stage of a reward-model run
 

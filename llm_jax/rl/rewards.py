@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from llm_jax.data.tasks.answers import NUMBER, extract_answer, is_equivalent
-from llm_jax.data.tasks.task import Problem, Task
+from llm_jax.recipes.math.answers import NUMBER, extract_answer, is_equivalent
+from llm_jax.recipes.math.task import Problem, Task
 
 Meta = Mapping[str, Any]
 RewardFn = Callable[[Sequence[str], Sequence[str], Sequence[Meta]], np.ndarray]

@@ -15,7 +15,7 @@ from typing import Any
 
 from flax import linen as nn
 
-from llm_jax.load import ModelSource
+from llm_jax.checkpoints.sources import ModelSource
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.transformer import Transformer
 

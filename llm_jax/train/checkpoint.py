@@ -28,13 +28,9 @@ import jax
 import orbax.checkpoint as ocp
 
 from llm_jax.data.checkpointing import DataRestore, DataSave
-from llm_jax.errors import RunError
+from llm_jax.errors import CheckpointError
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(RunError):
-    """No usable checkpoint although some exist, or a checkpoint could not be written."""
 
 
 def _cause(error: BaseException) -> str:
@@ -359,21 +355,3 @@ class Checkpointer:
             raise CheckpointError(f"{what} of checkpoints in {self.directory} failed: "
                                   f"{_cause(call.error)}")
         return call.result
-
-
-def restore_params(directory: str | Path, abstract_params, step: int | None = None
-                   ) -> tuple[Any, int]:
-    """Only the params of a train-state checkpoint (newest, or `step`), e.g. for sampling.
-
-    `abstract_params` are ShapeDtypeStructs with shardings; optimizer state is never read.
-    """
-    manager = ocp.CheckpointManager(Path(directory).absolute())
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        raise CheckpointError(f"no checkpoint in {directory}")
-    target = {"params": abstract_params}
-    restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), target)
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-        item=target, restore_args=restore_args, partial_restore=True)))
-    manager.close()
-    return restored["state"]["params"], step

@@ -34,11 +34,17 @@ import ml_collections
 import numpy as np
 import optax
 
+from llm_jax.checkpoints.sources import (
+    POLICY_PARAMS,
+    ModelSource,
+    base_source,
+    load_tokenizer,
+    model_fields,
+)
 from llm_jax.config import config_differences, to_dict
 from llm_jax.errors import ConfigError, DataError, RunInUseError
-from llm_jax.load import POLICY_PARAMS, ModelSource, load_tokenizer, model_fields
 from llm_jax.models.config import ModelConfig
-from llm_jax.models.lora import LoraConfig
+from llm_jax.models.lora import LoraConfig, lora_config, model_adapter_init
 from llm_jax.models.transformer import Transformer
 from llm_jax.runs import RunDir, RunLock
 from llm_jax.sharding.mesh import (
@@ -54,7 +60,7 @@ from llm_jax.train.checkpoint import Checkpointer
 from llm_jax.train.compile_cache import use_compilation_cache
 from llm_jax.train.init import init_train_state, state_from_params, state_shardings
 from llm_jax.train.loop import LoopConfig, run_training
-from llm_jax.train.lora import LoraTraining, base_source, lora_config, model_adapter_init
+from llm_jax.train.lora import LoraTraining
 from llm_jax.train.optim import OptimConfig, make_optimizer
 from llm_jax.train.state import TrainState
 from llm_jax.train.step import jit_train_step

@@ -30,17 +30,17 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from llm_jax.checkpoints.sources import chat_template_for
 from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import ConfigError
 from llm_jax.eval.pairs import prefixed, score_pairs
 from llm_jax.eval.win_rate import make_win_rate_evaluator
 from llm_jax.generate.logprobs import token_logprobs
 from llm_jax.generate.sampler import Sampler
-from llm_jax.load import chat_template_for
 from llm_jax.losses.preference import dpo_loss, sequence_logprobs
 from llm_jax.models.transformer import Transformer
-from llm_jax.rl.gold import GoldLabeler, rlhf_prompts
-from llm_jax.rl.preference_data import (
+from llm_jax.recipes.gold import GoldLabeler, rlhf_prompts
+from llm_jax.recipes.preference_sets import (
     PairSchedule,
     batch_length,
     fixed_batches,

@@ -17,7 +17,6 @@ import jax
 import ml_collections
 
 from llm_jax.data.corpus import default_corpus
-from llm_jax.data.generated import mix_generated
 from llm_jax.data.global_batches import GlobalBatchIterator
 from llm_jax.data.index import (
     ConcatIndex,
@@ -30,8 +29,8 @@ from llm_jax.data.index import (
 from llm_jax.data.pipeline import eval_batches, train_documents_sample, train_iterator
 from llm_jax.data.records import text_field
 from llm_jax.data.sources import BadRecordStats, hf_documents
+from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.stats import unigram_entropy
-from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import ConfigError, DataError
 from llm_jax.eval.heldout import make_lm_evaluator
@@ -39,6 +38,7 @@ from llm_jax.eval.samples import make_sample_fn
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.transformer import Transformer
+from llm_jax.recipes.generated import mix_generated
 from llm_jax.runs import RunDir
 from llm_jax.train.loop import batch_iteration
 from llm_jax.train.setup import optimizer_from_config, start_run

@@ -9,7 +9,7 @@ last real token (`llm_jax.rl.reward_model`). Each iteration takes one batch of p
 chosen and rejected replies in one forward pass and minimizes −log σ(r_c − r_r − margin)
 (+ c·mean((r_c + r_r)²) when centering is on), logging TRL's metrics (accuracy, margin,
 mean_reward, reward_std); each evaluation scores every held-out pair. Pairs are files or the
-built-in gold-labelled set (`llm_jax.rl.preference_data`, shared with DPO).
+built-in gold-labelled set (`llm_jax.recipes.preference_sets`, shared with DPO).
 
 Checkpoints hold `{"transformer", "head"}` params, so `load_reward_model(run_dir)` scores with
 the run later and `RewardModelReward(run_dir)` makes it an RL reward.
@@ -28,14 +28,14 @@ import ml_collections
 import optax
 from flax import linen as nn
 
+from llm_jax.checkpoints.sources import chat_template_for
 from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import ConfigError
 from llm_jax.eval.pairs import prefixed, score_pairs
 from llm_jax.generate.sampler import Sampler
-from llm_jax.load import chat_template_for
 from llm_jax.losses.preference import bradley_terry_loss
 from llm_jax.models.transformer import Transformer
-from llm_jax.rl.preference_data import (
+from llm_jax.recipes.preference_sets import (
     PairSchedule,
     batch_length,
     fixed_batches,

@@ -36,7 +36,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from llm_jax.data.tasks.task import AnswerTask
+from llm_jax.checkpoints.sources import chat_template_for
 from llm_jax.errors import ConfigError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.problems import (
@@ -47,10 +47,11 @@ from llm_jax.eval.problems import (
 from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.generate.sampler import FINISH_LENGTH, Rollout, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
-from llm_jax.load import chat_template_for
 from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
 from llm_jax.losses.value import clipped_value_loss
 from llm_jax.models.transformer import Transformer
+from llm_jax.recipes.math.schedule import ProblemSchedule, make_tasks
+from llm_jax.recipes.math.task import AnswerTask
 from llm_jax.rl.advantages import advantages, zero_std_groups
 from llm_jax.rl.experience import (
     bucket_rows,
@@ -66,7 +67,6 @@ from llm_jax.rl.overoptimization import GOLD, KL, PROXY, StopRules, plot_overopt
 from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
 from llm_jax.rl.rewards import MathReward, RewardInfo
 from llm_jax.rl.roles import reference_role
-from llm_jax.rl.tasks import ProblemSchedule, make_tasks
 from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
@@ -131,7 +131,7 @@ def make_reward(rl: ml_collections.ConfigDict, task: AnswerTask, run=None):
 
         return make_reward_model_reward(rl.reward_model, run)
     if rl.reward == "gold":
-        from llm_jax.rl.gold import GoldLabeler
+        from llm_jax.recipes.gold import GoldLabeler
 
         return GoldLabeler()
     module, _, name = rl.reward.partition(":")
@@ -461,7 +461,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         reward = make_reward(rl, train_task, run)
         gold = None
         if rl.gold:
-            from llm_jax.rl.gold import GoldLabeler
+            from llm_jax.recipes.gold import GoldLabeler
 
             gold = GoldLabeler()
         stop_rules = (StopRules(rl.kl_budget, rl.gold_patience)

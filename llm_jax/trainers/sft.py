@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import ml_collections
 
+from llm_jax.checkpoints.sources import chat_template_for
 from llm_jax.data.chat import identity_system_message, sft_example
 from llm_jax.data.conversations import read_conversations
 from llm_jax.data.pipeline import eval_batches, packed_batches
@@ -28,7 +29,6 @@ from llm_jax.eval.chat import make_chat_evaluator
 from llm_jax.eval.heldout import make_lm_evaluator
 from llm_jax.generate.sampler import Sampler
 from llm_jax.generate.tools import ToolTokens
-from llm_jax.load import chat_template_for
 from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.train.loop import batch_iteration
@@ -77,11 +77,11 @@ def builtin_mixture(config: ml_collections.ConfigDict):
     passages of the corpus), plus the held-out identity phrasings and arithmetic problems the
     chat evaluation asks."""
     from llm_jax.data.corpus import default_corpus
-    from llm_jax.data.sft_mixture import build_mixture
-    from llm_jax.data.sft_passages import load_books
-    from llm_jax.data.sft_people import identity_eval_questions
-    from llm_jax.data.tasks.sources import stratified_heldout
-    from llm_jax.data.tasks.splits import DEFAULT_HELDOUT_FRACTION
+    from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
+    from llm_jax.recipes.math.sources import stratified_heldout
+    from llm_jax.recipes.sft_mixture import build_mixture
+    from llm_jax.recipes.sft_passages import load_books
+    from llm_jax.recipes.sft_people import identity_eval_questions
 
     sft = config.sft
     book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]

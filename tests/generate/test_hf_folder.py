@@ -6,11 +6,11 @@ import json
 import jax
 import pytest
 
+from llm_jax.checkpoints.sources import load_model
 from llm_jax.cli import main
 from llm_jax.data.errors import DataError
 from llm_jax.data.hf_tokenizer import HFTokenizer
 from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.load import load_model
 from tests.helpers import byte_level_bpe, require
 
 torch = require("torch")

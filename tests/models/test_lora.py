@@ -11,12 +11,12 @@ from jax.sharding import PartitionSpec as P
 
 from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.config import ModelConfig
-from llm_jax.models.lora import LoraConfig, adapted, merge
+from llm_jax.models.lora import LoraConfig, adapted, merge, model_adapter_init
 from llm_jax.models.transformer import Transformer
 from llm_jax.sharding.mesh import make_mesh, mesh_context
 from llm_jax.sharding.rules import rules
 from llm_jax.train.init import init_train_state, state_shardings
-from llm_jax.train.lora import LoraTraining, model_adapter_init
+from llm_jax.train.lora import LoraTraining
 from llm_jax.train.step import make_train_step
 
 ALL = ("query", "key", "value", "out", "up", "gate", "fc_in", "fc_out")

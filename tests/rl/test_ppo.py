@@ -75,9 +75,9 @@ def test_critic_values_ignore_left_padding_and_read_the_state_before_each_token(
 
 @pytest.mark.slow
 def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained_run, tmp_path):
+    from llm_jax.checkpoints.restore import restore_params
+    from llm_jax.checkpoints.sources import load_model
     from llm_jax.cli import main
-    from llm_jax.load import load_model
-    from llm_jax.train.checkpoint import restore_params
 
     run_dir = tmp_path / "ppo"
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), "--config.train.steps=2",

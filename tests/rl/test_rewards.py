@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llm_jax.data.tasks.sources import ReasoningGymTask
+from llm_jax.recipes.math.sources import ReasoningGymTask
 from llm_jax.rl.rewards import (
     MathReward,
     RewardFn,

@@ -6,8 +6,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from llm_jax.checkpoints.sources import ModelSource
 from llm_jax.config import get_experiment_config
-from llm_jax.load import ModelSource
 from llm_jax.rl.roles import reference_role
 from llm_jax.train.setup import start_run
 from tests.helpers import TINY_RUN_ARGS, corpus_args

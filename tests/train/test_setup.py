@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
+from llm_jax.checkpoints.restore import restore_params
+from llm_jax.checkpoints.sources import ModelSource, abstract_params
 from llm_jax.config import get_experiment_config
 from llm_jax.errors import ConfigError, RunError
-from llm_jax.load import ModelSource, abstract_params
 from llm_jax.models.config import ModelConfig
-from llm_jax.train.checkpoint import restore_params
 from llm_jax.train.setup import optimizer_from_config, start_run
 from tests.helpers import TINY_RUN_ARGS, corpus_args
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from llm_jax.checkpoints.sources import chat_template_for, load_tokenizer
 from llm_jax.cli import main
 from llm_jax.config import get_experiment_config
-from llm_jax.load import chat_template_for, load_tokenizer
-from llm_jax.rl.preference_data import load_preference_sets
+from llm_jax.recipes.preference_sets import load_preference_sets
 from llm_jax.rl.reward_model import load_reward_model
 from llm_jax.tracking.metrics_log import metrics_by_step
 

@@ -7,11 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from llm_jax.checkpoints.sources import ModelSource, load_model
 from llm_jax.cli import main
-from llm_jax.load import ModelSource, load_model
-from llm_jax.models.lora import adapted
+from llm_jax.models.lora import adapted, lora_config, model_adapter_init
 from llm_jax.models.transformer import Transformer
-from llm_jax.train.lora import lora_config, model_adapter_init
 from tests.trainers.test_sft_run import EXPERIMENT, TINY, _rows
 
 LORA = ["--config.lora.rank=4", "--config.lora.alpha=8.0", "--config.optim.lr=1e-2"]
@@ -21,8 +20,8 @@ def _adapters(run_dir, saved):
     """The run's newest adapters, read back from its checkpoint on one device."""
     from flax import linen as nn
 
+    from llm_jax.checkpoints.restore import restore_params
     from llm_jax.models.config import ModelConfig
-    from llm_jax.train.checkpoint import restore_params
 
     model = Transformer(ModelConfig(**saved["model"]))
     shapes = jax.eval_shape(lambda r: nn.meta.unbox(

@@ -53,10 +53,10 @@ def test_sft_from_conversation_files(tiny_pretrained_run, tmp_path):
 def test_chat_speaks_through_the_template(tiny_pretrained_run, tmp_path, capsys, monkeypatch):
     import jax
 
+    from llm_jax.checkpoints.sources import load_model
     from llm_jax.data.chat import OurTemplate
     from llm_jax.generate.sampler import Sampler, SamplingConfig
     from llm_jax.generate.tools import ToolTokens, generate_with_tools
-    from llm_jax.load import load_model
 
     run_dir = tmp_path / "sft_chat"
     assert main(["train", EXPERIMENT, "--workdir", str(run_dir), *TINY,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from llm_jax.data.tasks.answers import AnswerCheck, check, extract_answer, is_equivalent
+from llm_jax.recipes.math.answers import AnswerCheck, check, extract_answer, is_equivalent
 
 EXTRACTIONS = [
     # the #### marker our solutions and GSM8K end with

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from llm_jax.data.tasks.splits import normalize_question, split_of
+from llm_jax.data.splits import normalize_question, split_of
 
 TRAIN_QUESTIONS = (
     "Who are you?", "What is your name?", "What's your name?", "Who made you?",

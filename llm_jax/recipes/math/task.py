@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from llm_jax.data.tasks.answers import check
+from llm_jax.recipes.math.answers import check
 
 
 @dataclasses.dataclass(frozen=True)

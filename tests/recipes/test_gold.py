@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from llm_jax.rl.gold import (
+from llm_jax.recipes.gold import (
     GoldLabeler,
     build_preference_set,
     content_words,
@@ -112,8 +112,8 @@ def test_builtin_prompts_splits_never_overlap():
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_pretrained_run):
+    from llm_jax.checkpoints.sources import load_model
     from llm_jax.generate.sampler import Sampler
-    from llm_jax.load import load_model
 
     model, params, tokenizer, _ = load_model(tiny_pretrained_run)
     return Sampler(model), params, tokenizer

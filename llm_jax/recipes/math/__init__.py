@@ -5,15 +5,15 @@ reasoning-gym generators (`ReasoningGymTask`) and GSM8K-format JSONL files (`Gsm
 `answers` extracts and compares final answers; `splits` keeps train and held-out apart.
 """
 
-from llm_jax.data.tasks.answers import AnswerCheck, check, extract_answer, is_equivalent
-from llm_jax.data.tasks.sources import (
+from llm_jax.recipes.math.answers import AnswerCheck, check, extract_answer, is_equivalent
+from llm_jax.recipes.math.sources import (
     GYM_ARITHMETIC,
     ArithmeticTask,
     Gsm8kTask,
     ReasoningGymTask,
     make_task,
 )
-from llm_jax.data.tasks.task import AnswerTask, Problem, Task
+from llm_jax.recipes.math.task import AnswerTask, Problem, Task
 
 __all__ = ["GYM_ARITHMETIC", "AnswerCheck", "AnswerTask", "ArithmeticTask", "Gsm8kTask",
            "Problem", "ReasoningGymTask", "Task", "check", "extract_answer", "is_equivalent",

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from llm_jax.data.records import Record, read_records
-from llm_jax.data.tasks import arithmetic
-from llm_jax.data.tasks.answers import extract_answer
-from llm_jax.data.tasks.splits import check_split, select
-from llm_jax.data.tasks.task import AnswerTask, Problem
+from llm_jax.data.splits import check_split, select
+from llm_jax.recipes.math import arithmetic
+from llm_jax.recipes.math.answers import extract_answer
+from llm_jax.recipes.math.task import AnswerTask, Problem
 
 # reasoning-gym generators whose answers are numbers the shared extractor and verifier read.
 GYM_ARITHMETIC = ("gsm_symbolic", "basic_arithmetic", "chain_sum", "products",

@@ -13,14 +13,14 @@ from itertools import islice
 import ml_collections
 import numpy as np
 
-from llm_jax.data.tasks.sources import (
+from llm_jax.errors import ConfigError
+from llm_jax.recipes.math.sources import (
     ArithmeticTask,
     Gsm8kTask,
     ReasoningGymTask,
     stratified_heldout,
 )
-from llm_jax.data.tasks.task import AnswerTask, Problem
-from llm_jax.errors import ConfigError
+from llm_jax.recipes.math.task import AnswerTask, Problem
 
 
 def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem]]:
@@ -39,7 +39,7 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
                                                   **common)
             train, heldout = make("train"), make("heldout").problems()
         elif cfg.source == "rlhf":
-            from llm_jax.rl.gold import rlhf_prompts
+            from llm_jax.recipes.gold import rlhf_prompts
 
             as_problem = lambda g: Problem(g.text, str(g.meta.get("answer", "")), g.meta)  # noqa: E731
             train = PromptTask([as_problem(g) for g in rlhf_prompts("train")])

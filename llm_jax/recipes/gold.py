@@ -43,8 +43,8 @@ import numpy as np
 
 from llm_jax.data.chat import ChatTemplate, Message
 from llm_jax.data.preferences import PreferencePair, ranking_pairs
-from llm_jax.data.tasks.answers import check
 from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.recipes.math.answers import check
 
 Meta = Mapping[str, Any]
 # Words that carry no topic: function words and the instruction's own verbs ("write", "tell").

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from llm_jax.data.tasks.arithmetic import (
+from llm_jax.recipes.math.arithmetic import (
     LEVELS,
     Operation,
     column_lines,

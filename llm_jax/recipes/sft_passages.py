@@ -13,7 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from llm_jax.data.tasks.splits import split_of
+from llm_jax.data.splits import split_of
 
 KNOWN_TITLES = {"kjv": "the King James Bible"}
 SMALL_WORDS = {"and", "of", "the", "a", "an", "in", "on"}

@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from llm_jax.data.index import ConcatIndex, memory_index
-from llm_jax.data.tasks.arithmetic import generate_problem
-from llm_jax.data.tasks.splits import split_of
+from llm_jax.data.splits import split_of
+from llm_jax.recipes.math.arithmetic import generate_problem
 
 GENERATORS = ("arithmetic",)
 DOCUMENT_CHARS = 2000  # about a dozen problems per document

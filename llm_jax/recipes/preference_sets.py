@@ -42,7 +42,7 @@ from llm_jax.data.preferences import (
 from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import ConfigError, DataError
 from llm_jax.generate.sampler import SamplingConfig
-from llm_jax.rl.gold import GoldLabeler, build_preference_set, rlhf_prompts
+from llm_jax.recipes.gold import GoldLabeler, build_preference_set, rlhf_prompts
 
 log = logging.getLogger(__name__)
 CACHE_DIR = "preferences"  # inside the run directory

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from llm_jax.data.errors import DataError
-from llm_jax.data.tasks.arithmetic import Level
-from llm_jax.data.tasks.sources import (
+from llm_jax.data.splits import heldout_position, normalize_question, select, shared
+from llm_jax.recipes.math.arithmetic import Level
+from llm_jax.recipes.math.sources import (
     ArithmeticTask,
     Gsm8kTask,
     ReasoningGymTask,
@@ -15,8 +16,7 @@ from llm_jax.data.tasks.sources import (
     make_task,
     stratified_heldout,
 )
-from llm_jax.data.tasks.splits import heldout_position, normalize_question, select, shared
-from llm_jax.data.tasks.task import Problem, Task
+from llm_jax.recipes.math.task import Problem, Task
 
 
 def take(task, n):

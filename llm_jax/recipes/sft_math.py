@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from llm_jax.data.tasks.arithmetic import generate_problem
-from llm_jax.data.tasks.splits import normalize_question, split_of
+from llm_jax.data.splits import normalize_question, split_of
 from llm_jax.generate.calculator import evaluate
+from llm_jax.recipes.math.arithmetic import generate_problem
 
 FINAL = "#### "
 

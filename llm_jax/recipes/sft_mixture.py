@@ -30,13 +30,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 
-from llm_jax.data.sft_math import (
+from llm_jax.recipes.sft_math import (
     arithmetic_conversation,
     calculator_conversation,
     gsm_symbolic_conversations,
 )
-from llm_jax.data.sft_passages import PassageTasks
-from llm_jax.data.sft_people import identity_conversation, refusal_conversation
+from llm_jax.recipes.sft_passages import PassageTasks
+from llm_jax.recipes.sft_people import identity_conversation, refusal_conversation
 
 DEFAULT_WEIGHTS = {"identity": 0.15, "refusal": 0.1, "arithmetic": 0.3, "gsm_symbolic": 0.15,
                    "calculator": 0.1, "passages": 0.2}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -21,14 +22,15 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from llm_jax.checkpoints.restore import restore_params
 from llm_jax.data.hf_tokenizer import HF_TOKENIZER_FILE, HFTokenizer
 from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import DataError, ModelFileError, RunError
 from llm_jax.models.config import ModelConfig
+from llm_jax.models.lora import lora_config, merge, model_adapter_init
 from llm_jax.models.transformer import Transformer
 from llm_jax.runs import TOKENIZER_FILE, RunDir
-from llm_jax.train.checkpoint import restore_params
 
 # A run started from a Hub folder keeps that folder's tokenizer files here.
 HF_TOKENIZER_DIR = "hf_tokenizer"
@@ -197,8 +199,6 @@ def load_model(run_dir: str | Path | None = None, hf: str | Path | None = None, 
         if not steps:
             raise RunError(f"{run_dir}: the run has no checkpoint yet")
         source = ModelSource("run", str(run_dir), steps[-1] if step is None else step)
-        from llm_jax.train.lora import is_lora_run, lora_run_params  # it imports this module
-
         if is_lora_run(run_dir):  # the parent's params with the run's adapters merged in
             model, params, step = lora_run_params(run_dir, source.step)
             tokenizer = (Tokenizer.load(tokenizer_path) if tokenizer_path
@@ -222,3 +222,42 @@ def parent_of(run_dir: str | Path) -> dict | None:
 def model_fields(cfg: ModelConfig) -> dict:
     """The JSON-able fields config.json stores under "model"."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+# ---------------------------------------------------------------- LoRA runs
+
+def is_lora_run(run_dir: str | Path) -> bool:
+    """Whether `run_dir` is a run directory whose params are LoRA adapters."""
+    run = RunDir(run_dir)
+    return run.exists() and lora_config(run.read_config()).rank > 0
+
+
+def lora_run_params(run_dir: str | Path, step: int | None = None):
+    """(model, merged params, step) of a LoRA run: its parent's params (as `config.json`
+    records them) with the run's newest (or `step`) adapters merged in, on one device."""
+    run = RunDir(run_dir)
+    saved = run.read_config()
+    cfg = lora_config(saved)
+    model_cfg = ModelConfig(**saved["model"])
+    model = Transformer(model_cfg)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    shapes = jax.eval_shape(lambda r: nn.meta.unbox(model_adapter_init(model, cfg)(r)),
+                            jax.random.PRNGKey(0))
+    target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
+                          shapes)
+    adapters, step = restore_params(run.checkpoints, target, step)
+    parent = base_source(saved, run_dir)
+    base = parent.load_params(model_cfg)
+    return model, jax.jit(lambda b, a: merge(b, a, cfg))(base, adapters), step
+
+
+def base_source(saved: Mapping, run_dir: str | Path) -> ModelSource:
+    """The `ModelSource` of a LoRA run's frozen base: the parent its `config.json` records."""
+    parent = dict(saved.get("parent") or {})
+    if parent.get("kind") not in ("run", "hf"):
+        raise RunError(f"{run_dir}: a LoRA run needs its parent model, but config.json "
+                       f"records none ({parent or 'no parent'})")
+    if not Path(parent["path"]).exists():
+        raise RunError(f"{run_dir}: the base model of this LoRA run, {parent['path']}, is gone; "
+                       "the run's checkpoints hold only the adapters")
+    return ModelSource(parent["kind"], parent["path"], parent.get("step"))

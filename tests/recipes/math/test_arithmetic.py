@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from llm_jax.data.tasks.arithmetic import (
+from llm_jax.recipes.math.arithmetic import (
     LEVELS,
     ArithmeticProblem,
     Level,

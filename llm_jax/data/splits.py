@@ -16,13 +16,13 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-
-from llm_jax.data.tasks.task import Problem
+from typing import Any
 
 SPLITS = ("train", "heldout", "all")
 # The held-out share every built-in math source uses by default (RL tasks, the SFT mixture,
 # generated pretraining text): one number, so the three agree on what is held out.
 DEFAULT_HELDOUT_FRACTION = 0.1
+Problem = Any  # anything with a `prompt` (a math Problem, a prompt record)
 Key = Callable[[Problem], str]
 
 

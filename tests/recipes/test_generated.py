@@ -2,10 +2,10 @@
 
 import pytest
 
-from llm_jax.data.generated import mix_generated
 from llm_jax.data.index import memory_index
-from llm_jax.data.sft_mixture import build_mixture
-from llm_jax.data.tasks.sources import stratified_heldout
+from llm_jax.recipes.generated import mix_generated
+from llm_jax.recipes.math.sources import stratified_heldout
+from llm_jax.recipes.sft_mixture import build_mixture
 
 PROSE = ["It is a truth universally acknowledged. " * (20 + i % 7) for i in range(120)]
 
@@ -51,7 +51,7 @@ def test_no_heldout_computation_in_generated_pretraining_or_sft_text():
     leaks = [p.prompt for p in heldout if p.meta["solution"] in sft]
     assert not leaks, leaks[:3]
     # The check has teeth: training problems' solutions are found the same way.
-    from llm_jax.data.tasks.sources import ArithmeticTask
+    from llm_jax.recipes.math.sources import ArithmeticTask
 
     train_problems = ArithmeticTask(level=list(levels), seed=0, split="train").problems()
     seen = [next(train_problems) for _ in range(2000)]

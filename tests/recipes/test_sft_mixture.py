@@ -7,11 +7,11 @@ import pytest
 
 from llm_jax.data.chat import content_parts, render_for_training
 from llm_jax.data.conversations import check_messages
-from llm_jax.data.sft_mixture import build_mixture
-from llm_jax.data.sft_passages import load_books, title_of
-from llm_jax.data.sft_people import TRAIN_QUESTIONS, identity_eval_questions
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.generate.calculator import evaluate
+from llm_jax.recipes.sft_mixture import build_mixture
+from llm_jax.recipes.sft_passages import load_books, title_of
+from llm_jax.recipes.sft_people import TRAIN_QUESTIONS, identity_eval_questions
 
 NAME, MAKER = "Quill", "the Lantern Lab"
 STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)$")

@@ -1,0 +1,30 @@
+"""Params out of a training checkpoint, straight into their target shardings (the optimizer
+state is never read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from llm_jax.errors import CheckpointError
+
+
+def restore_params(directory: str | Path, abstract_params, step: int | None = None
+                   ) -> tuple[Any, int]:
+    """Only the params of a train-state checkpoint (newest, or `step`), e.g. for sampling.
+
+    `abstract_params` are ShapeDtypeStructs with shardings; optimizer state is never read.
+    """
+    manager = ocp.CheckpointManager(Path(directory).absolute())
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise CheckpointError(f"no checkpoint in {directory}")
+    target = {"params": abstract_params}
+    restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), target)
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=restore_args, partial_restore=True)))
+    manager.close()
+    return restored["state"]["params"], step
