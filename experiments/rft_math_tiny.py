@@ -18,7 +18,7 @@ def get_config(arg=None):
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
     config.rl = rl.rft(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
-                       temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=160)
+                       temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=152)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)
     config.optim.lr = 1e-4

@@ -56,7 +56,7 @@ def tiny_pretrained_run(tmp_path_factory, corpus) -> Path:
 
     run_dir = tmp_path_factory.mktemp("pretrained") / "run"
     root = Path(__file__).resolve().parents[1]
-    argv = ["train", str(root / "experiments/pretrain_tiny.py"), "--workdir", str(run_dir),
+    argv = ["train", str(root / "experiments/pretrain_tiny.py:gpt2"), "--workdir", str(run_dir),
             *TINY_RUN_ARGS, *corpus_args(corpus), "--config.train.steps=4",
             "--config.train.sample_every=0"]
     assert main(argv) == 0

@@ -58,9 +58,11 @@ def test_unknown_argument_and_missing_file():
         get_experiment_config(str(ROOT / "experiments/pretrain_tinny.py"))
 
 
-def test_llama_argument_switches_flavour():
-    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py") + ":llama")
-    assert config.model.norm == "rmsnorm" and config.model.pos == "rope"
+def test_flavour_argument_switches_flavour():
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py"))
+    assert config.model.norm == "rmsnorm" and config.model.pos == "rope"  # Llama by default
+    config = get_experiment_config(str(ROOT / "experiments/pretrain_tiny.py") + ":gpt2")
+    assert config.model.norm == "layernorm" and config.model.pos == "learned"
 
 
 def test_saved_config_is_json(tmp_path):

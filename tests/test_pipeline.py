@@ -25,6 +25,7 @@ TINY = [
     "--config.sft.eval_max_new_tokens=8", "--config.rl.prompts_per_iteration=4",
     "--config.rl.group_size=4", "--config.rl.max_new_tokens=8",
     "--config.rl.task.eval_problems=4", "--stage.grpo.train.sample_every=1",
+    "--config.rl.task.report_levels=()", "--config.rl.eval_max_new_tokens=0",
 ]
 
 

@@ -25,6 +25,7 @@ TINY_RL = [
     "--config.rl.prompts_per_iteration=4", "--config.rl.group_size=4",
     "--config.rl.max_new_tokens=8", "--config.rl.task.levels=(1,)",
     "--config.rl.task.eval_problems=4", "--config.rl.eval_samples=2", "--config.rl.eval_ks=(1,2)",
+    "--config.rl.task.report_levels=(2,)", "--config.rl.eval_max_new_tokens=0",
     "--config.rl.reward=tests.rl.letter_reward:e_share", "--config.rl.temperature=1.5",
     "--config.train.eval_every=2", "--config.train.eval_at_start=false",
     "--config.train.checkpoint_every=1", "--config.train.sample_every=1",
@@ -160,8 +161,9 @@ def test_two_iterations_of_each_algorithm(algorithm, tiny_pretrained_run, tmp_pa
                     "completions/clipped_ratio", "entropy", "loss", "time/rollout",
                     "time/learner"):
             assert np.isfinite(row[key]), (step, key)
-    assert {"eval/accuracy", "eval/pass@1", "eval/pass@2",
-            "eval/response_length"} <= set(rows[2])
+    assert {"eval/accuracy", "eval/pass@1", "eval/pass@2", "eval/response_length",
+            # the word-problem level reported beside the task's, pass@k per level
+            "eval/accuracy/level_1", "eval/accuracy/level_2", "eval/pass@2/level_1"} <= set(rows[2])
     if algorithm == "rft":
         assert all(rows[s]["rft/kept"] > 0 for s in (1, 2))
         return

@@ -15,7 +15,7 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("spec", ["pretrain_tiny.py", "pretrain_tiny.py:llama",
+@pytest.mark.parametrize("spec", ["pretrain_tiny.py", "pretrain_tiny.py:gpt2",
                                   "pretrain_gpt2_124m.py"])
 def test_experiment_runs_two_steps(spec, corpus, tmp_path):
     run_dir = tmp_path / "run"
