@@ -53,14 +53,17 @@ def get_config(arg=None):
 
 
 # Each trial of the comparison gets the same wall time (iterations differ in cost: rejection
-# sampling trains on the kept completions only).
-EQUAL_TIME = {"train.time_budget_s": 300.0, "train.steps": 1000, "train.eval_every": 0}
+# sampling trains on the kept completions only); greedy held-out accuracy before and after.
+EQUAL_TIME = {"train.time_budget_s": 240.0, "train.steps": 1000, "train.eval_every": 0,
+              "rl.eval_samples": 0, "rl.task.report_levels": ()}
 
 
 def sweep(add, arg=None):
-    """`llm-jax sweep experiments/grpo_math_tiny.py`: GRPO, Dr. GRPO, RLOO and rejection
-    sampling from the same SFT model, 5 minutes each; `llm-jax compare --sweep` plots them."""
+    """`llm-jax sweep experiments/grpo_math_tiny.py`: GRPO (with and without dynamic
+    sampling), Dr. GRPO, RLOO and rejection sampling from the same SFT model, 4 minutes of
+    training each; `llm-jax compare --sweep DIR` plots them."""
     add(**EQUAL_TIME, **{"rl.advantage": "grpo"})
+    add(**EQUAL_TIME, **{"rl.advantage": "grpo", "rl.refill_rounds": 0})
     add(**EQUAL_TIME, **{"rl.advantage": "dr_grpo", "rl.aggregation": "dr_grpo"})
     add(**EQUAL_TIME, **{"rl.advantage": "rloo"})
     add(**EQUAL_TIME, **{"rl.algorithm": "rft", "optim.lr": 1e-4})

@@ -9,6 +9,7 @@ from llm_jax.data.chat import content_parts, render_for_training
 from llm_jax.data.conversations import check_messages
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.generate.calculator import evaluate
+from llm_jax.recipes.math.answers import extract_answer
 from llm_jax.recipes.sft_mixture import build_mixture
 from llm_jax.recipes.sft_passages import load_books, title_of
 from llm_jax.recipes.sft_people import TRAIN_QUESTIONS, identity_eval_questions
@@ -107,8 +108,11 @@ def test_answer_first_states_the_answer_before_the_same_steps(books, mixture):
         if record["kind"] != "arithmetic":
             continue
         reply, answer = _reply(record), record["answer"]
-        assert reply.startswith(f"The answer is {answer}.\n") and reply.endswith(f"#### {answer}")
-        assert reply.removeprefix(f"The answer is {answer}.\n") == thinking[_prompt(record)]
+        assert reply.startswith(f"The answer is {answer}.\n") and "####" not in reply
+        # the same working, without the answer line that closes the step-by-step reply
+        steps = thinking[_prompt(record)].removesuffix(f"\n#### {answer}")
+        assert reply.removeprefix(f"The answer is {answer}.\n") == steps
+        assert extract_answer(reply) == answer  # the answer stated first is the one scored
         checked += 1
     assert checked == len(thinking) > 10
 
