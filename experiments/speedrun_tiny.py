@@ -1,6 +1,5 @@
 """The whole stack at toy scale on a laptop CPU: tokenizer → pretraining → chat SFT → GRPO on
-arithmetic (→ reward model → RLHF, where this checkout has them), each stage started from the
-run of the one it builds on.
+arithmetic → reward model → RLHF, each stage started from the run of the one it builds on.
 
     llm-jax run experiments/speedrun_tiny.py               # resumes where it stopped
     llm-jax run experiments/speedrun_tiny.py --dry-run     # the stages, run dirs and status
@@ -13,18 +12,15 @@ tokenizer.model is the one every later stage copies), then a ~5M-parameter Llama
 on Jane Austen and the King James Bible with generated arithmetic mixed in.
 """
 
-from pathlib import Path
+from llm_jax.pipeline import Stage, StageDir
 
-from llm_jax.pipeline import Stage
-
-HERE = Path(__file__).resolve().parent
 # Every stage logs to one W&B project; the pipeline groups its stages' runs.
 COMMON = {"wandb.project": "llm-jax-speedrun"}
 
 
 def pipeline(arg=None):
     del arg  # one variant for now
-    stages = [
+    return [
         # pretrain_tiny as it is: 600 steps of 8 × 256 tokens, 40% generated arithmetic;
         # evaluated and sampled halfway.
         Stage("pretrain", "pretrain_tiny.py", COMMON | {"train.checkpoint_every": 200}),
@@ -39,34 +35,15 @@ def pipeline(arg=None):
             "train.steps": 36, "rl.prompts_per_iteration": 8, "train.eval_every": 0,
             "train.sample_every": 12, "train.checkpoint_every": 12, "rl.eval_samples": 0,
             "rl.task.report_levels": ()}),
-    ]
-    return stages + preference_stages()
-
-
-# ----------------------------------------------------------------------------------------
-# Reward model → RLHF: appended only when this checkout has those stages, i.e. a
-# `reward_model` trainer in llm_jax.trainers.TRAINERS and the experiment files below.
-# Without them the speedrun ends with GRPO.
-REWARD_MODEL_EXPERIMENT = "rm_tiny.py"
-RLHF_EXPERIMENT = "rlhf_tiny.py"
-
-
-def preference_stages() -> list[Stage]:
-    from llm_jax.pipeline import StageDir
-    from llm_jax.trainers import TRAINERS
-
-    if "reward_model" not in TRAINERS or not (HERE / REWARD_MODEL_EXPERIMENT).is_file():
-        return []
-    # The reward model scores the chat model's replies, so it starts from SFT, not GRPO:
-    # 60 steps (rm_tiny: 200), evaluated before and after.
-    stages = [Stage("reward_model", REWARD_MODEL_EXPERIMENT, COMMON | {
-        "train.steps": 60, "train.eval_every": 0, "train.checkpoint_every": 30},
-        parent="sft")]
-    if (HERE / RLHF_EXPERIMENT).is_file():
+        # A reward model of the chat model's replies (so it starts from SFT, not GRPO): 60
+        # steps (rm_tiny: 200), evaluated before and after.
+        Stage("reward_model", "rm_tiny.py", COMMON | {
+            "train.steps": 60, "train.eval_every": 0, "train.checkpoint_every": 30},
+            parent="sft"),
         # RL from the chat model against that reward model (`rl.reward_model`: its run
         # directory), the gold judge beside it: 12 iterations (rlhf_tiny: 40).
-        stages.append(Stage("rlhf", RLHF_EXPERIMENT, COMMON | {
+        Stage("rlhf", "rlhf_tiny.py", COMMON | {
             "rl.reward_model": StageDir("reward_model"), "train.steps": 12,
             "train.eval_every": 6, "train.sample_every": 6, "train.checkpoint_every": 6},
-            parent="sft"))
-    return stages
+            parent="sft"),
+    ]

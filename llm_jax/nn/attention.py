@@ -114,7 +114,8 @@ class Attention(nn.Module):
         k, v = k.astype(q.dtype), v.astype(q.dtype)
         if new_kv is not None and q.shape[1] == 1:  # one decode step
             out = single_query_attention(q, k, v, mask)
-        else:  # XLA on CPU/TPU; cuDNN flash attention is picked on GPU when shapes allow.
+        else:  # the XLA implementation everywhere: with a dense mask (segments, padding)
+            # jax 0.10 picks no flash kernel, on GPU either
             out = jax.nn.dot_product_attention(q, k, v, mask=mask)
         out = nn.with_logical_constraint(out, ("act_batch", "act_seq", "act_heads", None))
         y = self._dense((h, hd), d, ("heads", "head_dim"), ("embed",), "out", self.out_bias,

@@ -29,15 +29,6 @@ class Role:
     params: Any
 
 
-@dataclasses.dataclass
-class Roles:
-    """The policy (trained; its params live in the train state) and the frozen roles."""
-
-    policy: nn.Module
-    reference: Role | None = None
-    reward: Role | None = None
-
-
 def reference_role(run, model_cfg: ModelConfig, kl_coef: float,
                    source: ModelSource | None = None) -> Role | None:
     """The frozen reference (default: the run's parent), or None when `kl_coef` is 0."""
