@@ -126,8 +126,7 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
 def test_speedrun_stops_fails_and_resumes_to_the_end(corpus, test_corpus, tmp_path, caplog,
                                                      capsys):
     root = tmp_path / "speedrun"
-    # Through GRPO: the preference stages that follow where this checkout has them are
-    # tested with their trainers.
+    # Through GRPO: the preference stages that follow are tested with their trainers.
     argv = ["run", SPEEDRUN, "--workdir", str(root), *_tiny(corpus, test_corpus),
             "--until", "grpo"]
     pre, sft, grpo = (root / "01-pretrain", root / "02-sft", root / "03-grpo")
