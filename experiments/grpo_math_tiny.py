@@ -6,7 +6,7 @@
     llm-jax train experiments/grpo_math_tiny.py:gspo        # one importance ratio a completion
     llm-jax sweep experiments/grpo_math_tiny.py             # the algorithms side by side
 
-Each iteration samples G = 8 completions for each of 8 training problems (levels 1-2 of our
+Each iteration samples G = 8 completions for each of 16 training problems (levels 1-2 of our
 generator: one-digit chains and two-digit sums worked in columns) and takes one update on the
 group-relative advantages. Groups whose samples all got the same reward carry no gradient;
 dynamic sampling (`rl.refill_rounds`) swaps them for groups of fresh problems. Held-out
@@ -33,16 +33,16 @@ def get_config(arg=None):
     config.model = sft.compute_only_model()
     # 96 new tokens hold the longest two-digit column working (92 tokens); evaluations get
     # 152, all the 256-token context leaves beside the longest word problem (103 tokens)
-    config.rl = rl.grpo(prompts_per_iteration=8, group_size=8, max_new_tokens=96,
+    config.rl = rl.grpo(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
                         temperature=0.8, refill_rounds=2, eval_max_new_tokens=152, **variant)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)  # word problems, 50 a level, beside the headline
-    config.optim.lr = 2e-5
+    config.optim.lr = 1e-5
     config.optim.warmup_steps = 0
     config.optim.min_lr_ratio = 1.0
     config.optim.weight_decay = 0.0
     config.optim.schedule = "constant"
-    config.train.steps = 100  # about 9 minutes on 2 cores, with both evaluations
+    config.train.steps = 60
     config.train.log_every = 1
     config.train.eval_every = 0  # before and after: evaluations are a third of the budget
     config.train.eval_at_start = True

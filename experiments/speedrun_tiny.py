@@ -29,10 +29,10 @@ def pipeline(arg=None):
         # replies that end, identity, held-out arithmetic (50 problems a level).
         Stage("sft", "sft_tiny.py", COMMON | {"train.eval_every": 0}),
         # 36 GRPO iterations of 8 problems × 8 samples, all-equal groups refilled
-        # (grpo_math_tiny: 100); greedy held-out accuracy on 50 problems a level before and
-        # after.
+        # (grpo_math_tiny: 60 × 16 × 8); greedy held-out accuracy on 50 problems a level
+        # before and after.
         Stage("grpo", "grpo_math_tiny.py", COMMON | {
-            "train.steps": 36, "train.eval_every": 0,
+            "train.steps": 36, "rl.prompts_per_iteration": 8, "train.eval_every": 0,
             "train.sample_every": 12, "train.checkpoint_every": 12, "rl.eval_samples": 0,
             "rl.task.report_levels": ()}),
         # A reward model of the chat model's replies (so it starts from SFT, not GRPO): 60
