@@ -21,10 +21,10 @@ TINY = ["--config.data.batch_size=8", "--config.train.steps=2", "--config.train.
         "--config.train.eval_every=0", "--config.train.eval_at_start=false",
         "--config.train.checkpoint_every=1", "--config.wandb.mode=offline",
         "--config.optim.lr=1e-3", "--config.optim.warmup_steps=0"]
-# The built-in set, small: 4 replies of 8 tokens to each prompt. The 4-step parent mostly
+# The built-in set, small: 6 replies of 12 tokens to each prompt. The 4-step parent mostly
 # writes byte soup the gold judge scores 0, so every prompt is needed for a few pairs.
-TINY_GOLD = ["--config.preferences.responses_per_prompt=4",
-             "--config.preferences.max_new_tokens=8"]
+TINY_GOLD = ["--config.preferences.responses_per_prompt=6",
+             "--config.preferences.max_new_tokens=12"]
 TOPICS = ["the sea", "the moon", "a garden", "winter", "music", "a cat", "the river",
           "a storm", "bread", "a letter", "the sun", "a forest"]
 

@@ -96,16 +96,13 @@ class ArithmeticTask(AnswerTask):
 
 def stratified_heldout(levels, total: int, *, seed: int, heldout_fraction: float,
                        report: bool = False, per_level: int | None = None) -> list[Problem]:
-    """`total` held-out arithmetic problems, the same number from each level (`per_level`
-    overrides), level by level. `report=True` marks them as reported beside the headline
-    accuracy, not in it (`meta["report_only"]`)."""
+    """`total` held-out arithmetic problems, the same number from each level (at least one;
+    `per_level` overrides), level by level. `report=True` marks them as reported beside the
+    headline accuracy, not in it (`meta["report_only"]`)."""
     levels = list(levels)
     if not levels:
         return []
-    per_level = total // len(levels) if per_level is None else per_level
-    if per_level < 1:
-        raise ValueError(f"eval_problems={total} gives no problem to each of {len(levels)} "
-                         "levels")
+    per_level = max(total // len(levels), 1) if per_level is None else per_level
     problems = []
     for level in levels:
         for p in ArithmeticTask(level=[level], split="heldout", size=per_level, seed=seed,
