@@ -66,4 +66,4 @@ def sweep(add, arg=None):
     add(**EQUAL_TIME, **{"rl.advantage": "grpo", "rl.refill_rounds": 0})
     add(**EQUAL_TIME, **{"rl.advantage": "dr_grpo", "rl.aggregation": "dr_grpo"})
     add(**EQUAL_TIME, **{"rl.advantage": "rloo"})
-    add(**EQUAL_TIME, **{"rl.algorithm": "rft", "optim.lr": 1e-4})
+    add(**EQUAL_TIME, **{"rl.algorithm": "rft"})

@@ -21,7 +21,7 @@ def get_config(arg=None):
                        temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=152)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)
-    config.optim.lr = 1e-4
+    config.optim.lr = 1e-5
     config.optim.schedule = "constant"
     config.optim.warmup_steps = 0
     config.optim.weight_decay = 0.0
