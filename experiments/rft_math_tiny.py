@@ -37,5 +37,5 @@ def get_config(arg=None):
 
 def sweep(add, arg=None):
     for group_size in (4, 8, 16):
-        for lr in (1e-4, 3e-4):
+        for lr in (1e-5, 3e-5, 1e-4):
             add(**{"rl.group_size": group_size, "optim.lr": lr})
