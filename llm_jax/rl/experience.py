@@ -16,16 +16,21 @@ group that all got the same reward) before they reach the learner, keeping the l
 `trim_completions` then cuts the completion slots past a minibatch's longest completion
 (rollouts are laid out for `max_new_tokens`; a model that stops early leaves most of them
 empty), which is exact too: a causal model's earlier positions never see later ones.
+
+Dynamic sampling scores several rollouts (`Sampled`) and keeps whole groups of them:
+`merge_groups` lays the chosen groups out as one rollout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from llm_jax.generate.sampler import Rollout, bucket_size
 from llm_jax.losses.policy import aggregation_weight
+from llm_jax.rl.rewards import RewardInfo
 
 
 def learner_batch(rollout: Rollout) -> dict[str, np.ndarray]:
@@ -129,3 +134,43 @@ def trim_completions(minibatch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             value = value[:, :value.shape[1] - cut]
         out[key] = value
     return out
+
+
+class Sampled(NamedTuple):
+    """One scored rollout: the sampler's rows, their texts, problems, metas and rewards."""
+
+    rollout: Rollout
+    texts: list[str]
+    rows: list
+    metas: list[dict]
+    info: RewardInfo
+
+
+def merge_groups(parts: list[Sampled], picks: list[tuple[int, int]], group_size: int,
+                 pad_id: int) -> Sampled:
+    """The groups `picks` = [(part, group), ...] of several scored rollouts as one, in that
+    order (prompts left-padded to the widest part's width)."""
+    rows = np.concatenate([np.arange(k * group_size, (k + 1) * group_size) for _, k in picks])
+    part_of = np.repeat([p for p, _ in picks], group_size)
+    width = max(s.rollout.prompt_tokens.shape[1] for s in parts)
+
+    def gather(get, pad=None):
+        values = [get(parts[p])[r] for p, r in zip(part_of, rows)]
+        if pad is not None:
+            values = [np.pad(v, (width - len(v), 0), constant_values=pad) for v in values]
+        return np.stack(values) if isinstance(values[0], np.ndarray) or pad is not None \
+            else np.array(values)
+
+    r = parts[0].rollout
+    rollout = type(r)(
+        prompt_tokens=gather(lambda s: s.rollout.prompt_tokens, pad_id),
+        prompt_mask=gather(lambda s: s.rollout.prompt_mask, 0),
+        tokens=gather(lambda s: s.rollout.tokens), logprobs=gather(lambda s: s.rollout.logprobs),
+        mask=gather(lambda s: s.rollout.mask), lengths=gather(lambda s: s.rollout.lengths),
+        finish_reason=gather(lambda s: s.rollout.finish_reason),
+        prompt_index=np.repeat(np.arange(len(picks)), group_size).astype(np.int32))
+    info = RewardInfo(*(gather(lambda s, f=f: getattr(s.info, f)) for f in
+                        ("rewards", "correct", "has_answer", "formatted", "truncated")))
+    take_list = lambda get: [get(parts[p])[r] for p, r in zip(part_of, rows)]  # noqa: E731
+    return Sampled(rollout, take_list(lambda s: s.texts), take_list(lambda s: s.rows),
+                   take_list(lambda s: s.metas), info)

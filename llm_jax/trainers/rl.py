@@ -30,7 +30,6 @@ import importlib
 import logging
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import ml_collections
@@ -45,7 +44,7 @@ from llm_jax.eval.problems import (
     render_problems,
 )
 from llm_jax.generate.logprobs import completion_logprobs
-from llm_jax.generate.sampler import FINISH_LENGTH, Rollout, Sampler, SamplingConfig
+from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
 from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
 from llm_jax.losses.value import clipped_value_loss
@@ -54,9 +53,11 @@ from llm_jax.recipes.math.schedule import ProblemSchedule, make_tasks
 from llm_jax.recipes.math.task import AnswerTask
 from llm_jax.rl.advantages import advantages, zero_std_groups
 from llm_jax.rl.experience import (
+    Sampled,
     bucket_rows,
     drop_silent_rows,
     learner_batch,
+    merge_groups,
     minibatch_rows,
     pad_rows,
     rft_rows,
@@ -71,46 +72,6 @@ from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
-
-
-class Sampled(NamedTuple):
-    """One scored rollout: the sampler's rows, their texts, problems, metas and rewards."""
-
-    rollout: Rollout
-    texts: list[str]
-    rows: list
-    metas: list[dict]
-    info: RewardInfo
-
-
-def merge_groups(parts: list[Sampled], picks: list[tuple[int, int]], group_size: int,
-                 pad_id: int) -> Sampled:
-    """The groups `picks` = [(part, group), ...] of several scored rollouts as one, in that
-    order (prompts left-padded to the widest part's width)."""
-    rows = np.concatenate([np.arange(k * group_size, (k + 1) * group_size) for _, k in picks])
-    part_of = np.repeat([p for p, _ in picks], group_size)
-    width = max(s.rollout.prompt_tokens.shape[1] for s in parts)
-
-    def gather(get, pad=None):
-        values = [get(parts[p])[r] for p, r in zip(part_of, rows)]
-        if pad is not None:
-            values = [np.pad(v, (width - len(v), 0), constant_values=pad) for v in values]
-        return np.stack(values) if isinstance(values[0], np.ndarray) or pad is not None \
-            else np.array(values)
-
-    r = parts[0].rollout
-    rollout = type(r)(
-        prompt_tokens=gather(lambda s: s.rollout.prompt_tokens, pad_id),
-        prompt_mask=gather(lambda s: s.rollout.prompt_mask, 0),
-        tokens=gather(lambda s: s.rollout.tokens), logprobs=gather(lambda s: s.rollout.logprobs),
-        mask=gather(lambda s: s.rollout.mask), lengths=gather(lambda s: s.rollout.lengths),
-        finish_reason=gather(lambda s: s.rollout.finish_reason),
-        prompt_index=np.repeat(np.arange(len(picks)), group_size).astype(np.int32))
-    info = RewardInfo(*(gather(lambda s, f=f: getattr(s.info, f)) for f in
-                        ("rewards", "correct", "has_answer", "formatted", "truncated")))
-    take_list = lambda get: [get(parts[p])[r] for p, r in zip(part_of, rows)]  # noqa: E731
-    return Sampled(rollout, take_list(lambda s: s.texts), take_list(lambda s: s.rows),
-                   take_list(lambda s: s.metas), info)
 ALGORITHMS = ("policy_gradient", "ppo", "rft")
 OVEROPTIMIZATION_PLOT = "overoptimization.png"
 

@@ -229,8 +229,8 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
 
 def test_merge_groups_takes_whole_groups_and_pads_prompts():
     from llm_jax.generate.sampler import Rollout
+    from llm_jax.rl.experience import Sampled, merge_groups
     from llm_jax.rl.rewards import RewardInfo
-    from llm_jax.trainers.rl import Sampled, merge_groups
 
     def part(width, base, rewards):
         rows = len(rewards)
