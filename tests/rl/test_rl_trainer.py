@@ -205,7 +205,7 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)  # during iteration 3's rollout or update
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (crashed / "checkpoints" / "4").exists(), "finished before the kill"
     rerun = subprocess.run(_command(crashed, tiny_pretrained_run), cwd=ROOT,
                            capture_output=True, text=True, timeout=600)
