@@ -37,7 +37,7 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from llm_jax.errors import ConfigError
     from llm_jax.pipeline import declares_only_pipeline
     from llm_jax.runs import default_run_dir
-    from llm_jax.trainers import TRAINERS
+    from llm_jax.trainers import TRAINERS, stage_of
 
     if declares_only_pipeline(args.experiment):
         from llm_jax.commands.run import run_pipeline_command
@@ -49,9 +49,7 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = get_experiment_config(args.experiment, overrides)
     run_dir = (Path(args.workdir) if args.workdir
                else default_run_dir(args.experiment, config.run.name).path)
-    stage = config.get("stage", "pretrain")
-    if stage not in TRAINERS:
-        raise ConfigError(f"config.stage={stage!r}; known stages: {', '.join(TRAINERS)}")
+    stage = stage_of(config)
     logging.info("run directory: %s", run_dir)
     metrics = TRAINERS[stage](config, run_dir)
     if metrics:
