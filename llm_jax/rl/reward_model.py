@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from llm_jax.checkpoints.restore import restore_params
+from llm_jax.checkpoints.restore import abstract_tree, restore_params
 from llm_jax.checkpoints.sources import chat_template_for, load_tokenizer
 from llm_jax.errors import ConfigError, RunError
 from llm_jax.generate.logprobs import positions_from_mask
@@ -130,15 +130,11 @@ def load_reward_model(run_dir: str | Path, *, step: int | None = None, mesh=None
     if not run.checkpoint_steps():
         raise RunError(f"{run_dir}: the reward model has no checkpoint yet")
     rm = RewardModel(ModelConfig(**saved["model"]))
-    shapes = jax.eval_shape(lambda: nn.meta.unbox(rm.init(jax.random.PRNGKey(0))))
-    if mesh is None:
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        shardings = jax.tree.map(lambda _: device, shapes)
-    else:
+    shardings = None
+    if mesh is not None:
         rules = rules if rules is not None else rule_set(saved["mesh"]["rules"])
         shardings = reward_model_shardings(rm, mesh, rules)
-    target = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                          shapes, shardings)
+    target = abstract_tree(rm.init, shardings)
     params, _ = restore_params(run.checkpoints, target, step)
     return rm, params, load_tokenizer(run_dir), chat_template_for(run_dir)
 
