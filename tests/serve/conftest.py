@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import random_params, tiny_config
 
-VOCAB, CONTEXT = 384, 128
+VOCAB, CONTEXT = 384, 1024
 
 
 def free_port() -> int:
