@@ -8,12 +8,18 @@ One background thread takes the oldest waiting job, waits up to `wait_ms` for mo
 can share its compiled function (same temperature, top_p, stop tokens, tools, seed group),
 and runs `Sampler.generate` (or `generate_with_tools`) on up to `max_batch` of them, one row
 each. The sampler streams every step's ids back; each job decodes its own token into content
-parts and hands them to its `deliver` callback, so streaming stays per request. A row ends as
-soon as its request is done (stop token, stop string, its own `max_tokens`, or a client that
-disconnected): the sampler is told to end it, the request gets its final event at once, and
-when every row has ended the batch returns and the next batch starts with the jobs that
-queued meanwhile. Shapes are bucketed by the sampler (prompt length, rows) and here (new
-tokens), so new requests reuse compiled functions; `warm()` compiles the common ones at start.
+parts and hands them to its `deliver` callback, so streaming stays per request.
+
+Slots: a row ends as soon as its request is done (stop token, stop string, its own
+`max_tokens`, or a client that disconnected): the sampler is told to end it and the request
+gets its final event at once. When requests that could share the batch are waiting and rows
+are free, the batch ends early (after at least `join_steps` steps, so joins cannot thrash):
+its unfinished rows go back to the front of the queue with what they generated so far as
+their prompt, and the next call prefills them together with the newcomers. A continued row
+is the same computation (a KV-cache decode equals a full forward), so greedy output does not
+depend on when a request joined. Shapes are bucketed by the sampler (prompt length; rows in
+powers of two up to `max_batch`) and here (new tokens), so new requests reuse compiled
+functions; `warm()` compiles the common ones at start.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class BatchConfig:
     max_batch: int = 32  # rows (requests × n) in one sampler call
     wait_ms: float = 10.0  # how long the first waiting request waits for others to join
     token_bucket: int = 64  # new-token budgets round up to powers of two below this (fewer shapes)
+    join_steps: int = 16  # waiting requests may join a running batch after this many steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,17 +70,24 @@ class Job:
     deliver: Callable[[dict], None]  # {"parts": [...]} deltas, then {"finish": ..., "usage"}
     seed: int | None = None
     completion_tokens: int = 0
+    tokens: list[int] = dataclasses.field(default_factory=list)  # sampled and forced, so far
     finish: str | None = None
     cancelled: bool = False
+    paused: bool = False  # ended early so others can join; continues in the next batch
+
+    def context(self) -> list[int]:
+        """What the next sampler call continues: the prompt and everything generated."""
+        return self.prompt + self.tokens
 
     def cancel(self) -> None:
         self.cancelled = True
 
     def take(self, token: int) -> bool:
         """A sampled token; True when the row must end here."""
-        if self.finish is not None:
+        if self.finish is not None or self.paused:
             return True
         self.completion_tokens += 1
+        self.tokens.append(token)
         if token in self.key.stop_tokens:
             return self._end("stop")
         deltas = self.stream.token(token)
@@ -87,9 +101,11 @@ class Job:
 
     def take_forced(self, ids) -> None:
         """A tool's output, forced in by the engine (counts against max_tokens, as sampled)."""
-        if self.finish is not None:
+        if self.finish is not None or self.paused:
             return
+        ids = [int(t) for t in ids]
         self.completion_tokens += len(ids)
+        self.tokens += ids
         self.deliver({"parts": self.stream.forced(ids)})
         if self.completion_tokens >= self.max_tokens:
             self._end("length")
@@ -154,10 +170,15 @@ class Batcher:
     def queued(self) -> int:
         return len(self._waiting)
 
+    def row_buckets(self) -> list[int]:
+        """Every row count a batch compiles for (powers of two up to max_batch, and it)."""
+        top = self.cfg.max_batch
+        return sorted({bucket_size(n, top) for n in range(1, top + 1)})
+
     def warm(self, keys: list[GroupKey], max_tokens: int, prompt_len: int = 8) -> None:
-        """Compile the sampler for one row and for a full batch of each key, at start."""
+        """Compile the sampler for each key at every row bucket, before serving."""
         for key in keys:
-            for rows in sorted({1, self.cfg.max_batch}):
+            for rows in self.row_buckets():
                 prompt = [self.tokenizer.bos_id] * prompt_len
                 self._generate([prompt] * rows, key, self._steps(max_tokens, prompt_len), 0,
                                on_token=lambda step, ids: None, on_round=None, on_forced=None)
@@ -192,7 +213,9 @@ class Batcher:
             if self._stopping:
                 return None
             key = self._waiting[0].key
-            deadline = time.monotonic() + self.cfg.wait_ms / 1000
+            # Rows carried over from a batch that others joined do not wait again.
+            wait = 0 if self._waiting[0].tokens else self.cfg.wait_ms / 1000
+            deadline = time.monotonic() + wait
             while (sum(j.key == key for j in self._waiting) < self.cfg.max_batch
                    and (left := deadline - time.monotonic()) > 0 and not self._stopping):
                 self._cond.wait(left)
@@ -216,6 +239,7 @@ class Batcher:
 
     def _run(self, batch: list[Job]) -> None:
         rows = list(range(len(batch)))  # which job each sampler row is (tools: per round)
+        steps_run = 0
 
         def on_round(indices) -> None:
             rows[:] = list(indices)
@@ -225,31 +249,52 @@ class Batcher:
             cut = np.ones(len(ids), np.bool_)  # padding rows end at once
             for r, j in enumerate(rows):
                 job = batch[j]
-                was_live = job.finish is None
+                was_live = job.finish is None and not job.paused
                 cut[r] = job.take(int(ids[r]))
                 if was_live and job.finish is not None:
                     self.metrics.active_rows -= 1
                     self.metrics.cancelled += job.finish == "cancelled"
                 self.metrics.tokens += was_live
+            nonlocal steps_run
+            steps_run += 1
+            if steps_run >= self.cfg.join_steps and self._others_can_join(batch):
+                for job in batch:
+                    job.paused = job.finish is None
+                cut[:] = True
             return cut
 
         def on_forced(j, ids) -> None:
             batch[j].take_forced(ids)
 
-        longest = max(len(j.prompt) for j in batch)
-        steps = self._steps(max(j.max_tokens for j in batch), longest)
+        contexts = [job.context() for job in batch]
+        steps = self._steps(max(j.max_tokens - j.completion_tokens for j in batch),
+                            max(len(c) for c in contexts))
         seed = batch[0].seed if batch[0].seed is not None else int(time.time_ns() % 2**31)
-        rollout = self._generate([j.prompt for j in batch], batch[0].key, steps, seed,
+        rollout = self._generate(contexts, batch[0].key, steps, seed,
                                  on_token=on_token, on_round=on_round, on_forced=on_forced)
+        carried = [job for job in batch if job.finish is None and job.paused]
+        for job in carried:
+            job.paused = False
+        with self._cond:
+            self._waiting.extendleft(reversed(carried))
         for j, job in enumerate(batch):  # rows the sampler ended itself (length, tool limit)
-            if job.finish is None:
+            if job.finish is None and job not in carried:
                 job._end("stop" if int(rollout.finish_reason[j]) == FINISH_STOP else "length")
                 self.metrics.active_rows -= 1
+
+    def _others_can_join(self, batch: list[Job]) -> bool:
+        """Requests wait that could share this batch, and it has free rows for them."""
+        live = sum(job.finish is None for job in batch)
+        if live >= self.cfg.max_batch:
+            return False
+        with self._cond:
+            return any(job.key == batch[0].key for job in self._waiting)
 
     def _generate(self, prompts, key: GroupKey, steps: int, seed: int, *, on_token, on_round,
                   on_forced):
         cfg = SamplingConfig(max_new_tokens=steps, temperature=key.temperature, top_p=key.top_p,
-                             stop_tokens=key.stop_tokens, pad_id=self.tokenizer.pad_id)
+                             stop_tokens=key.stop_tokens, pad_id=self.tokenizer.pad_id,
+                             batch_bucket=self.cfg.max_batch)
         rng = jax.random.PRNGKey(seed)
         if key.tools and self.tools is not None:
             from llm_jax.generate.tools import generate_with_tools

@@ -75,13 +75,14 @@ def test_chat_stream_equals_the_whole_reply(client, live_server):
 
 def test_n_choices_and_stop_strings(client, live_server):
     name = model_name(live_server)
-    out = client.chat.completions.create(model=name, n=3, max_tokens=6, temperature=1.0,
+    out = client.chat.completions.create(model=name, n=3, max_tokens=8, temperature=0,
                                          messages=[{"role": "user", "content": "Hello"}])
     assert [c.index for c in out.choices] == [0, 1, 2]
-    text = client.completions.create(model=name, prompt="She was", max_tokens=12,
+    assert len({c.message.content for c in out.choices}) == 1  # greedy: n equal choices
+    text = client.completions.create(model=name, prompt="She was", max_tokens=8,
                                      temperature=0).choices[0].text
     stop = text[4:6]
-    cut = client.completions.create(model=name, prompt="She was", max_tokens=12,
+    cut = client.completions.create(model=name, prompt="She was", max_tokens=8,
                                     temperature=0, stop=[stop]).choices[0]
     assert cut.text == text[:text.index(stop)] and cut.finish_reason == "stop"
 
@@ -108,6 +109,9 @@ def test_sixteen_concurrent_requests_are_batched_and_right(client, live_server, 
     assert sum(k * v for k, v in grown.items()) == len(PROMPTS)
     assert max(grown) > 1, f"no batch held more than one request: {grown}"
 
+
+# A greedy request that runs long enough to leave or join mid-way (one compiled shape for both).
+LONG = {"prompt": "In the morning", "max_tokens": 200, "temperature": 0}
 
 BAD = [
     ("malformed JSON", "/v1/chat/completions", '{"model": "tiny-chat", "messages": [', 400,
@@ -141,8 +145,7 @@ def test_bad_input_gets_an_openai_error_and_the_server_goes_on(case, http, live_
 
 def test_a_client_leaving_mid_stream_frees_its_slot(http, live_server):
     before = http.get("/metrics").json()
-    body = {"model": model_name(live_server), "prompt": "Once upon", "max_tokens": 900,
-            "temperature": 0, "stream": True}
+    body = {**LONG, "model": model_name(live_server), "stream": True}
     with httpx.Client(base_url=live_server.url, timeout=60) as leaving:
         with leaving.stream("POST", "/v1/completions", json=body) as response:
             got = 0
@@ -154,7 +157,36 @@ def test_a_client_leaving_mid_stream_frees_its_slot(http, live_server):
     while (m := http.get("/metrics").json())["active_rows"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert m["active_rows"] == 0 and m["cancelled_rows"] == before["cancelled_rows"] + 1
-    assert m["completion_tokens"] - before["completion_tokens"] < 900
+    assert m["completion_tokens"] - before["completion_tokens"] < LONG["max_tokens"]
     ok = http.post("/v1/completions", json={"model": model_name(live_server), "prompt": "So",
                                             "max_tokens": 2})
     assert ok.status_code == 200
+
+
+def test_a_request_joins_a_running_batch_and_nothing_changes(http, live_server):
+    """A short request sent while a long one decodes is answered before the long one ends;
+    the long one, carried into the joined batch, still gives its greedy text."""
+    name = model_name(live_server)
+    long_body = {**LONG, "model": name}
+    alone = http.post("/v1/completions", json=long_body).json()["choices"][0]["text"]
+    joined_before = http.get("/metrics").json()["rows"]
+    done: dict[str, float] = {}
+
+    def long_request() -> None:
+        done["text"] = http.post("/v1/completions", json=long_body).json()["choices"][0]["text"]
+        done["long"] = time.monotonic()
+
+    thread = threading.Thread(target=long_request)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not http.get("/metrics").json()["active_rows"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    short = http.post("/v1/completions", json={"model": name, "prompt": "Yes", "max_tokens": 3,
+                                               "temperature": 0})
+    short_done = time.monotonic()
+    thread.join()
+    assert short.status_code == 200 and short_done < done["long"]
+    assert done["text"] == alone
+    rows = http.get("/metrics").json()["rows"] - joined_before
+    assert rows >= 3, "the long request was not carried into a joined batch"

@@ -31,6 +31,7 @@ def test_typed_message_gets_a_streamed_reply(live_server):
             wait = WebDriverWait(browser, 90)
             wait.until(lambda b: b.find_element(By.ID, "model").text == live_server.served.name)
             browser.execute_script("document.getElementById('temperature').value = '0';")
+            browser.find_element(By.ID, "max-tokens").send_keys("24")
             box = browser.find_element(By.ID, "input")
             box.send_keys("Tell me about Bath.")
             browser.find_element(By.ID, "send").click()
