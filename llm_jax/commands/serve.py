@@ -41,7 +41,9 @@ def load_served(run_dir: str | None = None, hf: str | None = None, *, name: str 
         except KeyError:
             tools = None
     folder = Path(hf or run_dir).resolve()
-    served = ServedModel(name=name or folder.name, tokenizer=tok,
+    # A run is named like its directory under runs/ (experiment/run-name), a Hub folder by name.
+    default_name = folder.name if hf else f"{folder.parent.name}/{folder.name}"
+    served = ServedModel(name=name or default_name, tokenizer=tok,
                          max_seq_len=model.cfg.max_seq_len, template=template, tools=tools,
                          max_n=max_n, default_max_tokens=default_max_tokens)
     batcher = Batcher(model, params, tok, batch or BatchConfig(), tools=tools)
@@ -71,10 +73,18 @@ def cmd_serve(args, overrides) -> int:
                                         tokenizer=args.tokenizer, batch=batch,
                                         max_n=args.max_n, default_max_tokens=args.max_tokens)
     if not args.no_warm:
-        started = time.perf_counter()
-        batcher.warm(keys, min(args.max_tokens, served.max_seq_len // 2))
-        log.info("compiled the sampler for 1 and %d rows in %.1f s", batch.max_batch,
-                 time.perf_counter() - started)
+        # Shapes of a first chat message with default settings at every row bucket (the page,
+        # chat clients), and of a short completion at one row and a full batch.
+        started, context = time.perf_counter(), served.max_seq_len
+        hello = 8
+        if served.template is not None:
+            hello = len(served.template.render_for_generation(
+                [{"role": "user", "content": "Hello! Who are you?"}], served.tokenizer))
+        batcher.warm(keys[-1:], min(args.max_tokens, context - hello), prompt_len=hello)
+        batcher.warm(keys[:-1], min(args.max_tokens, context - 8),
+                     rows=sorted({1, batch.max_batch}))
+        log.info("compiled the sampler for rows %s in %.1f s",
+                 ", ".join(map(str, batcher.row_buckets())), time.perf_counter() - started)
     batcher.start()
     log.info("serving %s on http://%s:%d/ (OpenAI API under /v1)", served.name, args.host,
              args.port)
@@ -93,7 +103,8 @@ def add_commands(sub) -> None:
     serve.add_argument("--tokenizer", help="sentencepiece .model for --hf")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--name", help="the model id clients ask for (default: folder name)")
+    serve.add_argument("--name", help="the model id clients ask for (default: EXPERIMENT/RUN "
+                       "for a run directory, the folder's name for --hf)")
     serve.add_argument("--max-batch", type=int, default=32,
                        help="most rows (requests × n) in one sampler call")
     serve.add_argument("--batch-wait-ms", type=float, default=10.0,

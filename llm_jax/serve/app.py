@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 from importlib import resources
 
@@ -114,6 +115,12 @@ def create_app(served: ServedModel, batcher: Batcher) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException):
         message = f"{request.method} {request.url.path}: {e.detail}"
         return JSONResponse(ApiError(e.status_code, message).body(), status_code=e.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception):
+        logging.getLogger(__name__).exception("%s %s failed", request.method, request.url.path)
+        body = ApiError(500, f"internal error: {type(e).__name__}: {e}").body()
+        return JSONResponse(body, status_code=500)
 
     @app.get("/", response_class=HTMLResponse)
     async def chat_page():

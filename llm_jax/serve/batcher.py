@@ -175,12 +175,13 @@ class Batcher:
         top = self.cfg.max_batch
         return sorted({bucket_size(n, top) for n in range(1, top + 1)})
 
-    def warm(self, keys: list[GroupKey], max_tokens: int, prompt_len: int = 8) -> None:
-        """Compile the sampler for each key at every row bucket, before serving."""
+    def warm(self, keys: list[GroupKey], max_tokens: int, prompt_len: int = 8,
+             rows: list[int] | None = None) -> None:
+        """Compile the sampler for each key at these row counts (default: every bucket)."""
         for key in keys:
-            for rows in self.row_buckets():
+            for rows_now in rows or self.row_buckets():
                 prompt = [self.tokenizer.bos_id] * prompt_len
-                self._generate([prompt] * rows, key, self._steps(max_tokens, prompt_len), 0,
+                self._generate([prompt] * rows_now, key, self._steps(max_tokens, prompt_len), 0,
                                on_token=lambda step, ids: None, on_round=None, on_forced=None)
 
     # ---- the batcher thread ----
@@ -233,9 +234,11 @@ class Batcher:
         return live or self._next_batch()
 
     def _steps(self, max_tokens: int, longest_prompt: int) -> int:
-        """The batch's decode budget: bucketed (fewer compiled shapes), within the context."""
+        """The batch's decode budget, from a fixed set of sizes (fewer compiled shapes) and
+        within the context; rows it cuts short continue in the next batch."""
         room = self.model.cfg.max_seq_len - longest_prompt
-        return max(1, min(bucket_size(max_tokens, self.cfg.token_bucket), room))
+        return max(1, min(bucket_size(max_tokens, self.cfg.token_bucket),
+                          _bucket_floor(room, self.cfg.token_bucket)))
 
     def _run(self, batch: list[Job]) -> None:
         rows = list(range(len(batch)))  # which job each sampler row is (tools: per round)
@@ -272,7 +275,10 @@ class Batcher:
         seed = batch[0].seed if batch[0].seed is not None else int(time.time_ns() % 2**31)
         rollout = self._generate(contexts, batch[0].key, steps, seed,
                                  on_token=on_token, on_round=on_round, on_forced=on_forced)
-        carried = [job for job in batch if job.finish is None and job.paused]
+        context = self.model.cfg.max_seq_len
+        carried = [job for j, job in enumerate(batch) if job.finish is None and (
+            job.paused or (int(rollout.finish_reason[j]) != FINISH_STOP  # out of steps only
+                           and len(job.context()) < context))]
         for job in carried:
             job.paused = False
         with self._cond:
@@ -303,3 +309,10 @@ class Batcher:
                                        self.tokenizer, self.tools, on_token=on_token,
                                        on_forced=on_forced, on_round=on_round)
         return self.sampler.generate(self.params, prompts, rng, cfg, on_token=on_token)
+
+
+def _bucket_floor(size: int, bucket: int) -> int:
+    """The largest `bucket_size` value not above `size` (powers of two, then multiples)."""
+    if size >= bucket:
+        return size // bucket * bucket
+    return 1 << max(size, 1).bit_length() - 1

@@ -190,3 +190,25 @@ def test_a_request_joins_a_running_batch_and_nothing_changes(http, live_server):
     assert done["text"] == alone
     rows = http.get("/metrics").json()["rows"] - joined_before
     assert rows >= 3, "the long request was not carried into a joined batch"
+
+
+def test_a_reply_longer_than_one_batch_allows_continues_in_the_next(http, live_server,
+                                                                   tiny_hf_folder, capsys):
+    """Near the end of the context a batch's decode budget is rounded down to a compiled size;
+    the row goes on in the next batch and the greedy text is what `llm-jax sample` gives."""
+    tok, context = live_server.served.tokenizer, live_server.served.max_seq_len
+    k = 1
+    while len(tok.encode("the end " * (k + 1))) + 1 <= context - 5:
+        k += 1
+    prompt = "the end " * k
+    room = context - 1 - len(tok.encode(prompt))
+    assert 5 <= room and room & (room - 1), room  # not a power of two: the budget is cut
+    before = http.get("/metrics").json()["rows"]
+    out = http.post("/v1/completions", json={"model": model_name(live_server), "prompt": prompt,
+                                             "max_tokens": room, "temperature": 0}).json()
+    assert http.get("/metrics").json()["rows"] - before >= 2  # it took more than one batch
+    capsys.readouterr()
+    assert main(["sample", "--hf", str(tiny_hf_folder), "--prompt", prompt,
+                 "--max-new-tokens", str(room), "--temperature", "0"]) == 0
+    sampled = capsys.readouterr().out.split("\n", 1)[1].rstrip("\n")
+    assert prompt + out["choices"][0]["text"] == sampled
