@@ -6,7 +6,7 @@ time; prints one JSON line per figure.
 Model: a Hub folder given with --hf, else `preset("tiny")` (4 layers, d=256, 4 heads, GPT-2
 flavour, max_seq_len 512) with random weights and a 4096-token tokenizer trained on the test
 corpus, written to a temporary folder. The server runs in this process (uvicorn in a thread,
-the batcher warmed as `llm-jax serve` does); clients stream `/v1/completions` over HTTP at
+every row bucket compiled at start); clients stream `/v1/completions` over HTTP at
 temperature 1 (with random weights a stop token is rare, so rows run to max_tokens).
 
 Figures: new-token rate (completion tokens / wall seconds) one request at a time and with all
@@ -147,7 +147,10 @@ def main() -> None:
         folder = Path(args.hf) if args.hf else tiny_folder(Path(tmp) / "tiny")
         served, batcher, keys = load_served(hf=str(folder), batch=BatchConfig(
             max_batch=args.clients, wait_ms=args.wait_ms))
-        batcher.warm(keys, args.max_tokens)
+        # How many requests the first batch gets depends on arrival timing: compile every row
+        # bucket for these prompts' lengths (2-6 tokens) up front.
+        for prompt_len in (4, 8):
+            batcher.warm(keys[:1], args.max_tokens, prompt_len=prompt_len)
         batcher.start()
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(served, batcher), host="127.0.0.1",
