@@ -155,7 +155,7 @@ def create_app(served: ServedModel, batcher: Batcher) -> FastAPI:
             raise ApiError(400, f"messages: {e}", param="messages") from None
         stops = served.chat_stops()
         jobs = _make_jobs(served, req, [prompt], stops, tools=served.tools is not None)
-        return await _respond(request, batcher, served, req, jobs, "chat", [len(prompt)])
+        return await _respond(batcher, served, req, jobs, "chat", [len(prompt)])
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -164,8 +164,7 @@ def create_app(served: ServedModel, batcher: Batcher) -> FastAPI:
         tok = served.tokenizer
         prompts = [[tok.bos_id, *tok.encode(text)] for text in req.prompts()]
         jobs = _make_jobs(served, req, prompts, served.text_stops(), tools=False)
-        return await _respond(request, batcher, served, req, jobs, "text",
-                              [len(p) for p in prompts])
+        return await _respond(batcher, served, req, jobs, "text", [len(p) for p in prompts])
 
     return app
 
@@ -189,8 +188,8 @@ def _make_jobs(served: ServedModel, req, prompts: list[list[int]], stops, tools:
             for p, budget in zip(prompts, budgets) for _ in range(req.n)]
 
 
-async def _respond(request: Request, batcher: Batcher, served: ServedModel, req,
-                   jobs: list[Job], kind: str, prompt_lengths: list[int]):
+async def _respond(batcher: Batcher, served: ServedModel, req, jobs: list[Job], kind: str,
+                   prompt_lengths: list[int]):
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     for i, job in enumerate(jobs):

@@ -272,7 +272,9 @@ class Batcher:
         contexts = [job.context() for job in batch]
         steps = self._steps(max(j.max_tokens - j.completion_tokens for j in batch),
                             max(len(c) for c in contexts))
-        seed = batch[0].seed if batch[0].seed is not None else int(time.time_ns() % 2**31)
+        first = batch[0]  # a seeded request runs alone: its seed (and progress) fix the draw
+        seed = (hash((first.seed, first.completion_tokens)) % 2**31 if first.seed is not None
+                else int(time.time_ns() % 2**31))
         rollout = self._generate(contexts, batch[0].key, steps, seed,
                                  on_token=on_token, on_round=on_round, on_forced=on_forced)
         context = self.model.cfg.max_seq_len
