@@ -87,6 +87,14 @@ def test_n_choices_and_stop_strings(client, live_server):
     assert cut.text == text[:text.index(stop)] and cut.finish_reason == "stop"
 
 
+def test_a_seed_makes_a_sampled_reply_repeatable(client, live_server):
+    ask = lambda seed: client.completions.create(  # noqa: E731
+        model=model_name(live_server), prompt="She was", max_tokens=8, temperature=1.0,
+        seed=seed).choices[0].text
+    first = ask(7)
+    assert ask(7) == first and ask(8) != first
+
+
 def test_sixteen_concurrent_requests_are_batched_and_right(client, live_server, http):
     name = model_name(live_server)
     alone = [client.completions.create(model=name, prompt=p, max_tokens=8, temperature=0
