@@ -1,4 +1,5 @@
-"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export.
+"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export
+| serve.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -107,12 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models, rank, run, sweep
+    from llm_jax.commands import models, rank, run, serve, sweep
 
     models.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)
     run.add_commands(sub)
+    serve.add_commands(sub)
     return parser
 
 
