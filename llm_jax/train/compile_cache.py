@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT = os.environ.get("LLM_JAX_COMPILATION_CACHE", "~/.cache/llm-jax/jax-compilation")
 # Programs that compile faster than this are not worth a file read and write.
-MIN_COMPILE_SECONDS = 1.0
+MIN_COMPILE_SECONDS = float(os.environ.get("LLM_JAX_CACHE_MIN_COMPILE_SECONDS", "1.0"))
 
 
 def cache_folder(root: str | Path) -> Path:
