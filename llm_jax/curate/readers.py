@@ -29,7 +29,7 @@ class LocatedWarcReader(WarcReader):
     name = "🕷 Warc (located)"
 
     def read_file(self, filepath: str):
-        from warcio.archiveiterator import ArchiveIterator
+        from warcio.archiveiterator import WARCIterator
 
         with self.data_folder.open(filepath, "rb", compression=None) as f:
             gzipped = f.read(2) == _GZIP_MAGIC[:2]
@@ -37,30 +37,37 @@ class LocatedWarcReader(WarcReader):
             start, index = 0, 0
             while start is not None:
                 f.seek(start)
-                records = ArchiveIterator(f)
+                records = WARCIterator(f)  # WARC only: no guessing ARC from a bad line
+                good_end = start  # where the record after the last good one begins
                 try:
                     for record in records:
                         with self.track_time():
-                            document = self._document(record, records, start, filepath, index)
+                            document = self._document(record, records, filepath, index)
+                        # warcio's offsets count from the start of the file
+                        good_end = records.get_record_offset() + records.get_record_length()
                         index += 1
                         if document is not None:
                             yield document
                     start = None
                 except Exception as e:  # noqa: BLE001 - a bad record must never end the run
-                    bad = start + (records.offset or 0)
+                    # The bad record is the first one after the last good record (warcio's
+                    # own offset may already be past it); carry on from the one after it.
+                    magic = _GZIP_MAGIC if gzipped else _WARC_MAGIC
+                    bad = _next_record_start(f, good_end, magic)
+                    bad = good_end if bad is None else bad
                     self.stat_update("malformed_record")
                     logger.warning(f"{filepath}:{bad}: malformed WARC record skipped "
                                    f"({type(e).__name__}: {str(e)[:120]})")
-                    start = _next_record_start(f, bad + 1, _GZIP_MAGIC if gzipped else _WARC_MAGIC)
+                    start = _next_record_start(f, bad + 1, magic)
 
-    def _document(self, record, records, start: int, filepath: str, index: int):
+    def _document(self, record, records, filepath: str, index: int):
         try:
             data = process_record(record)
             error = None
         except Exception as e:  # noqa: BLE001 - e.g. a truncated payload
             data, error = None, e
         # warcio knows a record's offset once the record has been read to its end
-        offset = start + records.get_record_offset()
+        offset = records.get_record_offset()
         if error is not None:
             self.stat_update("malformed_record")
             logger.warning(f"{filepath}:{offset}: unreadable WARC record skipped ({error})")

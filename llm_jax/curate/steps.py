@@ -138,8 +138,12 @@ PHONE_PATTERN = (r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[
 _DIGITS = re.compile(r"\d")
 
 
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
 def _looks_like_phone(text: str) -> bool:
-    return 9 <= len(_DIGITS.findall(text)) <= 15
+    # an IPv4 address (or the IP scrubber's placeholder) is not a phone number
+    return 9 <= len(_DIGITS.findall(text)) <= 15 and not _IPV4.fullmatch(text)
 
 
 class PIIScrubber(PIIFormatter):
