@@ -93,7 +93,8 @@ class _LocatedExtractor(BaseExtractor):
                     except Exception as e:  # noqa: BLE001 - one bad page must not end the run
                         self.stat_update("timeout" if isinstance(e, TimeoutError)
                                          else "clean_error")
-                        where = f"{doc.metadata.get('file_path', '?')}:{doc.metadata.get('offset', '?')}"
+                        meta = doc.metadata
+                        where = f"{meta.get('file_path', '?')}:{meta.get('offset', '?')}"
                         logger.warning(f"{where}: HTML page not extracted, skipped "
                                        f"({type(e).__name__}: {str(e)[:120]})")
                         continue

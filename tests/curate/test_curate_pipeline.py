@@ -87,7 +87,8 @@ def test_pii_scrubbed_in_output(curated):
     (c_out,) = [t for t in output_texts(result) if t.startswith(docs["c"][0][:200])]
     assert "catherine.morland@fullerton.org.uk" not in c_out and "7946" not in c_out
     assert "81.2.69.160" not in c_out
-    assert c_out.startswith(docs["c"][0].removesuffix(PII_LINE := docs["c"][0].split("\n")[-1]))
+    prose_part = docs["c"][0].rsplit("\n", 1)[0]
+    assert c_out.startswith(prose_part + "\n")  # the prose itself is untouched
     assert "Letters for the family may be sent to" in c_out and "before noon" in c_out
 
 
