@@ -23,6 +23,7 @@ def get_config(arg=None):
     config.url_filter.block_domains = ("ads.example.com",)
     config.executor.tasks = 2  # the demo WARC comes in two shards
     config.executor.workers = 2
+    config.extract.timeout_s = 10.0  # a busy shared machine must not turn into dropped pages
     # Sphinx pages are short lines and code: FineWeb's line rules and Gopher's share of
     # words with a letter (0.8) would drop most of them.
     config.fineweb.short_line_thr = 0.9

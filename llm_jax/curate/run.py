@@ -42,10 +42,11 @@ def demo_inputs(config: ml_collections.ConfigDict, build: bool = True) -> tuple[
 
     d = config.demo
     folder = cache_root() / "curate" / f"demo-{d.package}-{d.pages}-s{d.seed}-x{d.shards}"
-    if build and not (folder / ".complete").exists():
+    done = folder.parent / f"{folder.name}.complete"  # beside it: the reader reads every file
+    if build and not done.exists():
         log.info("building the demo WARC from Debian's %s into %s", d.package, folder)
         build_demo_warc(folder, d.package, d.pages, d.seed, d.shards)
-        (folder / ".complete").write_text("")
+        done.write_text("")
     return (str(folder),)
 
 

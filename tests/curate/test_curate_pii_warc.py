@@ -83,3 +83,21 @@ def test_malformed_record_and_page_counted_skipped_and_located(tmp_path, log_lin
     assert [int(line.split("crawl.warc.gz:")[1].split(":")[0]) for line in located] == \
         offsets[1:4], log_lines
     assert "malformed HTML page" in located[2] and "a.example/binary" in located[2]
+
+
+def test_page_the_extractor_cannot_parse_is_counted_and_located(log_lines):
+    from datatrove.data import Document
+
+    from llm_jax.curate.steps import Resiliparse
+
+    def page(text: str, offset: int) -> Document:
+        return Document(text=f"<html><body><p>{text}</p></body></html>", id=str(offset),
+                        metadata={"file_path": "crawl.warc.gz", "offset": offset})
+
+    extractor = Resiliparse()
+    # a lone surrogate cannot be encoded for the C++ parser: the page fails, the run goes on
+    docs = list(extractor.run([page("first page", 0), page("bad \ud800 page", 512),
+                               page("last page", 1024)]))
+    assert [d.text for d in docs] == ["first page", "last page"]
+    assert extractor.stats.stats["clean_error"].total == 1
+    assert any("crawl.warc.gz:512: HTML page not extracted" in line for line in log_lines)
