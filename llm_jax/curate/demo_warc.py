@@ -112,9 +112,11 @@ def _near_duplicate(html: str, rng: random.Random) -> str:
 
 
 def _with_pii(html: str, i: int) -> str:
+    """The page with a contact paragraph after its first paragraph, inside the main text
+    (an extractor drops what follows the article as boilerplate)."""
     contact = (f"<p>Questions about this page go to maintainer.{i}@lists.example.net or call "
                f"+44 20 7946 0{i % 1000:03d}; the mirror runs at 93.184.216.{i % 250 + 1}.</p>")
-    return html.replace("</body>", contact + "</body>", 1)
+    return html.replace("</p>", "</p>" + contact, 1) if "</p>" in html else html
 
 
 def build_demo_warc(out_dir: Path, package: str = "python3-doc", pages: int = 400,
