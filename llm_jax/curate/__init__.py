@@ -3,8 +3,9 @@ clean sharded Parquet with a `text` column out.
 
     llm-jax data prepare experiments/curate_tiny.py [--dry-run] [--backend local|slurm|ray]
 
-`plan.py` turns a curation config into datatrove stages (local, SLURM or Ray executors from
-the same stages), `steps.py` / `readers.py` hold the few steps datatrove lacks, `counting.py`
-counts documents and characters through every step, and `report.py` writes
-`curation_report.md` with its bar chart and removed examples.
+`plan.py` turns a curation config into datatrove stages (`stages.py`) and the stages into
+local, SLURM or Ray executors; `readers.py` and `steps.py` hold the few steps datatrove lacks;
+`counting.py` counts documents and characters through every step; `run.py` runs a plan and
+`report.py` writes `curation_report.md`; `demo_warc.py` builds the demo crawl from Debian's
+HTML documentation.
 """

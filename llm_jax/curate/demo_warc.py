@@ -116,7 +116,9 @@ def _with_pii(html: str, i: int) -> str:
     (an extractor drops what follows the article as boilerplate)."""
     contact = (f"<p>Questions about this page go to maintainer.{i}@lists.example.net or call "
                f"+44 20 7946 0{i % 1000:03d}; the mirror runs at 93.184.216.{i % 250 + 1}.</p>")
-    return html.replace("</p>", "</p>" + contact, 1) if "</p>" in html else html
+    main = max(html.find('role="main"'), 0)  # Sphinx's article; before it: the side bar
+    end = html.find("</p>", main)
+    return html if end < 0 else html[:end + 4] + contact + html[end + 4:]
 
 
 def build_demo_warc(out_dir: Path, package: str = "python3-doc", pages: int = 400,

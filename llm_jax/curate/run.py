@@ -41,8 +41,8 @@ def demo_inputs(config: ml_collections.ConfigDict, build: bool = True) -> tuple[
     from llm_jax.data.corpus import cache_root
 
     d = config.demo
-    # v2: the version of demo_warc.py's injections; a change writes a new folder
-    folder = cache_root() / "curate" / f"demo-v2-{d.package}-{d.pages}-s{d.seed}-x{d.shards}"
+    # v3: the version of demo_warc.py's injections; a change writes a new folder
+    folder = cache_root() / "curate" / f"demo-v3-{d.package}-{d.pages}-s{d.seed}-x{d.shards}"
     done = folder.parent / f"{folder.name}.complete"  # beside it: the reader reads every file
     if build and not done.exists():
         log.info("building the demo WARC from Debian's %s into %s", d.package, folder)
