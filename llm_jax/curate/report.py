@@ -20,7 +20,8 @@ from llm_jax.errors import RunError
 REPORT_FILE = "curation_report.md"
 CHART_FILE = "removed_by_step.png"
 # Stats that tell what went wrong, worth a column of their own in the report.
-_NOTES = ("malformed_record", "malformed_html", "clean_error", "timeout")
+_NOTES = ("malformed_record", "malformed_html", "clean_error", "timeout", "pii_email", "pii_ip",
+          "pii_phone")
 
 
 @dataclasses.dataclass
@@ -97,6 +98,7 @@ def plot_removed(rows: list[StepCounts], path: Path) -> Path:
     bars = ax.bar([r.label for r in steps], [r.removed for r in steps], color="#c0504d")
     ax.bar_label(bars, fontsize=8)
     ax.set_ylabel("documents removed")
+    ax.margins(y=0.15)  # room for the tallest bar's label
     ax.set_title(f"{rows[0].docs_out if rows else 0} documents read → "
                  f"{rows[-1].docs_out if rows else 0} kept")
     ax.tick_params(axis="x", rotation=30, labelsize=8)

@@ -161,5 +161,18 @@ class PIIScrubber(PIIFormatter):
                                           validator=_looks_like_phone)
 
     def format(self, text: str) -> str:
+        before = self._placeholders(text)
         text = super().format(text)
-        return self.phone_replacer.replace(text) if self.remove_phones else text
+        if self.remove_phones:
+            text = self.phone_replacer.replace(text)
+        # what was replaced, for the report: the placeholders gained, by kind
+        after = self._placeholders(text)
+        for kind, old, new in zip(("pii_email", "pii_ip", "pii_phone"), before, after):
+            if new > old:
+                self.stat_update(kind, value=new - old)
+        return text
+
+    def _placeholders(self, text: str) -> tuple[int, int, int]:
+        return (sum(text.count(r) for r in self.emails_replacer.replacements),
+                sum(text.count(r) for r in self.ip_replacer.replacements),
+                sum(text.count(r) for r in self.phone_replacer.replacements))

@@ -17,13 +17,16 @@ PII = dict(email="jane.doe@mail.example.org", email2="ops+alerts@sub.domain.co.u
 
 
 def test_pii_replaced_and_nothing_else_changes():
-    scrubbed = PIIScrubber().format(TEMPLATE.format(**PII))
+    scrubber = PIIScrubber()
+    scrubbed = scrubber.format(TEMPLATE.format(**PII))
     expected = TEMPLATE.format(email="email@example.com",
                                email2="firstname.lastname@example.org",
                                phone="<PHONE>", phone2="<PHONE>", ip="22.214.171.124")
     assert scrubbed == expected
     for value in PII.values():
         assert value not in scrubbed
+    counts = {k: v.total for k, v in scrubber.stats.stats.items()}
+    assert counts == {"pii_email": 2, "pii_ip": 1, "pii_phone": 2}
     clean = TEMPLATE.format(email="(none)", email2="(none)", phone="no one", phone2="no one",
                             ip="a private host")
     assert PIIScrubber().format(clean) == clean

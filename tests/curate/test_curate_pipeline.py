@@ -66,6 +66,7 @@ def test_counts_add_up_from_step_to_step(curated):
     assert sum(by[k].removed for k in ("gopher_repetition", "gopher_quality", "c4",
                                        "fineweb")) == 1
     assert by["pii"].docs_in == by["pii"].docs_out
+    assert by["pii"].reasons == {"pii_email": 1, "pii_ip": 1, "pii_phone": 1}
 
 
 def test_report_shows_counts_chart_and_removed_examples(curated):
