@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from llm_jax.errors import ConfigError, RunError
@@ -58,6 +59,9 @@ def cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.dry_run:
         print(curation_plan(config, run_dir, build_inputs=False).describe(args.backend, config))
         return 0
+    if args.backend == "slurm" and shutil.which("sbatch") is None:
+        raise RunError("--backend slurm submits jobs with sbatch, which is not on this machine "
+                       "(run it on a SLURM login node; --dry-run shows the jobs anywhere)")
     if args.backend == "ray":
         try:
             import ray

@@ -26,6 +26,7 @@ import io
 import logging
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,9 @@ def fetch_package(package: str, cache: Path | None = None) -> Path:
     root = (cache or cache_root() / "curate") / package
     if (root / ".complete").exists():
         return root
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise DataError("the demo WARC needs apt-get and dpkg-deb (Debian/Ubuntu); curate your "
+                        "own pages with --config.input.paths='(\"/data/crawl/\",)'")
     with tempfile.TemporaryDirectory() as tmp:
         names = [package] + _doc_dependencies(package)
         run = subprocess.run(["apt-get", "download", *names], cwd=tmp, capture_output=True,

@@ -128,15 +128,18 @@ def write_report(plan: CurationPlan, rows: list[StepCounts], wall_s: float, core
     step_s = sum(r.seconds for r in rows)
     slowest = max(rows, key=lambda r: r.seconds)
     chart = plot_removed(rows, plan.run_dir / CHART_FILE)
+    headline = (f"**{read:,} documents read, {kept:,} kept** ({rows[0].chars_out:,} characters "
+                f"in, {rows[-1].chars_out:,} out).")
+    if wall_s:  # unknown when the stages ran elsewhere (a SLURM run)
+        headline += (f" {wall_s:.1f} s end to end on {cores} core{'s' * (cores != 1)}: "
+                     f"{read / wall_s / cores:.1f} documents/s/core.")
+    if step_s:
+        headline += (f" The slowest step is `{slowest.label}` "
+                     f"({100 * slowest.seconds / step_s:.0f}% of the steps' time).")
     lines = [f"# Curation report: {plan.run_dir}", "",
              f"Inputs: {', '.join(plan.inputs)}  ",
              f"Output: {plan.output_dir} (Parquet, column `text`)", "",
-             f"**{read:,} documents read, {kept:,} kept** "
-             f"({rows[0].chars_out:,} characters in, {rows[-1].chars_out:,} out) in "
-             f"{wall_s:.1f} s end to end on {cores} core{'s' * (cores != 1)}: "
-             f"{read / wall_s / cores:.1f} documents/s/core. The slowest step is "
-             f"`{slowest.label}` ({100 * slowest.seconds / step_s:.0f}% of the steps' time)."
-             if wall_s and step_s else "", "", *_table(rows, step_s), "",
+             headline, "", *_table(rows, step_s), "",
              f"![documents removed by each step]({chart.name})", "",
              "## Removed examples", ""]
     for r in rows:

@@ -83,3 +83,10 @@ def test_dry_run_ray_without_ray(crawl, tmp_path, capsys):
     assert "Ray tasks (not launched" in out
     assert "filter: 4 tasks × 1 CPU, 2.0 GB/CPU" in out and "minhash_buckets: 14 tasks" in out
     assert "ray" not in sys.modules  # planned without importing ray
+
+
+def test_slurm_without_sbatch_is_one_line(crawl, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    code, _, err = run(["data", "prepare", EXPERIMENT, "--backend", "slurm",
+                        f"--config.input.paths=('{crawl}',)"], capsys)
+    assert code == 1 and "sbatch" in err and err.strip().count("\n") == 0

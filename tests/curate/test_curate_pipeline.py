@@ -110,3 +110,14 @@ def test_output_parquet_feeds_the_pretraining_pipeline(curated, tmp_path):
     assert batch["inputs"].shape == (4, 64)
     decoded = tokenizer.decode([t for t in batch["inputs"][0] if t >= 6])
     assert any(decoded[:40] in t for t in texts)
+
+
+def test_report_command_rewrites_the_report(curated, capsys):
+    from llm_jax.cli import main
+
+    result, _ = curated
+    report = result.plan.run_dir / REPORT_FILE
+    report.unlink()
+    assert main(["data", "report", str(result.plan.run_dir)]) == 0
+    assert "**10 documents read, 5 kept**" in report.read_text()
+    assert str(report) in capsys.readouterr().out
