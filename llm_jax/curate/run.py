@@ -66,9 +66,14 @@ def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
     with RunLock(run_dir / "run.lock").acquire(job=f"data prepare ({backend})"):
         save_config(config, run_dir / CONFIG_FILE)
         executors = plan.executors(backend, config)
+        # datatrove skips the tasks an earlier run completed: the time then covers only part
+        resumed = any(plan.logs_dir.glob("*/completions/*"))
         start = time.perf_counter()
         executors[-1].run()  # each executor runs (or submits) the one it depends on first
-        wall_s = time.perf_counter() - start
+        wall_s = 0.0 if resumed else time.perf_counter() - start
+        if resumed:
+            log.info("resumed %s: finished tasks were skipped, so no throughput is reported",
+                     run_dir)
     if backend == "slurm":
         return CurationResult(plan, [], wall_s, None)
     rows, report = _report_and_log(config, plan, wall_s)

@@ -121,3 +121,18 @@ def test_report_command_rewrites_the_report(curated, capsys):
     assert main(["data", "report", str(result.plan.run_dir)]) == 0
     assert "**10 documents read, 5 kept**" in report.read_text()
     assert str(report) in capsys.readouterr().out
+
+
+def test_rerun_skips_finished_tasks_and_claims_no_throughput(curated):
+    import ml_collections
+
+    from llm_jax.curate.run import run_curation
+
+    result, _ = curated  # rerun with the config the fixture ran, read back from its run dir
+    config = ml_collections.ConfigDict(json.loads((result.plan.run_dir / "config.json")
+                                                  .read_text()))
+    again = run_curation(config, result.plan.run_dir)
+    assert again.wall_s == 0.0
+    assert [(r.label, r.docs_out) for r in again.rows] == \
+        [(r.label, r.docs_out) for r in result.rows]
+    assert "documents/s/core" not in (result.plan.run_dir / REPORT_FILE).read_text()
