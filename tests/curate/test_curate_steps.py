@@ -1,4 +1,4 @@
-"""PII scrubbing replaces only what it should; malformed WARC records and pages are skipped."""
+"""The steps datatrove lacks: PII scrubbing, WARC records and pages that are broken, readers."""
 
 import gzip
 import io
@@ -104,3 +104,28 @@ def test_page_the_extractor_cannot_parse_is_counted_and_located(log_lines):
     assert [d.text for d in docs] == ["first page", "last page"]
     assert extractor.stats.stats["clean_error"].total == 1
     assert any("crawl.warc.gz:512: HTML page not extracted" in line for line in log_lines)
+
+
+def test_jsonl_parquet_and_text_inputs_are_read(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from configs import curation
+    from llm_jax.curate.stages import _reader
+
+    config = curation.curation_config()
+    config.input.text_field = "content"
+    (tmp_path / "a.jsonl").write_text(json.dumps({"content": "one", "url": "https://x/1"}) +
+                                      "\n" + json.dumps({"content": "two"}) + "\n")
+    pq.write_table(pa.table({"content": ["three", "four"], "lang": ["en", "en"]}),
+                   tmp_path / "b.parquet")
+    (tmp_path / "c.txt").write_text("five\nsix\n")
+    got = {}
+    for fmt, name in (("jsonl", "a.jsonl"), ("parquet", "b.parquet"), ("text", "c.txt")):
+        got[fmt] = [(d.text, d.metadata.get("url"))
+                    for d in _reader(config, str(tmp_path), name, fmt).run()]
+    assert got == {"jsonl": [("one", "https://x/1"), ("two", None)],
+                   "parquet": [("three", None), ("four", None)],
+                   "text": [("five\nsix\n", None)]}
