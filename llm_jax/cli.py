@@ -1,5 +1,5 @@
 """`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export
-| data.
+| serve | data.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -110,13 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import data, models, rank, run, sweep
+    from llm_jax.commands import data, models, rank, run, serve, sweep
 
     data.add_commands(sub)
     models.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)
     run.add_commands(sub)
+    serve.add_commands(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
 """`llm-jax sample`, `llm-jax chat` and `llm-jax export`: use a trained model.
+(`llm-jax serve`, the OpenAI-compatible server, lives in commands/serve.py.)
 
     llm-jax sample runs/pretrain_tiny/default --prompt "It is a truth" -n 3 --temperature 0.8
     llm-jax sample --hf exported/ --prompt "In the beginning"
@@ -73,16 +74,16 @@ class _Stream:
         sys.stdout.flush()
 
 
-def _chat_template(args):
+def chat_template(run_dir: str | None, hf: str | None = None):
     """The template of a chat model (a run past pretraining, or a Hub folder that has one);
     None for a base model, which chat continues as plain text."""
     from llm_jax.checkpoints.sources import chat_template_for
     from llm_jax.runs import RunDir
 
-    if args.hf:
-        template = chat_template_for(args.hf)
+    if hf:
+        template = chat_template_for(hf)
         return None if type(template).__name__ == "OurTemplate" else template
-    config = RunDir(args.run_dir).read_config()
+    config = RunDir(run_dir).read_config()
     if config.get("stage", "pretrain") == "pretrain":
         return None
     sft = config.get("sft", {})
@@ -91,7 +92,11 @@ def _chat_template(args):
         from llm_jax.data.chat import identity_system_message
 
         system = identity_system_message(sft["identity_name"], sft["identity_maker"])
-    return chat_template_for(args.run_dir, system)
+    return chat_template_for(run_dir, system)
+
+
+def _chat_template(args):
+    return chat_template(args.run_dir, args.hf)
 
 
 def cmd_chat(args, overrides) -> int:

@@ -33,9 +33,10 @@ from llm_jax.errors import ConfigError
 from llm_jax.eval.pairs import prefixed, score_pairs
 from llm_jax.generate.sampler import Sampler
 from llm_jax.losses.preference import bradley_terry_loss
+from llm_jax.models.headed import RewardModel, backbone_params
 from llm_jax.models.transformer import Transformer
 from llm_jax.recipes.preference_sets import pair_data, pair_iteration
-from llm_jax.rl.reward_model import STAGE, RewardModel, backbone_params
+from llm_jax.rl.reward_model import STAGE
 from llm_jax.sharding.mesh import replicated
 from llm_jax.train.setup import Run, optimizer_from_config, start_run
 from llm_jax.train.state import TrainState
@@ -48,7 +49,7 @@ def pair_rewards(rm: RewardModel, params, batch: dict) -> tuple[jnp.ndarray, jnp
     """(chosen, rejected) rewards [B] from one forward pass over the 2B sequences."""
     tokens = jnp.concatenate([batch["chosen_tokens"], batch["rejected_tokens"]])
     segments = jnp.concatenate([batch["chosen_segment_ids"], batch["rejected_segment_ids"]])
-    rewards = rm.apply(params, tokens, segments)
+    rewards = rm.apply({"params": params}, tokens, segments)
     n = batch["chosen_tokens"].shape[0]
     return rewards[:n], rewards[n:]
 
@@ -78,7 +79,7 @@ def init_reward_state(run: Run, rm: RewardModel, optimizer: optax.GradientTransf
                        out_shardings=shardings["head"])(head_rng)
         return {"transformer": backbone_params(lm_params()), "head": head}
 
-    return run.init_state_with(rm.cfg, rm.init, optimizer, fresh)
+    return run.init_state_with(rm.cfg, rm.init_params, optimizer, fresh)
 
 
 def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:

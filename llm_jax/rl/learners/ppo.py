@@ -17,10 +17,11 @@ import numpy as np
 
 from llm_jax.errors import ConfigError
 from llm_jax.losses.value import clipped_value_loss
+from llm_jax.models.headed import Critic
 from llm_jax.rl.experience import Experience
 from llm_jax.rl.learners.base import loss_config, register
 from llm_jax.rl.learners.policy_gradient import PolicyGradientLearner, surrogate_loss
-from llm_jax.rl.ppo import CRITIC, POLICY, Critic, init_actor_critic, ppo_batch_targets
+from llm_jax.rl.ppo import CRITIC, POLICY, init_actor_critic, ppo_batch_targets
 
 
 @register("ppo")
@@ -54,8 +55,8 @@ class PPOLearner(PolicyGradientLearner):
             del rng
             value, weight, metrics = surrogate(params[POLICY], batch)
             prompt_len = batch["tokens"].shape[1] - batch["loss_mask"].shape[1]
-            values = critic.values(params[CRITIC], batch["tokens"], batch["present"],
-                                   prompt_len)
+            values = critic.apply({"params": params[CRITIC]}, batch["tokens"],
+                                  batch["present"], prompt_len)
             value_loss, value_metrics = clipped_value_loss(
                 values, batch["old_values"], batch["returns"], batch["loss_mask"], value_clip)
             metrics.update(value_metrics, policy_loss=value)
