@@ -1,5 +1,5 @@
 """`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export
-| serve.
+| serve | data.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -50,6 +50,8 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = get_experiment_config(args.experiment, overrides)
     run_dir = (Path(args.workdir) if args.workdir
                else default_run_dir(args.experiment, config.run.name).path)
+    if config.get("stage") == "curate":
+        raise ConfigError(f"{args.experiment} curates data: run it with llm-jax data prepare")
     stage = stage_of(config)
     logging.info("run directory: %s", run_dir)
     metrics = TRAINERS[stage](config, run_dir)
@@ -108,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models, rank, run, serve, sweep
+    from llm_jax.commands import data, models, rank, run, serve, sweep
 
+    data.add_commands(sub)
     models.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)
