@@ -1,4 +1,4 @@
-"""`llm-jax` command line: train | run | sweep | compare | rank | sample | chat | tokenize | ...
+"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | ...
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -28,7 +28,7 @@ def _setup_logging() -> None:
         if type(handler) is logging.StreamHandler:
             handler.setFormatter(formatter)
     root.setLevel(logging.INFO)
-    for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
+    for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import models, rank, run, sweep, tokenize
+    from llm_jax.commands import knowledge, models, rank, run, sweep, tokenize
 
     models.add_commands(sub)
+    knowledge.add_commands(sub)
     tokenize.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)

@@ -45,7 +45,7 @@ from llm_jax.eval.problems import (
 )
 from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
-from llm_jax.generate.tools import ToolTokens
+from llm_jax.generate.tools import make_tools
 from llm_jax.losses.policy import PolicyLossConfig, aggregate, masked_mean, policy_loss
 from llm_jax.losses.value import clipped_value_loss
 from llm_jax.models.transformer import Transformer
@@ -458,8 +458,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             lr_schedule=schedule_fn), shardings)
 
         sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
-        tools = (ToolTokens.from_tokenizer(tokenizer)
-                 if rl.tools and hasattr(tokenizer, "special_id") else None)
+        tools = make_tools(tokenizer, config.tools.to_dict()) if rl.tools else None
         iteration = RLIteration(config=config, run=run, model=model, sampler=sampler,
                                 tokenizer=tokenizer, template=template, tools=tools,
                                 schedule=schedule, reward=reward, step_fn=step_fn,
