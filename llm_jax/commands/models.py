@@ -99,22 +99,12 @@ class _Stream:
 def _chat_template(args):
     """The template of a chat model (a run past pretraining, or a Hub folder that has one);
     None for a base model, which chat continues as plain text."""
-    from llm_jax.checkpoints.sources import chat_template_for
-    from llm_jax.runs import RunDir
+    from llm_jax.checkpoints.sources import chat_template_for, run_chat_template
 
     if args.hf:
         template = chat_template_for(args.hf)
         return None if type(template).__name__ == "OurTemplate" else template
-    config = RunDir(args.run_dir).read_config()
-    if config.get("stage", "pretrain") == "pretrain":
-        return None
-    sft = config.get("sft", {})
-    system = None
-    if sft.get("system"):
-        from llm_jax.data.chat import identity_system_message
-
-        system = identity_system_message(sft["identity_name"], sft["identity_maker"])
-    return chat_template_for(args.run_dir, system)
+    return run_chat_template(args.run_dir)
 
 
 def cmd_chat(args, overrides) -> int:

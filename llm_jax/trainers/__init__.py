@@ -36,6 +36,12 @@ def _dpo(config, run_dir: Path):
     return dpo.main(config, run_dir)
 
 
+def _probe(config, run_dir: Path):
+    from llm_jax.trainers import probe
+
+    return probe.main(config, run_dir)
+
+
 # Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
 TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft, "rl": _rl,
-                                 "reward_model": _reward_model, "dpo": _dpo}
+                                 "reward_model": _reward_model, "dpo": _dpo, "probe": _probe}
