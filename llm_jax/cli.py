@@ -28,7 +28,7 @@ def _setup_logging() -> None:
         if type(handler) is logging.StreamHandler:
             handler.setFormatter(formatter)
     root.setLevel(logging.INFO)
-    for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3", "bm25s"):
+    for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

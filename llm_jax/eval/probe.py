@@ -7,7 +7,8 @@
 Llama 3's factuality recipe: ask factual questions whose answers are known (from the training
 text, `recipes/probes.py`), sample K answers each, score them against the truth; where the
 model is consistently right it keeps its answer, where it is wrong it is taught to say so
-(`REFUSAL`), or, with the search tool on, to look the answer up. A reply counts as right when
+(`REFUSAL`), or, with the search tool on, to look the answer up (a search for the question's
+`query`: the quoted line, the character, the verse reference). A reply counts as right when
 the normalised reference appears in the normalised reply as whole words (`normalise`: lower
 case, no punctuation, no articles or titles, single spaces), and as a refusal when it says it
 does not know.
@@ -144,7 +145,7 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
         elif kind == "unknown" and search is None:
             out.append([user, {"role": "assistant", "content": REFUSAL}])
         elif kind == "unknown":
-            query = r.question.question
+            query = r.question.query or r.question.question
             out.append([user, {"role": "assistant", "content": [
                 {"type": "python", "text": search_call(query)},
                 {"type": "output", "text": search(query)},

@@ -8,8 +8,9 @@
 A corpus is anything the records layer reads (text, JSONL, Parquet; see `data/sources.py`).
 Each document is cut into passages: paragraphs (blank-line separated), with long paragraphs
 cut at line ends, so a passage is at most `passage_chars` characters (a line longer than
-that stays whole). Words are lowercased `\\w+` runs minus English stopwords, for passages
-and queries alike; a query word the corpus never uses counts for nothing. `bm25s` (the
+that stays whole); each keeps its file's title, which the tool's output names. Words are
+lowercased `\\w+` runs minus English stopwords, for passages and queries alike; a query word
+the corpus never uses counts for nothing. `bm25s` (the
 `search` extra) scores with Lucene's BM25: k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
 (df + 0.5)), and no (k1 + 1) factor (the ranking is the same). It saves the index as numpy
 arrays plus a JSONL of passages, which `load` maps rather than reads.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -40,6 +42,7 @@ def _bm25s():
         import bm25s
     except ImportError:
         raise DataError("the search tool needs `bm25s` (pip install 'llm-jax[search]')") from None
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
     return bm25s
 
 
@@ -77,27 +80,53 @@ def passages(documents: Iterable[str], passage_chars: int = 500) -> Iterator[str
                 yield " ".join(piece)
 
 
+def source_title(path: str | Path) -> str:
+    """The name a passage's file goes by in the tool's output: `northanger_abbey.txt` ->
+    "Northanger Abbey"."""
+    return Path(path).name.split(".")[0].replace("_", " ").title()
+
+
 def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: str = "text",
                        passage_chars: int = 500) -> int:
     """Index the passages of every document the patterns name into `out`; returns how many.
-    A corpus with no words to index is a DataError naming it."""
-    from llm_jax.data.sources import read_documents
+    Each passage keeps the title of its file (`source_title`). A corpus with no words to
+    index is a DataError naming it."""
+    from llm_jax.data.records import expand_paths, read_records
+    from llm_jax.data.records import text_field as text_validator
 
     bm25s = _bm25s()
-    texts = [p for p in passages(read_documents(patterns, text_field=text_field), passage_chars)
-             if words(p)]
-    if not texts:
+    entries = []
+    for path in expand_paths(list(patterns)):
+        documents = read_records([str(path)], validate=text_validator(text_field),
+                                 columns=(text_field,))
+        for text in passages(documents, passage_chars):
+            if words(text):
+                entries.append({"id": len(entries), "text": text, "source": source_title(path)})
+    if not entries:
         raise DataError(f"{', '.join(patterns)}: no words to index")
     retriever = bm25s.BM25()
-    retriever.index([words(t) for t in texts], show_progress=False)
+    retriever.index([words(e["text"]) for e in entries], show_progress=False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    retriever.save(str(out), corpus=[{"id": i, "text": t} for i, t in enumerate(texts)],
-                   show_progress=False, raise_on_serialization_error=True)
+    retriever.save(str(out), corpus=entries, show_progress=False,
+                   raise_on_serialization_error=True)
     (out / SETTINGS_FILE).write_text(json.dumps(
         {"corpus": [str(p) for p in patterns], "text_field": text_field,
-         "passage_chars": passage_chars, "passages": len(texts)}, indent=1) + "\n")
-    return len(texts)
+         "passage_chars": passage_chars, "passages": len(entries)}, indent=1) + "\n")
+    return len(entries)
+
+
+def window(text: str, query: str, chars: int) -> str:
+    """The `chars`-long stretch of `text` holding the most query words, starting at the first
+    of them (what follows a match is what a reader of the output needs, e.g. who said it)."""
+    if len(text) <= chars:
+        return text
+    wanted = set(words(query))
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    best = max(starts, key=lambda s: (sum(w in wanted for w in words(text[s:s + chars])),
+                                      bool(set(words(text[s:].split(" ", 1)[0])) & wanted),
+                                      -s))
+    return text[best:best + chars]
 
 
 class SearchIndex:
@@ -117,8 +146,10 @@ class SearchIndex:
         if missing:
             raise DataError(f"{path}: not a search index (missing {', '.join(missing)})")
         try:
+            # verbosity=0: the mapped passages log nothing (their logging at interpreter
+            # exit fails noisily)
             retriever = _bm25s().BM25.load(str(path), mmap=True, load_corpus=True,
-                                           show_progress=False)
+                                           show_progress=False, verbosity=0)
         except (ValueError, OSError, KeyError, TypeError) as e:
             raise DataError(f"{path}: unreadable search index ({type(e).__name__}: "
                             f"{' '.join(str(e).split())[:200]})") from None
@@ -134,15 +165,22 @@ class SearchIndex:
             return np.zeros(len(self), np.float32)
         return self.retriever.get_scores(known)
 
+    def _top(self, query: str, k: int) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        best = np.argsort(-scores, kind="stable")[:min(k, len(scores))]
+        return [(int(i), float(scores[i])) for i in best if scores[i] > 0]
+
     def search(self, query: str, k: int | None = None) -> list[tuple[str, float]]:
         """The best `k` passages (with their scores) that share a word with `query`."""
-        scores = self.scores(query)
-        k = min(k or self.k, len(scores))
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [(self.retriever.corpus[int(i)]["text"], float(scores[i]))
-                for i in best if scores[i] > 0]
+        return [(self.retriever.corpus[i]["text"], score) for i, score in
+                self._top(query, k or self.k)]
 
     def __call__(self, query: str) -> str:
-        """The tool's output: the top passages, each cut to `max_chars`, one per line."""
-        hits = self.search(query)
-        return "\n".join(text[:self.max_chars] for text, _ in hits) if hits else NO_RESULTS
+        """The tool's output: the top passages, one a line, each as `SOURCE: TEXT` cut to
+        `max_chars` around the query's words."""
+        lines = []
+        for i, _ in self._top(query, self.k):
+            entry = self.retriever.corpus[i]
+            head = f"{entry['source']}: " if entry.get("source") else ""
+            lines.append(head + window(entry["text"], query, max(self.max_chars - len(head), 1)))
+        return "\n".join(lines) if lines else NO_RESULTS

@@ -42,6 +42,7 @@ class ProbeQuestion:
     kind: str  # one of KINDS
     book: str  # the book the answer comes from
     split: str = "train"  # train | heldout
+    query: str = ""  # what to search for: the quoted line, the character, the reference
 
 
 def book_title(path: str | Path) -> str:
@@ -60,7 +61,8 @@ def speaker_questions(text: str, book: str) -> list[ProbeQuestion]:
         if quote in seen or name in ("He", "She", "It", "I"):
             continue
         seen.add(quote)
-        out.append(ProbeQuestion(f'In {book}, who says "{quote}"?', name, "speaker", book))
+        out.append(ProbeQuestion(f'In {book}, who says "{quote}"?', name, "speaker", book,
+                                 query=quote))
     return out
 
 
@@ -74,7 +76,7 @@ def book_questions(texts: Mapping[str, str], min_mentions: int = 3) -> list[Prob
             elsewhere = any(name in other for b, other in counts.items() if b != book)
             if n >= min_mentions and not elsewhere:
                 out.append(ProbeQuestion(f"In which book does {name} appear?", book, "book",
-                                         book))
+                                         book, query=name))
     return out
 
 
@@ -96,7 +98,7 @@ def verse_questions(text: str, book: str) -> list[ProbeQuestion]:
         if len(words) == VERSE_WORDS:
             answer = " ".join(words).rstrip(",;:.")
             out.append(ProbeQuestion(f"What are the first words of {reference}?", answer,
-                                     "verse", book))
+                                     "verse", book, query=reference))
     return out
 
 

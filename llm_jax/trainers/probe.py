@@ -25,6 +25,7 @@ from llm_jax.errors import DataError, RunError
 log = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
+FIGURE = "probe.png"
 
 
 def training_corpus(run_dir: str | Path) -> list[Path]:
@@ -109,6 +110,7 @@ def main(config, run_dir: Path) -> dict[str, float]:
     from llm_jax.checkpoints.sources import load_model, run_chat_template
     from llm_jax.generate.search import build_search_index
     from llm_jax.generate.tools import make_tools
+    from llm_jax.tracking.metrics_log import MetricsLog
 
     source, probe = config.init.from_run, config.probe
     if not source:
@@ -134,7 +136,20 @@ def main(config, run_dir: Path) -> dict[str, float]:
         run_dir, per_kind=probe.per_kind, heldout_fraction=probe.heldout_fraction,
         tools=make_tools(tokenizer, tools_settings),
         baseline=read_table(probe.baseline) if probe.baseline else None)
+    flat = {f"probe/{split}/{k}": v for split in ("train", "heldout")
+            for k, v in metrics[split].items()}
+    metrics_log = MetricsLog(run_dir)  # for the report card and `llm-jax compare`
+    metrics_log.truncate_after(-1)  # a stage run again replaces its row
+    metrics_log.log(0, flat)
     for split in ("train", "heldout"):
         log.info("%s: %s", split, ", ".join(f"{k}={v:.3f}" for k, v in metrics[split].items()))
-    return {f"probe/{split}/{k}": v for split in ("train", "heldout")
-            for k, v in metrics[split].items()}
+    if probe.baseline:  # the before/after figure on the held-out questions
+        from llm_jax.eval.probe import probe_metrics
+        from llm_jax.tracking.probe_figure import plot_probe
+
+        before_rows = read_table(probe.baseline)
+        search = bool(tools_settings["search"].get("index"))
+        plot_probe(probe_metrics(before_rows, before_rows), metrics["heldout"],
+                   run_dir / FIGURE, title=f"{run_dir.parent.name}/{run_dir.name}",
+                   after_label="after, with search" if search else "after")
+    return flat

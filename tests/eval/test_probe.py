@@ -48,19 +48,23 @@ def test_questions_from_a_hand_made_corpus_have_the_right_answers():
     texts = {book_title("pride_and_prejudice.txt"): NOVEL_A, book_title("emma.txt"): NOVEL_B,
              book_title("kjv.txt"): BIBLE}
     assert list(texts) == ["Pride And Prejudice", "Emma", "King James Bible"]
-    got = {(q.kind, q.question, q.answer) for q in probe_questions(texts, per_kind=50)}
+    got = {(q.kind, q.question, q.answer, q.query)
+           for q in probe_questions(texts, per_kind=50)}
+    darcy = "I shall walk into the village before dinner"
+    roads = "The roads are very dirty today, my dear"
+    morning = "What a delightful morning it has been for all of us"
     assert got == {
-        ("speaker", 'In Pride And Prejudice, who says "I shall walk into the village before '
-                    'dinner"?', "Mr. Darcy"),
-        ("speaker", 'In Pride And Prejudice, who says "The roads are very dirty today, my '
-                    'dear"?', "Elizabeth"),
-        ("speaker", 'In Emma, who says "What a delightful morning it has been for all of '
-                    'us"?', "Miss Bates"),
+        ("speaker", f'In Pride And Prejudice, who says "{darcy}"?', "Mr. Darcy", darcy),
+        ("speaker", f'In Pride And Prejudice, who says "{roads}"?', "Elizabeth", roads),
+        ("speaker", f'In Emma, who says "{morning}"?', "Miss Bates", morning),
         # Mr. Darcy is named in both books: no "which book" question about him.
-        ("book", "In which book does Miss Bates appear?", "Emma"),
-        ("verse", "What are the first words of Genesis 1:1?", "In the beginning God created"),
-        ("verse", "What are the first words of Genesis 1:2?", "And the earth was without"),
-        ("verse", "What are the first words of Exodus 2:1?", "And there went a man"),
+        ("book", "In which book does Miss Bates appear?", "Emma", "Miss Bates"),
+        ("verse", "What are the first words of Genesis 1:1?", "In the beginning God created",
+         "Genesis 1:1"),
+        ("verse", "What are the first words of Genesis 1:2?", "And the earth was without",
+         "Genesis 1:2"),
+        ("verse", "What are the first words of Exodus 2:1?", "And there went a man",
+         "Exodus 2:1"),
     }  # Genesis 1:3 has fewer than 5 words: no question
 
 
@@ -95,16 +99,17 @@ def test_normalise_and_refusals():
     assert is_refusal("I’m not sure.") and not is_refusal("I know: Emma.")
 
 
-def _result(question, answer, correct, split="train"):
+def _result(question, answer, correct, split="train", query=""):
     answers = tuple(answer if ok else "Nobody" for ok in correct)
-    return ProbeResult(ProbeQuestion(question, answer, "speaker", "Emma", split), answers,
-                       tuple(correct))
+    return ProbeResult(ProbeQuestion(question, answer, "speaker", "Emma", split, query),
+                       answers, tuple(correct))
 
 
 def test_refusal_data_follows_the_scores():
     settings = ProbeSettings(known_at=0.75, unknown_at=0.25)
     results = [_result("Q known", "Emma", [True, True, True, False]),  # 0.75: known
-               _result("Q unknown", "Harriet", [True, False, False, False]),  # 0.25: unknown
+               _result("Q unknown", "Harriet", [True, False, False, False],  # 0.25: unknown
+                       query="the line"),
                _result("Q unsure", "Jane", [True, True, False, False]),  # 0.5: left out
                _result("Q held out", "Frank", [False] * 4, split="heldout")]
     assert [label(r, settings) for r in results] == ["known", "unknown", "unsure", "unknown"]
@@ -115,8 +120,8 @@ def test_refusal_data_follows_the_scores():
     searched = refusal_conversations(results, settings, search=lambda q: f"passage for {q}")
     assert searched[0] == plain[0]
     assert searched[1][1]["content"] == [
-        {"type": "python", "text": "search: Q unknown"},
-        {"type": "output", "text": "passage for Q unknown"},
+        {"type": "python", "text": "search: the line"},  # the question's query
+        {"type": "output", "text": "passage for the line"},
         {"type": "text", "text": "Harriet."}]
     # Stricter thresholds move the same scores to other labels.
     strict = ProbeSettings(known_at=1.0, unknown_at=0.0)

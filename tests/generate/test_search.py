@@ -13,7 +13,13 @@ from llm_jax.data.chat import render_for_training
 from llm_jax.errors import DataError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.generate.sampler import SamplingConfig
-from llm_jax.generate.search import SearchIndex, build_search_index, passages, words
+from llm_jax.generate.search import (
+    SearchIndex,
+    build_search_index,
+    passages,
+    window,
+    words,
+)
 from llm_jax.generate.tools import Toolbox, ToolTokens, make_tools, search_call, tool_output
 from llm_jax.rl.experience import learner_batch
 from tests.generate.test_tools import EOS, TOOLS, ScriptedSampler
@@ -95,14 +101,22 @@ def test_index_round_trips_memory_mapped(tmp_path, test_corpus, index_dir):
 
 
 def test_toolbox_routes_calls_by_name(index_dir):
-    index = SearchIndex.load(index_dir, k=1, max_chars=40)
+    index = SearchIndex.load(index_dir, k=1, max_chars=60)
     box = Toolbox({"search": index})
-    top = index.search("Emma Woodhouse handsome clever")[0][0]
-    assert box.run("search: Emma Woodhouse handsome clever") == top[:40]
-    assert box.run('search("Emma Woodhouse handsome clever")') == top[:40]
+    top = index.search("Emma knows I never flatter her")[0][0]
+    out = box.run("search: Emma knows I never flatter her")
+    # The passage's source, then 60 characters in all, from where the query's words are.
+    assert out == "Emma: " + top[:54] and top.startswith('"Emma knows I never flatter her,"')
+    assert box.run('search("Emma knows I never flatter her")') == out
     assert box.run("search: zzzqqq") == "no results"
     assert box.run("37 * 48") == "1776" and box.run("import os") == "error"
     assert Toolbox().run("search: Emma") == "error"  # no search tool: the calculator refuses
+
+
+def test_output_is_the_window_holding_the_query():
+    text = "alpha beta gamma. " * 10 + "the quick brown fox said Morland. " + "delta. " * 10
+    assert window(text, "quick brown fox", 40) == "quick brown fox said Morland. delta. del"
+    assert window("short text", "fox", 40) == "short text"
 
 
 def test_search_call_in_a_rollout_is_answered_with_loss_mask_zero(index_dir):
@@ -116,7 +130,7 @@ def test_search_call_in_a_rollout_is_answered_with_loss_mask_zero(index_dir):
     rollout, texts = generate_replies(sampler, None, [[0, 9]], jax.random.PRNGKey(0), cfg, TOK,
                                       tools)
     forced = tool_output([*call], TOK, tools)
-    assert TOK.decode(forced[1:-1]).startswith("Emma Woodhouse, handsome, clever")
+    assert TOK.decode(forced[1:-1]).startswith("Emma: Emma Woodhouse, handsome, clever")
     row = [50, *call, *forced, *TOK.encode("Emma"), EOS]
     assert rollout.tokens[0, :len(row)].tolist() == row
     batch = learner_batch(rollout)
