@@ -10,6 +10,7 @@ def probe(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
         corpus=(),  # text files to make questions from; empty = the model's training text
         per_kind=100,  # questions of each kind (speaker, book, verse)
+        arithmetic=0,  # and this many generated arithmetic questions (level 1)
         heldout_fraction=0.25,  # questions kept out of the refusal data, for evaluation
         samples=defaults.samples,  # answers sampled per question (K)
         temperature=defaults.temperature,

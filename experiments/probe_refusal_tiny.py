@@ -9,7 +9,8 @@ Llama 3's factuality recipe at toy scale, from the speedrun's SFT model
 (runs/speedrun_tiny/default/02-sft). Three stages, under runs/probe_refusal_tiny/<arg>/:
 1. `before` (a probe stage, `llm_jax/trainers/probe.py`): factual questions made by templates
    from the model's own training text (who says a quoted line, which book a character is
-   in, the first words of a verse), K = 8 answers sampled each, scored by normalised match.
+   in, the first words of a verse) and generated arithmetic like that mixed into its
+   pretraining text, K = 8 answers sampled each, scored against the reference.
    Train-split questions it gets right ≥ 75% of the time keep a right answer; those it gets
    right ≤ 25% of the time are answered "I don't know." (`:search`: the corpus is indexed
    into before/index and they are answered with a search call for the quoted line, the
@@ -30,11 +31,12 @@ COMMON = {"wandb.project": "llm-jax-probe"}
 
 
 def probe_config(**probe_overrides):
-    """A probe stage of `CHAT_MODEL` (its `init.from_run`)."""
+    """A probe stage of `CHAT_MODEL` (its `init.from_run`): 100 questions of each kind from
+    the text and 200 arithmetic ones (the kind the model partly knows)."""
     config = base.base_config()
     config.stage = "probe"
     config.init.from_run = CHAT_MODEL
-    config.probe = probe_preset.probe(**probe_overrides)
+    config.probe = probe_preset.probe(**{"arithmetic": 200, **probe_overrides})
     config.wandb.project = COMMON["wandb.project"]
     return config
 

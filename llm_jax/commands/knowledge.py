@@ -56,6 +56,7 @@ def cmd_probe(args, overrides) -> int:
     out = Path(args.out or Path(args.run_dir or args.hf) / "probe")
     metrics = probe_to_dir(model, params, tokenizer, template, texts, settings, out,
                            per_kind=args.per_kind, heldout_fraction=args.heldout_fraction,
+                           arithmetic=args.arithmetic,
                            tools=make_tools(tokenizer, _tool_settings(args)), baseline=baseline)
     counts = metrics["counts"]
     print(f"{counts['questions']} questions; train split: {counts['known']} known, "
@@ -79,6 +80,8 @@ def add_commands(sub) -> None:
     probe.add_argument("--corpus", nargs="+", metavar="PATHS",
                        help="text to make questions from (default: the run's training text)")
     probe.add_argument("--per-kind", type=int, default=100, help="questions of each kind")
+    probe.add_argument("--arithmetic", type=int, default=0,
+                       help="generated arithmetic questions to add (level 1)")
     probe.add_argument("--heldout-fraction", type=float, default=0.25)
     probe.add_argument("--samples", type=int, default=defaults.samples, help="answers (K)")
     probe.add_argument("--known-at", type=float, default=defaults.known_at,

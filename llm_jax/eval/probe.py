@@ -8,10 +8,11 @@ Llama 3's factuality recipe: ask factual questions whose answers are known (from
 text, `recipes/probes.py`), sample K answers each, score them against the truth; where the
 model is consistently right it keeps its answer, where it is wrong it is taught to say so
 (`REFUSAL`), or, with the search tool on, to look the answer up (a search for the question's
-`query`: the quoted line, the character, the verse reference). A reply counts as right when
+`query`: the quoted line, the character, the verse reference; a question without one, such as
+arithmetic, gets the refusal). A reply counts as right when
 the normalised reference appears in the normalised reply as whole words (`normalise`: lower
-case, no punctuation, no articles or titles, single spaces), and as a refusal when it says it
-does not know.
+case, no punctuation, no articles or titles, single spaces; arithmetic by the final answer
+the math checker extracts), and as a refusal when it says it does not know.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from llm_jax.eval.chat import generate_replies
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.tools import ToolTokens, search_call
+from llm_jax.recipes.math.answers import check
 from llm_jax.recipes.probes import TITLES, ProbeQuestion
 
 REFUSAL = "I don't know."
@@ -71,6 +73,14 @@ def is_correct(reply: str, answer: str) -> bool:
     return bool(target) and f" {target} " in f" {normalise(reply)} "
 
 
+def score(reply: str, question: ProbeQuestion) -> bool:
+    """Whether `reply` answers `question`: an arithmetic reply by its final answer (the math
+    checker's extraction), any other by normalised match."""
+    if question.kind == "arithmetic":
+        return check(reply, question.answer).correct
+    return is_correct(reply, question.answer)
+
+
 def is_refusal(reply: str) -> bool:
     return bool(_REFUSAL.search(reply.lower().replace("’", "'")))
 
@@ -96,7 +106,7 @@ def probe_model(sampler, params, tokenizer, template, questions: Sequence[ProbeQ
     answers: list[list[str]] = [[] for _ in questions]
     for row, text in enumerate(texts):
         answers[int(rollout.prompt_index[row])].append(text.strip())
-    return [ProbeResult(q, tuple(a), tuple(is_correct(x, q.answer) for x in a))
+    return [ProbeResult(q, tuple(a), tuple(score(x, q) for x in a))
             for q, a in zip(questions, answers)]
 
 
@@ -142,7 +152,7 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
         if kind == "known":
             reply = next(a for a, ok in zip(r.answers, r.correct) if ok)
             out.append([user, {"role": "assistant", "content": reply}])
-        elif kind == "unknown" and search is None:
+        elif kind == "unknown" and (search is None or not r.question.query):
             out.append([user, {"role": "assistant", "content": REFUSAL}])
         elif kind == "unknown":
             query = r.question.query or r.question.question

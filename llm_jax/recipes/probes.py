@@ -11,6 +11,10 @@ the text's own:
 - `verse`: a chapter heading (`Genesis 1`) and a numbered verse under it (`  3 And God...`):
   what are the first words of Genesis 1:3?
 
+Beside them, `arithmetic` questions come from the generator whose worked problems are mixed
+into the pretraining text (`data.generated`; `recipes/math`): a kind the tiny models do
+partly know, so that refusal training has known questions to keep answering.
+
 Questions are deterministic given the texts and the seed; each carries a `split` (train or
 heldout) drawn from a hash of its text, so the same question always lands on the same side.
 """
@@ -102,16 +106,25 @@ def verse_questions(text: str, book: str) -> list[ProbeQuestion]:
     return out
 
 
+def arithmetic_questions(n: int, seed: int = 0, levels=(1,)) -> list[ProbeQuestion]:
+    """`n` generated arithmetic problems (the answer: their value)."""
+    from llm_jax.recipes.math.sources import stratified_heldout
+
+    problems = stratified_heldout(levels, n, seed=seed, heldout_fraction=0.5) if n else []
+    return [ProbeQuestion(p.prompt, p.answer, "arithmetic", "generated arithmetic")
+            for p in problems]
+
+
 def _split(question: str, heldout_fraction: float) -> str:
     digest = int(hashlib.sha256(question.encode()).hexdigest()[:8], 16)
     return "heldout" if digest / 0xFFFFFFFF < heldout_fraction else "train"
 
 
 def probe_questions(texts: Mapping[str, str], *, per_kind: int = 100,
-                    heldout_fraction: float = 0.25, seed: int = 0,
-                    min_mentions: int = 3) -> list[ProbeQuestion]:
+                    heldout_fraction: float = 0.25, seed: int = 0, min_mentions: int = 3,
+                    arithmetic: int = 0) -> list[ProbeQuestion]:
     """Up to `per_kind` questions of each kind over `texts` (book title -> text), drawn with
-    `seed`, each with its split."""
+    `seed`, and `arithmetic` arithmetic questions, each with its split."""
     pools = {"speaker": [q for b, t in texts.items() for q in speaker_questions(t, b)],
              "book": book_questions(texts, min_mentions),
              "verse": [q for b, t in texts.items() for q in verse_questions(t, b)]}
@@ -121,4 +134,5 @@ def probe_questions(texts: Mapping[str, str], *, per_kind: int = 100,
         pool = pools[kind]
         for q in rng.sample(pool, min(per_kind, len(pool))):
             out.append(dataclasses.replace(q, split=_split(q.question, heldout_fraction)))
-    return out
+    return out + [dataclasses.replace(q, split=_split(q.question, heldout_fraction))
+                  for q in arithmetic_questions(arithmetic, seed)]

@@ -67,7 +67,7 @@ def read_table(path: str | Path) -> list[dict]:
 
 
 def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], settings, out: Path,
-                 *, per_kind: int, heldout_fraction: float, tools=None,
+                 *, per_kind: int, heldout_fraction: float, arithmetic: int = 0, tools=None,
                  baseline: list[dict] | None = None) -> dict:
     """Probe the model and write probe.jsonl, refusal_sft.jsonl and metrics.json into `out`;
     returns the metrics ({"train": {...}, "heldout": {...}, "counts": {...}})."""
@@ -76,7 +76,7 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
     from llm_jax.recipes.probes import probe_questions
 
     questions = probe_questions(texts, per_kind=per_kind, heldout_fraction=heldout_fraction,
-                                seed=settings.seed)
+                                seed=settings.seed, arithmetic=arithmetic)
     if not questions:
         raise DataError(f"{', '.join(texts)}: no probe question can be made from this text")
     results = probe_model(Sampler(model), params, tokenizer, template, questions, settings,
@@ -134,6 +134,7 @@ def main(config, run_dir: Path) -> dict[str, float]:
     metrics = probe_to_dir(
         model, params, tokenizer, template, book_texts(corpus), settings_from_config(probe),
         run_dir, per_kind=probe.per_kind, heldout_fraction=probe.heldout_fraction,
+        arithmetic=probe.arithmetic,
         tools=make_tools(tokenizer, tools_settings),
         baseline=read_table(probe.baseline) if probe.baseline else None)
     flat = {f"probe/{split}/{k}": v for split in ("train", "heldout")

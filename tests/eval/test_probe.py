@@ -2,6 +2,7 @@
 normalised match, and the refusal data follows the scores."""
 
 import math
+import re
 
 import pytest
 
@@ -162,3 +163,21 @@ def test_probe_mistakes_are_one_line(test_corpus, capsys, argv, named):
     assert main(["probe", *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and named in err, err
+
+
+def test_arithmetic_questions_are_scored_by_the_final_answer():
+    from llm_jax.eval.probe import score
+    from llm_jax.generate.calculator import evaluate
+    from llm_jax.recipes.probes import arithmetic_questions
+
+    questions = arithmetic_questions(12, seed=1)
+    assert len(questions) == 12 and {q.kind for q in questions} == {"arithmetic"}
+    for q in questions:  # "What is 6 + 9 + 5?" -> the calculator's value of the expression
+        expression = re.sub(r"^[A-Za-z ]+", "", q.question).rstrip("?.")
+        assert evaluate(expression) == q.answer, q
+    q = ProbeQuestion("What is 6 + 9 + 5?", "20", "arithmetic", "generated arithmetic")
+    assert score("6 + 9 = 15\n15 + 5 = 20\n#### 20", q)
+    assert not score("6 + 9 = 20\n20 + 5 = 25\n#### 25", q)  # 20 appears, but not as the answer
+    assert is_correct("6 + 9 = 20\n20 + 5 = 25\n#### 25", "20")  # what plain matching says
+    mixed = probe_questions({"Emma": NOVEL_B}, per_kind=5, arithmetic=4)
+    assert [q.kind for q in mixed].count("arithmetic") == 4
