@@ -7,43 +7,37 @@ from pathlib import Path
 import pytest
 
 from llm_jax.cli import main
-from tests.helpers import TINY_RUN_ARGS, corpus_args
+from llm_jax.generate.search import SearchIndex
 
 ROOT = Path(__file__).resolve().parents[2]
-# A context long enough for a probe question and its reply; everything else tiny.
-LONG = ["--config.model.max_seq_len=256"]
 
 
 @pytest.fixture(scope="module")
-def chat_run(tmp_path_factory, corpus):
-    """A 2-step pretraining run and a 2-step SFT run on top: a (poor) chat model."""
-    root = tmp_path_factory.mktemp("chain")
-    args = [a for a in TINY_RUN_ARGS if not a.startswith("--config.model.max_seq_len")]
-    assert main(["train", str(ROOT / "experiments/pretrain_tiny.py:gpt2"), "--workdir",
-                 str(root / "pre"), *args, *LONG, *corpus_args(corpus),
-                 "--config.train.steps=2", "--config.train.sample_every=0"]) == 0
-    assert main(["train", str(ROOT / "experiments/sft_tiny.py"), "--workdir", str(root / "sft"),
-                 f"--config.init.from_run={root / 'pre'}", "--config.data.seq_len=128",
+def chat_run(tmp_path_factory, tiny_pretrained_run):
+    """2 SFT steps on the shared 4-step pretraining run: a (poor) chat model."""
+    out = tmp_path_factory.mktemp("chat") / "sft"
+    assert main(["train", str(ROOT / "experiments/sft_tiny.py"), "--workdir", str(out),
+                 f"--config.init.from_run={tiny_pretrained_run}", "--config.data.seq_len=64",
                  "--config.train.steps=2", "--config.train.eval_every=0",
                  "--config.train.eval_at_start=false", "--config.train.eval_batches=1",
                  "--config.wandb.mode=offline", "--config.sft.mixture_size=40",
                  "--config.sft.eval_size=3", "--config.sft.eval_math=2",
                  "--config.sft.eval_max_new_tokens=4"]) == 0
-    return root / "sft"
+    return out
 
 
 def _pipeline_args(chat_run, test_corpus, workdir, variant=""):
-    books = f"('{test_corpus / 'emma.txt'}','{test_corpus / 'kjv.txt'}')"
+    # The Bible excerpt (short verse questions: the model's context is 64 tokens) and a few
+    # arithmetic questions; 2 answers of 6 tokens each, 2 SFT steps.
     return ["run", str(ROOT / f"experiments/probe_refusal_tiny.py{variant}"),
             "--workdir", str(workdir),
             f"--stage.before.init.from_run={chat_run}", f"--stage.sft.init.from_run={chat_run}",
-            f"--config.probe.corpus={books}", "--config.probe.per_kind=6",
-            "--config.probe.samples=2", "--config.probe.max_new_tokens=6",
-            "--config.probe.unknown_at=0.5", "--config.wandb.mode=offline",
-            "--stage.sft.train.steps=2", "--stage.sft.data.seq_len=256",
-            "--stage.sft.data.batch_size=8", "--stage.sft.train.eval_batches=1",
-            "--stage.sft.sft.eval_math=2", "--stage.sft.sft.eval_max_new_tokens=4",
-            "--config.tools.search.max_chars=80"]
+            f"--config.probe.corpus=('{test_corpus / 'kjv.txt'}',)", "--config.probe.per_kind=6",
+            "--config.probe.arithmetic=6", "--config.probe.samples=2",
+            "--config.probe.max_new_tokens=6", "--config.probe.unknown_at=0.5",
+            "--config.wandb.mode=offline", "--stage.sft.train.steps=2",
+            "--stage.sft.data.seq_len=64", "--stage.sft.train.eval_batches=1",
+            "--stage.sft.sft.eval_max_new_tokens=4", "--config.tools.search.max_chars=30"]
 
 
 def _metrics(stage_dir: Path) -> dict:
@@ -55,7 +49,7 @@ def test_probe_refusal_two_steps(chat_run, test_corpus, tmp_path):
     assert main(_pipeline_args(chat_run, test_corpus, workdir)) == 0
     before, after = workdir / "01-before", workdir / "03-after"
     rows = [json.loads(x) for x in (before / "probe.jsonl").read_text().splitlines()]
-    assert {r["kind"] for r in rows} == {"speaker", "book", "verse"}
+    assert {r["kind"] for r in rows} == {"verse", "arithmetic"} and len(rows) == 12
     chats = [json.loads(x)["messages"] for x in
              (before / "refusal_sft.jsonl").read_text().splitlines()]
     unknown = [r["question"] for r in rows if r["split"] == "train" and r["label"] == "unknown"]
@@ -74,8 +68,16 @@ def test_probe_refusal_search_variant_two_steps(chat_run, test_corpus, tmp_path)
     chats = [json.loads(x)["messages"] for x in
              (before / "refusal_sft.jsonl").read_text().splitlines()]
     searched = [c for c in chats if isinstance(c[1]["content"], list)]
-    assert searched and all(c[1]["content"][0]["text"] == f"search: {c[0]['content']}"
-                            and c[1]["content"][1]["type"] == "output" for c in searched)
+    index = SearchIndex.load(before / "index", max_chars=30)
+    assert searched
+    for user, assistant in searched:  # a search for the verse reference, its passage, the answer
+        call, output, answer = assistant["content"]
+        query = call["text"].removeprefix("search: ")
+        assert call["type"] == "python" and query in user["content"]
+        assert output == {"type": "output", "text": index(query)}
+    # Arithmetic has nothing to search for: it is refused as before.
+    refused = [c[0]["content"] for c in chats if c[1]["content"] == "I don't know."]
+    assert all("first words" not in q for q in refused)
     assert _metrics(workdir / "03-after")["search"]
     sft_config = json.loads((workdir / "02-sft" / "config.json").read_text())
     assert sft_config["tools"]["search"]["index"] == str(before / "index")
