@@ -2,7 +2,7 @@
 
 import ml_collections
 
-from llm_jax.eval.probe import ProbeSettings
+from llm_jax.recipes.probes import ProbeSettings
 
 
 def probe(**overrides) -> ml_collections.ConfigDict:
@@ -14,6 +14,8 @@ def probe(**overrides) -> ml_collections.ConfigDict:
         heldout_fraction=0.25,  # questions kept out of the refusal data, for evaluation
         samples=defaults.samples,  # answers sampled per question (K)
         temperature=defaults.temperature,
+        top_k=defaults.top_k,
+        top_p=defaults.top_p,
         max_new_tokens=defaults.max_new_tokens,
         # A question is known when at least `known_at` of its answers are right (its right
         # answer is kept), unknown at `unknown_at` or fewer (answered "I don't know", or with

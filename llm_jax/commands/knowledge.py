@@ -38,11 +38,12 @@ def cmd_index(args, overrides) -> int:
 
 def cmd_probe(args, overrides) -> int:
     from llm_jax.commands.models import _chat_template, _load, _tool_settings
-    from llm_jax.eval.probe import ProbeSettings
     from llm_jax.generate.tools import make_tools
+    from llm_jax.recipes.probes import ProbeSettings
     from llm_jax.trainers.probe import book_texts, probe_to_dir, read_table, training_corpus
 
     settings = ProbeSettings(samples=args.samples, temperature=args.temperature,
+                             top_k=args.top_k, top_p=args.top_p,
                              max_new_tokens=args.max_new_tokens, known_at=args.known_at,
                              unknown_at=args.unknown_at, seed=args.seed)
     baseline = read_table(args.baseline) if args.baseline else None
@@ -70,13 +71,14 @@ def cmd_probe(args, overrides) -> int:
 
 def add_commands(sub) -> None:
     from llm_jax.commands.models import _sampling_args
-    from llm_jax.eval.probe import ProbeSettings
+    from llm_jax.recipes.probes import ProbeSettings
 
     defaults = ProbeSettings()
     probe = sub.add_parser("probe", help="ask a chat model questions about its training text: "
                            "what it knows, and refusal SFT data for what it does not")
     _sampling_args(probe, defaults.max_new_tokens)
-    probe.set_defaults(seed=defaults.seed, temperature=defaults.temperature, top_p=1.0)
+    probe.set_defaults(seed=defaults.seed, temperature=defaults.temperature,
+                       top_k=defaults.top_k, top_p=defaults.top_p)
     probe.add_argument("--corpus", nargs="+", metavar="PATHS",
                        help="text to make questions from (default: the run's training text)")
     probe.add_argument("--per-kind", type=int, default=100, help="questions of each kind")

@@ -28,23 +28,11 @@ from llm_jax.eval.chat import generate_replies
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.tools import ToolTokens, search_call
 from llm_jax.recipes.math.answers import check
-from llm_jax.recipes.probes import TITLES, ProbeQuestion
+from llm_jax.recipes.probes import TITLES, ProbeQuestion, ProbeSettings
 
 REFUSAL = "I don't know."
 _DROPPED = {"a", "an", "the", *(t.rstrip(".").lower() for t in TITLES)}
 _REFUSAL = re.compile(r"\b(?:i do ?n[o']?t know|i am not sure|i'm not sure)\b")
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeSettings:
-    """How a model is probed and what its scores make of a question (config: `probe.*`)."""
-
-    samples: int = 8  # answers sampled per question (K)
-    temperature: float = 1.0
-    max_new_tokens: int = 32
-    known_at: float = 0.75  # correct fraction at or above which a question is known
-    unknown_at: float = 0.25  # at or below which it is unknown (refusal data)
-    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +87,8 @@ def probe_model(sampler, params, tokenizer, template, questions: Sequence[ProbeQ
     prompts = [template.render_for_generation([{"role": "user", "content": q.question}],
                                               tokenizer) for q in questions]
     cfg = SamplingConfig(max_new_tokens=settings.max_new_tokens,
-                         temperature=settings.temperature, n=settings.samples,
+                         temperature=settings.temperature, top_k=settings.top_k,
+                         top_p=settings.top_p, n=settings.samples,
                          stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
     rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(settings.seed),
                                       cfg, tokenizer, tools)

@@ -49,6 +49,20 @@ class ProbeQuestion:
     query: str = ""  # what to search for: the quoted line, the character, the reference
 
 
+@dataclasses.dataclass(frozen=True)
+class ProbeSettings:
+    """How a model is probed and what its scores make of a question (config: `probe.*`)."""
+
+    samples: int = 8  # answers sampled per question (K)
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0
+    max_new_tokens: int = 32
+    known_at: float = 0.75  # correct fraction at or above which a question is known
+    unknown_at: float = 0.25  # at or below which it is unknown (refusal data)
+    seed: int = 0
+
+
 def book_title(path: str | Path) -> str:
     """A corpus file's book title: `northanger_abbey.txt` -> "Northanger Abbey"; the Bible
     file (`kjv.txt`) -> "King James Bible"."""

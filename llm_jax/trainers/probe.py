@@ -99,8 +99,9 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
     return metrics
 
 
-def settings_from_config(probe) -> object:
-    from llm_jax.eval.probe import ProbeSettings
+def settings_from_config(probe):
+    """The `ProbeSettings` named in a config's `probe` section."""
+    from llm_jax.recipes.probes import ProbeSettings
 
     fields = {f.name for f in dataclasses.fields(ProbeSettings)}
     return ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
