@@ -80,3 +80,20 @@ def test_mistakes_are_one_line(tokenizer_dir, capsys, argv, named):
     assert main(["tokenize", *argv]) in (1, 2)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and named in err
+
+
+def test_hf_folder_pieces(tokenizer_dir, tmp_path, capsys):
+    from llm_jax.data.hf_tokenizer import HFTokenizer
+    from llm_jax.data.hf_tokenizer_export import write_hf_tokenizer
+    from tests.helpers import require
+
+    require("tokenizers")
+    tok = Tokenizer.load(tokenizer_dir / "tokenizer.model")
+    write_hf_tokenizer(tok, tmp_path)
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": tok.bos_id, "eos_token_id": tok.eos_id, "pad_token_id": tok.pad_id}))
+    out = _json(capsys, "--hf", str(tmp_path), TEXT)
+    hf = HFTokenizer(tmp_path)
+    ids = hf.encode(TEXT)
+    assert [t["id"] for t in out["tokens"]] == ids == tok.encode(TEXT)
+    assert [t["piece"] for t in out["tokens"]] == [hf._tok.id_to_token(i) for i in ids]
