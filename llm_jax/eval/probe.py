@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from llm_jax.eval.chat import generate_replies
+from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.tools import ToolTokens, search_call
 from llm_jax.recipes.math.answers import check
@@ -37,9 +38,14 @@ _REFUSAL = re.compile(r"\b(?:i do ?n[o']?t know|i am not sure|i'm not sure)\b")
 
 @dataclasses.dataclass(frozen=True)
 class ProbeResult:
+    """A question's sampled replies, each reply's own final answer (its text after the last
+    tool output, so a passage the search tool returned is never credited as the model's
+    answer) and whether that answer is right."""
+
     question: ProbeQuestion
     answers: tuple[str, ...]
     correct: tuple[bool, ...]
+    finals: tuple[str, ...] = ()  # empty: the answers themselves (no tool was used)
 
     @property
     def correct_fraction(self) -> float:
@@ -47,7 +53,8 @@ class ProbeResult:
 
     @property
     def refusal_fraction(self) -> float:
-        return float(np.mean([is_refusal(a) for a in self.answers])) if self.answers else 0.0
+        finals = self.finals or self.answers
+        return float(np.mean([is_refusal(a) for a in finals])) if finals else 0.0
 
 
 def normalise(text: str) -> str:
@@ -92,18 +99,34 @@ def probe_model(sampler, params, tokenizer, template, questions: Sequence[ProbeQ
                          stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
     rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(settings.seed),
                                       cfg, tokenizer, tools)
+    finals = final_texts(rollout, tokenizer, tools) if tools is not None else texts
     answers: list[list[str]] = [[] for _ in questions]
-    for row, text in enumerate(texts):
+    own: list[list[str]] = [[] for _ in questions]
+    for row, (text, final) in enumerate(zip(texts, finals)):
         answers[int(rollout.prompt_index[row])].append(text.strip())
-    return [ProbeResult(q, tuple(a), tuple(score(x, q) for x in a))
-            for q, a in zip(questions, answers)]
+        own[int(rollout.prompt_index[row])].append(final.strip())
+    return [ProbeResult(q, tuple(a), tuple(score(x, q) for x in f), tuple(f))
+            for q, a, f in zip(questions, answers, own)]
+
+
+def final_texts(rollout, tokenizer, tools: ToolTokens) -> list[str]:
+    """Each row's text after its last tool output: the answer the model gave itself."""
+    out = []
+    positions = np.arange(rollout.tokens.shape[1])
+    for i in range(len(rollout.tokens)):
+        ends = np.flatnonzero(rollout.tokens[i, :rollout.lengths[i]] == tools.output_end)
+        start = ends[-1] + 1 if len(ends) else 0
+        mine = (positions >= start) & (positions < rollout.lengths[i])
+        out.append(completion_text(tokenizer, rollout.tokens[i], mine.astype(np.int32)))
+    return out
 
 
 def probe_table(results: Sequence[ProbeResult], settings: ProbeSettings) -> list[dict]:
     """One JSON-able row per question."""
     return [{**dataclasses.asdict(r.question), "correct_fraction": r.correct_fraction,
              "refusal_fraction": r.refusal_fraction, "label": label(r, settings),
-             "answers": list(r.answers)} for r in results]
+             "answers": list(r.answers), "final_answers": list(r.finals or r.answers)}
+            for r in results]
 
 
 def probe_metrics(rows: Sequence[dict], baseline: Sequence[dict] | None = None,
@@ -138,8 +161,8 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
             continue
         kind = label(r, settings)
         user = {"role": "user", "content": r.question.question}
-        if kind == "known":
-            reply = next(a for a, ok in zip(r.answers, r.correct) if ok)
+        if kind == "known":  # a right reply as the model gave it (a tool call's output aside)
+            reply = next(a for a, ok in zip(r.finals or r.answers, r.correct) if ok)
             out.append([user, {"role": "assistant", "content": reply}])
         elif kind == "unknown" and (search is None or not r.question.query):
             out.append([user, {"role": "assistant", "content": REFUSAL}])

@@ -181,3 +181,34 @@ def test_arithmetic_questions_are_scored_by_the_final_answer():
     assert is_correct("6 + 9 = 20\n20 + 5 = 25\n#### 25", "20")  # what plain matching says
     mixed = probe_questions({"Emma": NOVEL_B}, per_kind=5, arithmetic=4)
     assert [q.kind for q in mixed].count("arithmetic") == 4
+
+
+def test_the_final_answer_is_what_follows_the_last_tool_output():
+    import numpy as np
+
+    from llm_jax.eval.probe import final_texts
+    from llm_jax.generate.sampler import Rollout
+    from llm_jax.generate.tools import ToolTokens
+    from tests.helpers import CharTokenizer
+
+    class Tok(CharTokenizer):
+        stop_ids = (3,)
+
+        def decode(self, ids):
+            return super().decode([i for i in ids if i < 260])
+
+    tok, tools = Tok(), ToolTokens(300, 301, 302, 303)
+    rows = [[300, *tok.encode("search: x"), 301, 302, *tok.encode("Emma: said Knightley"), 303,
+             *tok.encode("Harriet."), 3],
+            [*tok.encode("Knightley."), 3]]
+    width = max(map(len, rows)) + 2
+    tokens = np.array([r + [0] * (width - len(r)) for r in rows], np.int32)
+    rollout = Rollout(prompt_tokens=np.zeros((2, 1), np.int32),
+                      prompt_mask=np.ones((2, 1), np.int32), tokens=tokens,
+                      logprobs=np.zeros(tokens.shape, np.float32),
+                      mask=(tokens > 0).astype(np.int32),
+                      lengths=np.array([len(r) for r in rows], np.int32),
+                      finish_reason=np.zeros(2, np.int32), prompt_index=np.arange(2))
+    assert final_texts(rollout, tok, tools) == ["Harriet.", "Knightley."]
+    # The passage named Knightley, the model answered Harriet: wrong.
+    assert not is_correct(final_texts(rollout, tok, tools)[0], "Mr. Knightley")
