@@ -41,7 +41,7 @@ def data(seq_len: int = 256, batch_size: int = 8, vocab_size: int = 4096,
 
 def base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.stage = "pretrain"  # which trainer runs it (llm_jax.trainers.TRAINERS)
+    config.stage = ""  # required: which trainer runs it (llm_jax.trainers.TRAINERS)
     config.run = ml_collections.ConfigDict(dict(
         name="",  # run directory name under runs/<experiment>/; default: the experiment arg
         seed=0,

@@ -12,7 +12,7 @@ to the starting model, AdamW at 1e-6 constant, bf16 compute over fp32 params, FS
 devices; held-out greedy accuracy and pass@8 every 25 iterations.
 """
 
-from configs import base, mesh, rl, sft
+from configs import base, mesh, optim, rl, sft
 from llm_jax.config import choose
 
 
@@ -33,10 +33,7 @@ def get_config(arg=None):
         eval_ks=(1, 8), **variant)
     config.rl.task = rl.task(source="reasoning_gym", dataset="gsm_symbolic", size=20000,
                              eval_problems=200)
-    config.optim.lr = 1e-6
-    config.optim.schedule = "constant"
-    config.optim.warmup_steps = 10
-    config.optim.weight_decay = 0.0
+    config.optim = optim.constant_lr(1e-6, warmup_steps=10)
     config.train.steps = 500
     config.train.log_every = 1
     config.train.eval_every = 25

@@ -14,7 +14,7 @@ accuracy (greedy, 50 problems a level, and pass@k over 8 samples) is measured be
 iteration and after the last; word problems (levels 4-5) are reported beside.
 """
 
-from configs import base, rl, sft
+from configs import base, optim, rl, sft
 from llm_jax.config import choose
 
 VARIANTS = {
@@ -37,12 +37,8 @@ def get_config(arg=None):
                         temperature=0.8, refill_rounds=2, eval_max_new_tokens=152, **variant)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)  # word problems, 50 a level, beside the headline
-    config.optim.lr = 1e-5
-    config.optim.warmup_steps = 0
-    config.optim.min_lr_ratio = 1.0
-    config.optim.weight_decay = 0.0
-    config.optim.schedule = "constant"
-    config.train.steps = 60
+    config.optim = optim.constant_lr(3e-5)
+    config.train.steps = 40
     config.train.log_every = 1
     config.train.eval_every = 0  # before and after: evaluations are a third of the budget
     config.train.eval_at_start = True

@@ -17,6 +17,7 @@ from llm_jax.config import choose
 def get_config(arg=None):
     source = choose(arg, {"parquet": "parquet", "hf": "hf"}, "pretrain_gpt2_124m data source")
     config = base.base_config()
+    config.stage = "pretrain"
     config.data = base.data(seq_len=1024, batch_size=512, vocab_size=50304,
                             tokenizer_train_chars=200_000_000)
     if source == "hf":

@@ -19,6 +19,7 @@ from llm_jax.config import choose
 def get_config(arg=None):
     flavour = choose(arg, {"llama": "tiny_llama", "gpt2": "tiny"}, "pretrain_tiny flavour")
     config = base.base_config()
+    config.stage = "pretrain"
     config.data = base.data(seq_len=256, batch_size=8, vocab_size=4096)
     config.data.generated.arithmetic = 0.4
     config.data.generated_levels = (1, 2)  # the RL task's levels

@@ -9,7 +9,7 @@ same RL stage as `grpo_math_tiny.py` with `rl.algorithm=rft`; held-out accuracy 
 the same way, before the first iteration and every `eval_every` iterations.
 """
 
-from configs import base, rl, sft
+from configs import base, optim, rl, sft
 
 
 def get_config(arg=None):
@@ -21,10 +21,7 @@ def get_config(arg=None):
                        temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=152)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)
-    config.optim.lr = 1e-5
-    config.optim.schedule = "constant"
-    config.optim.warmup_steps = 0
-    config.optim.weight_decay = 0.0
+    config.optim = optim.constant_lr(1e-5)
     config.train.steps = 60
     config.train.log_every = 1
     config.train.eval_every = 30

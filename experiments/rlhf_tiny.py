@@ -14,7 +14,7 @@ close. Every iteration also scores the rollouts with the programmatic gold judge
 proxy rose past its value there.
 """
 
-from configs import base, rl, sft
+from configs import base, optim, rl, sft
 from llm_jax.config import choose
 
 
@@ -34,10 +34,7 @@ def get_config(arg=None):
                         prompts_per_iteration=16, group_size=4, max_new_tokens=32,
                         temperature=1.0, kl_budget=0.0, gold_patience=3)
     config.rl.task.eval_problems = 22
-    config.optim.lr = 5e-5
-    config.optim.schedule = "constant"
-    config.optim.warmup_steps = 0
-    config.optim.weight_decay = 0.0
+    config.optim = optim.constant_lr(5e-5)
     config.train.steps = 40
     config.train.log_every = 1
     config.train.eval_every = 5

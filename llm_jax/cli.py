@@ -1,4 +1,5 @@
-"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | ...
+"""`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export
+| serve | tokenize | index | probe.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -37,7 +38,7 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from llm_jax.errors import ConfigError
     from llm_jax.pipeline import declares_only_pipeline
     from llm_jax.runs import default_run_dir
-    from llm_jax.trainers import TRAINERS
+    from llm_jax.trainers import TRAINERS, stage_of
 
     if declares_only_pipeline(args.experiment):
         from llm_jax.commands.run import run_pipeline_command
@@ -49,9 +50,7 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = get_experiment_config(args.experiment, overrides)
     run_dir = (Path(args.workdir) if args.workdir
                else default_run_dir(args.experiment, config.run.name).path)
-    stage = config.get("stage", "pretrain")
-    if stage not in TRAINERS:
-        raise ConfigError(f"config.stage={stage!r}; known stages: {', '.join(TRAINERS)}")
+    stage = stage_of(config)
     logging.info("run directory: %s", run_dir)
     metrics = TRAINERS[stage](config, run_dir)
     if metrics:
@@ -109,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import knowledge, models, rank, run, sweep, tokenize
+    from llm_jax.commands import knowledge, models, rank, run, serve, sweep, tokenize
 
     models.add_commands(sub)
     knowledge.add_commands(sub)
@@ -117,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_commands(sub)
     sweep.add_commands(sub)
     run.add_commands(sub)
+    serve.add_commands(sub)
     return parser
 
 

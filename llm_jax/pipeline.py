@@ -218,7 +218,7 @@ def _stage_config(stage: Stage, base_dir: Path, own: list[str]
 def plan_pipeline(spec: str, overrides: Sequence[str] = (), workdir: str | Path | None = None
                   ) -> Plan:
     """Resolve every stage's config and run directory; runs nothing, writes nothing."""
-    from llm_jax.trainers import TRAINERS
+    from llm_jax.trainers import stage_of
 
     stages = _declared_stages(spec)
     names = [s.name for s in stages]
@@ -244,10 +244,10 @@ def plan_pipeline(spec: str, overrides: Sequence[str] = (), workdir: str | Path 
             apply_overrides(config, per_stage[stage.name])
         except ConfigError as e:
             raise ConfigError(f"stage {stage.name!r}: {e}") from None
-        trainer = config.get("stage", "pretrain")
-        if trainer not in TRAINERS:
-            raise ConfigError(f"stage {stage.name!r}: config.stage={trainer!r}; known stages: "
-                              f"{', '.join(TRAINERS)}")
+        try:
+            trainer = stage_of(config)
+        except ConfigError as e:
+            raise ConfigError(f"stage {stage.name!r}: {e}") from None
         planned.append(PlannedStage(index, stage, trainer, ref, config, run_dir, parent_dir))
         dirs[stage.name] = run_dir.path
     for item in common:

@@ -31,7 +31,11 @@ def _files(tmp_path: Path, austen_text: str) -> dict[str, Path]:
     (hub / "config.json").write_text('{"model_type": "llama",\n "hidden_size": }')
     not_run = tmp_path / "not_a_run"
     not_run.mkdir()
-    return {"truncated": truncated, "tiny": tiny, "hub": hub, "not_run": not_run}
+    no_stage = tmp_path / "no_stage.py"
+    no_stage.write_text("import ml_collections\n\ndef get_config(arg=None):\n"
+                        "    return ml_collections.ConfigDict({'run': {'name': ''}})\n")
+    return {"truncated": truncated, "tiny": tiny, "hub": hub, "not_run": not_run,
+            "no_stage": no_stage}
 
 
 CASES = [
@@ -42,6 +46,8 @@ CASES = [
      "did you mean"),
     (lambda t, c, f: ["train", EXPERIMENT + ":gpt3"], 2, "pretrain_tiny flavour"),
     (lambda t, c, f: _train(t, c, "--config.mesh.data=3"), 2, "mesh"),
+    (lambda t, c, f: ["train", str(f["no_stage"])], 2, "config.stage is not set"),
+    (lambda t, c, f: _train(t, c, "--config.stage=pretrian"), 2, "config.stage='pretrian'"),
     (lambda t, c, f: _train(t, c, "--config.data.train_paths=/nonexistent/*.txt"), 1,
      "/nonexistent"),
     (lambda t, c, f: _train(t, c, f"--config.data.train_paths={f['truncated']}"), 1,

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _dry(*args):
     run = subprocess.run([sys.executable, str(ROOT / "launch/launch.py"), *args], text=True,
-                         capture_output=True)
+                         timeout=600, capture_output=True)
     assert run.returncode == 0, run.stderr
     return run.stdout
 

@@ -30,7 +30,7 @@ def _losses(run_dir) -> dict[int, float]:
 def _wait_for(path: Path, proc, timeout=300.0):  # generous: the suite runs two workers
     deadline = time.monotonic() + timeout
     while not path.exists():
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate(timeout=60)
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
 
@@ -38,7 +38,7 @@ def _wait_for(path: Path, proc, timeout=300.0):  # generous: the suite runs two 
 def test_kill_9_then_rerun_is_bit_exact(corpus, tmp_path):
     steps = ["--config.train.steps=18", "--config.train.checkpoint_every=3"]
     reference = subprocess.run(_command(tmp_path / "ref", corpus, *steps), capture_output=True,
-                               text=True, cwd=ROOT)
+                               timeout=600, text=True, cwd=ROOT)
     assert reference.returncode == 0, reference.stderr[-2000:]
 
     crashed = tmp_path / "crashed"
@@ -46,10 +46,10 @@ def test_kill_9_then_rerun_is_bit_exact(corpus, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_for(crashed / "checkpoints" / "6", proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (crashed / "checkpoints" / "18").exists(), "run finished before the kill"
     rerun = subprocess.run(_command(crashed, corpus, *steps), capture_output=True, text=True,
-                           cwd=ROOT)
+                           timeout=600, cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resumed from iteration" in rerun.stderr
     ref, got = _losses(tmp_path / "ref"), _losses(crashed)
@@ -127,7 +127,7 @@ def test_config_errors_in_a_subprocess_are_one_line(tmp_path):
     env = dict(os.environ)
     run = subprocess.run([sys.executable, "-m", "llm_jax.cli", "train", EXPERIMENT,
                           "--config.optim.lrr=1"], capture_output=True, text=True, env=env,
-                         cwd=ROOT)
+                         cwd=ROOT, timeout=600)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].endswith("did you mean 'optim.lr'?")
     assert "Traceback" not in run.stderr

@@ -29,7 +29,7 @@ def _steps(run_dir) -> list[int]:
 def _wait_until(predicate, proc, timeout=300.0):
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate(timeout=60)
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
@@ -75,7 +75,7 @@ def test_rerun_after_kill_9_takes_the_lock_over_and_resumes(corpus, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_until(lambda: (tmp_path / "checkpoints" / "6").exists(), proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     assert json.loads((tmp_path / "run.lock").read_text())["pid"] == proc.pid  # left behind
     rerun = subprocess.run(_command(tmp_path, corpus, *steps), cwd=ROOT, capture_output=True,
                            text=True, timeout=600)

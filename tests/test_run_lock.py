@@ -26,13 +26,13 @@ HOLDER = ("import sys, time\n"
 def _holder(path, job="j1", seconds=60.0):
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), job, str(seconds)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held", proc.communicate()
+    assert proc.stdout.readline().strip() == "held", proc.communicate(timeout=60)
     return proc
 
 
 def _dead_pid() -> int:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True)
+                          timeout=600, capture_output=True, text=True)
     return int(proc.stdout)
 
 
@@ -61,7 +61,7 @@ def test_live_holder_in_another_process_is_refused_by_name(tmp_path):
         assert json.loads((tmp_path / "run.lock").read_text())["pid"] == proc.pid
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=60)
 
 
 def test_live_holder_in_this_process_is_refused(tmp_path):
@@ -75,7 +75,7 @@ def test_live_holder_in_this_process_is_refused(tmp_path):
 def test_lock_of_a_killed_holder_is_taken_over(tmp_path, caplog):
     proc = _holder(tmp_path / "run.lock")
     proc.kill()  # SIGKILL: no chance to release; the record stays behind
-    proc.wait()
+    proc.wait(timeout=60)
     assert json.loads((tmp_path / "run.lock").read_text())["pid"] == proc.pid
     with caplog.at_level("WARNING"):
         lock = RunLock(tmp_path / "run.lock").acquire(job="new")
@@ -132,7 +132,7 @@ def test_processes_of_the_holding_job_join_and_others_are_refused(tmp_path):
             RunLock(tmp_path / "run.lock").join(job="job-18")
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=60)
     # an unshared directory has no record for the other hosts: process 0's word stands
     RunLock(tmp_path / "elsewhere.lock").join(job="job-17")
 
@@ -151,7 +151,7 @@ def test_lock_is_not_inherited_by_child_processes(tmp_path):
     child_pid = int(next(x for x in lines if x != "up"))
     try:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=60)
         RunLock(tmp_path / "run.lock").acquire().release()
     finally:
         os.kill(child_pid, 9)

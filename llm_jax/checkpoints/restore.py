@@ -3,13 +3,26 @@ state is never read)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from flax import linen as nn
 
 from llm_jax.errors import CheckpointError
+
+
+def abstract_tree(init: Callable[[jax.Array], Any], shardings=None):
+    """ShapeDtypeStructs of the (logically boxed) params `init(rng)` makes, nothing computed,
+    placed with `shardings` (default: the first device): a restore target."""
+    shapes = jax.eval_shape(lambda rng: nn.meta.unbox(init(rng)), jax.random.PRNGKey(0))
+    if shardings is None:
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        shardings = jax.tree.map(lambda _: device, shapes)
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                        shapes, shardings)
 
 
 def restore_params(directory: str | Path, abstract_params, step: int | None = None

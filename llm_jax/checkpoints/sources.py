@@ -20,9 +20,8 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from flax import linen as nn
 
-from llm_jax.checkpoints.restore import restore_params
+from llm_jax.checkpoints.restore import abstract_tree, restore_params
 from llm_jax.data.hf_tokenizer import HF_TOKENIZER_FILE, HFTokenizer
 from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES
 from llm_jax.data.tokenizer import Tokenizer
@@ -45,13 +44,8 @@ POLICY_PARAMS = "policy_params"
 def abstract_params(cfg: ModelConfig, shardings=None):
     """ShapeDtypeStructs of the model's params (with `shardings` when given), nothing run."""
     model = Transformer(cfg)
-    shapes = jax.eval_shape(lambda: nn.meta.unbox(
-        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]))
-    if shardings is None:
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        shardings = jax.tree.map(lambda _: device, shapes)
-    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                        shapes, shardings)
+    return abstract_tree(lambda rng: model.init(rng, jnp.zeros((1, 1), jnp.int32))["params"],
+                         shardings)
 
 
 def _hf_config(folder: str | Path) -> ModelConfig:
@@ -255,11 +249,7 @@ def lora_run_params(run_dir: str | Path, step: int | None = None):
     cfg = lora_config(saved)
     model_cfg = ModelConfig(**saved["model"])
     model = Transformer(model_cfg)
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    shapes = jax.eval_shape(lambda r: nn.meta.unbox(model_adapter_init(model, cfg)(r)),
-                            jax.random.PRNGKey(0))
-    target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
-                          shapes)
+    target = abstract_tree(model_adapter_init(model, cfg))
     adapters, step = restore_params(run.checkpoints, target, step)
     parent = base_source(saved, run_dir)
     base = parent.load_params(model_cfg)

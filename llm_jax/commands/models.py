@@ -1,4 +1,5 @@
 """`llm-jax sample`, `llm-jax chat` and `llm-jax export`: use a trained model.
+(`llm-jax serve`, the OpenAI-compatible server, lives in commands/serve.py.)
 
     llm-jax sample runs/pretrain_tiny/default --prompt "It is a truth" -n 3 --temperature 0.8
     llm-jax sample --hf exported/ --prompt "In the beginning"
@@ -96,15 +97,19 @@ class _Stream:
         sys.stdout.flush()
 
 
-def _chat_template(args):
+def chat_template(run_dir: str | None, hf: str | None = None):
     """The template of a chat model (a run past pretraining, or a Hub folder that has one);
     None for a base model, which chat continues as plain text."""
     from llm_jax.checkpoints.sources import chat_template_for, run_chat_template
 
-    if args.hf:
-        template = chat_template_for(args.hf)
+    if hf:
+        template = chat_template_for(hf)
         return None if type(template).__name__ == "OurTemplate" else template
-    return run_chat_template(args.run_dir)
+    return run_chat_template(run_dir)
+
+
+def _chat_template(args):
+    return chat_template(args.run_dir, args.hf)
 
 
 def cmd_chat(args, overrides) -> int:

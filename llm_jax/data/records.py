@@ -238,14 +238,15 @@ def read_records(patterns: Sequence[str], *, skip_bad: bool = False,
 
 
 def text_field(name: str = "text") -> Validator:
-    """Validator for documents: the string in `name`; blank documents are dropped."""
+    """Validator for documents: the string in `name`; blank documents are dropped, a null one
+    is a bad record (an error naming file and line, or skipped and counted under skip_bad)."""
 
     def document(record: Record) -> str | None:
         if name not in record:
             raise ValueError(f"no field {name!r} (fields: {', '.join(sorted(record)) or 'none'})")
         value = record[name]
-        if value is None:  # a null Parquet cell is a missing document, not a bad one
-            return None
+        if value is None:
+            raise ValueError(f"field {name!r} is null")
         if not isinstance(value, str):
             raise ValueError(f"field {name!r} is {type(value).__name__}, not text")
         return value if value.strip() else None

@@ -13,15 +13,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.losses.lm import token_logprobs_from_logits
-
-
-def positions_from_mask(mask: jnp.ndarray) -> jnp.ndarray:
-    """Positions counting only real tokens, so a left-padded row starts at position 0.
-
-    Padding before the first real token gets position 0 (it is masked out anyway); padding
-    in the middle of a row does not advance the count.
-    """
-    return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
+from llm_jax.models.transformer import positions_from_mask
 
 
 def positions_from_segments(segment_ids: jnp.ndarray) -> jnp.ndarray:

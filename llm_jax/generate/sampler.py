@@ -182,7 +182,10 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes,
             if cfg.stop_tokens:
                 done = done | (live & jnp.isin(token, jnp.asarray(cfg.stop_tokens, jnp.int32)))
             if emit is not None:
-                io_callback(emit, None, step, token, ordered=True)
+                # The host may answer with rows to end now (a server's cancelled requests).
+                cut = io_callback(emit, jax.ShapeDtypeStruct((rows,), jnp.bool_), step, token,
+                                  ordered=True)
+                done = done | (live & cut)
             # Finished rows still run (shapes are fixed) but write an invalid cache slot.
             logits, cache = model.apply(variables(params), token[:, None], s["pos"][:, None],
                                         live[:, None].astype(jnp.int32), cache=s["cache"])
@@ -259,9 +262,13 @@ class Sampler:
         self._stream_target: Callable | None = None
         self.trace_count = 0  # how many times a decode function was traced (compiled)
 
-    def _emit(self, step, tokens) -> None:
+    def _emit(self, step, tokens) -> np.ndarray:
+        cut = None
         if self._stream_target is not None:
-            self._stream_target(step, tokens)
+            cut = self._stream_target(step, tokens)
+        if cut is None:
+            return np.zeros(np.shape(tokens), np.bool_)
+        return np.asarray(cut, np.bool_).reshape(np.shape(tokens))
 
     def _count_trace(self) -> None:
         self.trace_count += 1
@@ -285,7 +292,9 @@ class Sampler:
         """Sample `cfg.n` continuations of each prompt (a list of token ids, at least one).
 
         `on_token(step, ids)` receives each step's ids (one per padded row) as they are
-        produced. Deterministic for a given `rng`.
+        produced. It may return a bool per padded row: True ends that row after this token
+        (it counts as stopped), so a server can drop a cancelled request and the loop exits
+        once every row has ended. Deterministic for a given `rng`.
         """
         model, mesh = self.model, self.mesh
         prompts = _checked_prompts(prompts, model.cfg, cfg)

@@ -140,15 +140,20 @@ class _Row:
 
 def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int]],
                         rng: jax.Array, cfg: SamplingConfig, tokenizer, tools: ToolTokens, *,
-                        max_calls: int = 4, on_token=None, on_forced=None) -> Rollout:
+                        max_calls: int = 4, on_token=None, on_forced=None,
+                        on_round=None) -> Rollout:
     """`sampler.generate` with tool calls run and their results forced in.
 
     At most `max_calls` calls per row are answered; a row that asks for more stops there.
     `on_token(step, ids)` streams sampled ids as `Sampler.generate` does (for each round);
-    `on_forced(row, ids)` receives each forced tool output (chat prints it).
+    `on_forced(row, ids)` receives each forced tool output (chat prints it);
+    `on_round(rows)` is told which rows each round's sampler call holds, in order (a server
+    maps the streamed ids back to its requests with it).
     """
     budget = cfg.max_new_tokens
     with_stop = dataclasses.replace(cfg, stop_tokens=(*cfg.stop_tokens, tools.python_end))
+    if on_round is not None:
+        on_round(range(len(prompts) * cfg.n))
     first = sampler.generate(params, prompts, rng, with_stop, on_token=on_token)
     rows = [_Row(prompt=[int(t) for t, m in zip(p, pm) if m])
             for p, pm in zip(first.prompt_tokens, first.prompt_mask)]
@@ -169,6 +174,8 @@ def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int
         # Round the budget up (fewer compiled shapes); rows are cut back to their own below.
         step_cfg = dataclasses.replace(with_stop, n=1,
                                        max_new_tokens=max(1, min(bucket_size(left, 64), limit)))
+        if on_round is not None:
+            on_round(pending)
         out = sampler.generate(params, [rows[i].prompt + rows[i].tokens for i in pending],
                                jax.random.fold_in(rng, round_index), step_cfg,
                                on_token=on_token)

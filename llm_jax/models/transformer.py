@@ -24,6 +24,15 @@ from llm_jax.nn.norms import make_norm
 ACT = ("act_batch", "act_seq", "act_embed")
 
 
+def positions_from_mask(mask: jnp.ndarray) -> jnp.ndarray:
+    """Positions counting only real tokens, so a left-padded row starts at position 0.
+
+    Padding before the first real token gets position 0 (it is masked out anyway); padding
+    in the middle of a row does not advance the count.
+    """
+    return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
 class Block(nn.Module):
     """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 

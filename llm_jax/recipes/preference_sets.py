@@ -1,6 +1,9 @@
 """Preference pairs for the reward-model and DPO stages: files or the built-in gold set,
 tokenized once and served as fixed-shape batches that depend only on (seed, iteration).
 
+    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "DPO")
+    batch = pairs.schedule(iteration); for batch in pairs.heldout_batches: ...
+
     sets = load_preference_sets(config, run_dir, tokenizer, template, parent=parent_fn)
     train = tokenize_pairs(sets.train, tokenizer, template, seq_len)
     schedule = PairSchedule(train, batch_size=16, length=128, pad_id=tok.pad_id, seed=0)
@@ -295,3 +298,34 @@ def pair_iteration(step_fn: Callable, schedule: PairSchedule, put_batch: Callabl
         return step_fn(state, batch)
 
     return step
+
+
+@dataclasses.dataclass(frozen=True)
+class PairData:
+    """A pairwise stage's data: the training schedule and the held-out batches, one row
+    length for both."""
+
+    schedule: PairSchedule
+    heldout_batches: list[dict[str, np.ndarray]]
+    length: int
+
+
+def pair_data(config: ml_collections.ConfigDict, run, tokenizer: Any, template: ChatTemplate,
+              max_seq_len: int, parent: Callable, stage: str) -> PairData:
+    """The reward-model and DPO stages' pairs (`load_preference_sets`), tokenized once and
+    batched; the counts go to the log and the run's summary."""
+    data, stats = config.data, BadRecordStats()
+    sets = load_preference_sets(config, run.dir.path, tokenizer, template, parent, stats)
+    seq_len = min(data.seq_len, max_seq_len)
+    train, heldout = (tokenize_pairs(s, tokenizer, template, seq_len)
+                      for s in (sets.train, sets.heldout))
+    length = batch_length([train, heldout], seq_len)
+    log.info("%s: %d train / %d held-out pairs (%s), rows of %d tokens", stage, len(train),
+             len(heldout), sets.source, length)
+    run.tracker.summary(train_pairs=len(train), heldout_pairs=len(heldout),
+                        bad_records=stats.count)
+    return PairData(
+        PairSchedule(train, batch_size=data.batch_size, length=length, pad_id=tokenizer.pad_id,
+                     seed=data.shuffle_seed),
+        fixed_batches(heldout, batch_size=data.batch_size, length=length,
+                      pad_id=tokenizer.pad_id), length)

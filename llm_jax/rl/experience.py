@@ -1,5 +1,6 @@
 """From a rollout to the learner's batches: sequences, masks, log-probs, advantages.
 
+    experience.learner_rows()                 # = learner_batch(experience.rollout)
     batch = learner_batch(rollout)            # host numpy, one row per completion
     batch["advantages"] = advantages(rewards, G)
     for rows in minibatch_rows(len(rewards), minibatches, rng): step(take(batch, rows))
@@ -23,6 +24,7 @@ Dynamic sampling scores several rollouts (`Sampled`) and keeps whole groups of t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -174,3 +176,20 @@ def merge_groups(parts: list[Sampled], picks: list[tuple[int, int]], group_size:
     take_list = lambda get: [get(parts[p])[r] for p, r in zip(part_of, rows)]  # noqa: E731
     return Sampled(rollout, take_list(lambda s: s.texts), take_list(lambda s: s.rows),
                    take_list(lambda s: s.metas), info)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experience:
+    """One iteration's scored rollout, as the learner receives it: `group_size` consecutive
+    rows per problem (after any dynamic-sampling refills), and the frozen reference's
+    log-probs of the sampled tokens [R, T] when a KL term or KL tracking loaded one."""
+
+    rollout: Rollout
+    texts: list[str]
+    problems: list
+    metas: list[dict]
+    info: RewardInfo
+    ref_logprobs: np.ndarray | None = None
+
+    def learner_rows(self) -> dict[str, np.ndarray]:
+        return learner_batch(self.rollout)

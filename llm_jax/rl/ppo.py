@@ -1,7 +1,7 @@
 """PPO for RLHF: a critic beside the policy, per-token rewards, GAE targets.
 
     critic = Critic(model_cfg)                       # transformer backbone + ValueHead
-    values = critic.values(params["critic"], tokens, present, prompt_len)        # [B, T]
+    values = critic.apply({"params": params["critic"]}, tokens, present, prompt_len)  # [B, T]
     rewards = token_rewards(scores, logp, ref_logp, mask, kl_coef)               # [B, T]
     advantages, returns = ppo_targets(rewards, values, mask, gamma, lam, whiten=True)
 
@@ -13,14 +13,12 @@ advantages (whitened over the batch's tokens) and value targets; the policy take
 clipped policy loss with those advantages and the critic the clipped value loss
 (`llm_jax.losses.value`).
 
-The critic is its own transformer (started from the policy's parent) with a scalar head per
-token; the value of completion token t is read where the policy predicts it, i.e. at the
-position before it, so V_t is the value of the state the token was sampled in.
+The critic (`llm_jax.models.headed.Critic`) is its own transformer, started from the policy's
+parent, with a value head per token.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
 import jax
@@ -28,30 +26,13 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from llm_jax.models.config import ModelConfig
-from llm_jax.models.heads import ValueHead, last_real_index
+from llm_jax.models.headed import Critic, backbone_params
+from llm_jax.models.heads import last_real_index
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.gae import gae
-from llm_jax.rl.reward_model import HeadedTransformer, backbone_params
 from llm_jax.train.setup import model_init_fn
 
 POLICY, CRITIC = "policy", "critic"  # the two subtrees of a PPO run's params
-
-
-@dataclasses.dataclass(frozen=True)
-class Critic(HeadedTransformer):
-    """A transformer backbone (no LM head) and a `ValueHead`: one value per token."""
-
-    @property
-    def head(self) -> ValueHead:
-        return ValueHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
-                         param_dtype=self.cfg.params_dtype)
-
-    def values(self, params: Mapping, tokens: jnp.ndarray, present: jnp.ndarray,
-               prompt_len: int) -> jnp.ndarray:
-        """Values [B, T] of the completion slots `tokens[:, prompt_len:]` (rows as the
-        learner's: a left-padded prompt of `prompt_len` slots, `present` 1 on real tokens)."""
-        features = self.features(params, tokens, present)
-        return self.head.apply({"params": params["head"]}, features)[:, prompt_len - 1:-1]
 
 
 def token_rewards(scores: jnp.ndarray, logp: jnp.ndarray, ref_logp: jnp.ndarray | None,
@@ -98,7 +79,8 @@ def ppo_batch_targets(critic: Critic, critic_params: Mapping, batch: Mapping, pr
 
     `batch` holds the learner rows (`tokens`, `present`, `loss_mask`, the sampler's
     `old_logprobs`), the sequence `scores` [B] and, when β > 0, `ref_logprobs`."""
-    values = critic.values(critic_params, batch["tokens"], batch["present"], prompt_len)
+    values = critic.apply({"params": critic_params}, batch["tokens"], batch["present"],
+                          prompt_len)
     mask = batch["loss_mask"]
     rewards = token_rewards(batch["scores"], batch["old_logprobs"], batch.get("ref_logprobs"),
                             mask, kl_coef)
@@ -116,7 +98,7 @@ def init_actor_critic(run, model_cfg: ModelConfig, critic: Critic, optimizer):
 
     def init_params(rng):
         policy_rng, critic_rng = jax.random.split(rng)
-        return {POLICY: policy_init(policy_rng), CRITIC: critic.init(critic_rng)}
+        return {POLICY: policy_init(policy_rng), CRITIC: critic.init_params(critic_rng)}
 
     def fresh(shardings):
         policy = run.source.load_params(model_cfg, shardings[POLICY])

@@ -1,15 +1,13 @@
-"""The reward model: transformer features read by a scalar head at each sequence's last real
-token; loading a trained reward-model run; and that run as an RL reward function.
+"""A trained reward-model run: loading it, and scoring completions with it as an RL reward
+function.
 
-    rm = RewardModel(model_cfg)
-    rewards = rm.apply(params, tokens, segment_ids)      # [B] float32, segment_ids 0 = padding
+    rewards = rm.apply({"params": params}, tokens, segment_ids)   # [B], segment_ids 0 = pad
     rm, params, tokenizer, template = load_reward_model("runs/rm_tiny/default")
     reward_fn = RewardModelReward("runs/rm_tiny/default", mesh=run.mesh, rules=run.rules)
     rewards = reward_fn(prompts, completions, metas)     # np.ndarray [B] float32
 
-Params are `{"transformer": ..., "head": ...}`: the transformer's params without its LM head
-(a reward model never makes logits) and the `RewardHead`'s. That pair is what a reward-model
-run's checkpoints hold, so `load_reward_model` restores both from any of its checkpoints.
+The model is `llm_jax.models.headed.RewardModel`; its `{"transformer", "head"}` params are what
+a reward-model run's checkpoints hold, so `load_reward_model` restores both from any of them.
 
 `RewardModelReward` renders each prompt + completion with the RM's own chat template exactly
 as its training pairs were rendered (the reply closed by the template's end-of-turn token) and
@@ -19,24 +17,20 @@ scoring function per bucketed shape, not one per batch.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from llm_jax.checkpoints.restore import restore_params
+from llm_jax.checkpoints.restore import abstract_tree, restore_params
 from llm_jax.checkpoints.sources import chat_template_for, load_tokenizer
 from llm_jax.errors import ConfigError, RunError
-from llm_jax.generate.logprobs import positions_from_mask
 from llm_jax.generate.sampler import bucket_size
 from llm_jax.models.config import ModelConfig
-from llm_jax.models.heads import RewardHead
-from llm_jax.models.transformer import Transformer
+from llm_jax.models.headed import RewardModel
 from llm_jax.runs import RunDir
 from llm_jax.sharding.mesh import batch_sharding, logical_shardings, mesh_context, replicated
 from llm_jax.sharding.rules import rules as rule_set
@@ -44,77 +38,10 @@ from llm_jax.sharding.rules import rules as rule_set
 STAGE = "reward_model"  # config.stage of a reward-model run
 
 
-@dataclasses.dataclass(frozen=True)
-class HeadedTransformer:
-    """A transformer backbone (no LM head) and a scalar head on its features, applied as one
-    function of `{"transformer", "head"}` params. A subclass names its head (`head`) and the
-    example inputs its head is first called with (`_head_example`)."""
-
-    cfg: ModelConfig
-
-    @property
-    def head(self) -> nn.Module:
-        raise NotImplementedError
-
-    def _head_example(self, features: jnp.ndarray) -> tuple:
-        return (features,)
-
-    def init(self, rng: jax.Array) -> dict:
-        """Logically boxed `{"transformer", "head"}` params (the head freshly initialised)."""
-        backbone_rng, head_rng = jax.random.split(rng)
-        return {"transformer": backbone_init(self.cfg, backbone_rng),
-                "head": self.init_head(head_rng)}
-
-    def init_head(self, rng: jax.Array) -> dict:
-        """Logically boxed params of a fresh head (a backbone comes from a parent model)."""
-        features = jnp.zeros((1, 1, self.cfg.d_model), self.cfg.compute_dtype)
-        return self.head.init(rng, *self._head_example(features))["params"]
-
-    def features(self, params: Mapping, tokens: jnp.ndarray, mask: jnp.ndarray
-                 ) -> jnp.ndarray:
-        """The backbone's final features [B, T, D], one sequence per row (`mask` 1 on real
-        tokens; positions count real tokens only, as in the sampler)."""
-        mask = mask.astype(jnp.int32)
-        return Transformer(self.cfg).apply({"params": params["transformer"]}, tokens,
-                                           positions_from_mask(mask), mask, features_only=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class RewardModel(HeadedTransformer):
-    """A transformer backbone and a `RewardHead`: one reward per sequence."""
-
-    @property
-    def head(self) -> RewardHead:
-        return RewardHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
-                          param_dtype=self.cfg.params_dtype)
-
-    def _head_example(self, features: jnp.ndarray) -> tuple:
-        return features, jnp.ones(features.shape[:2], jnp.int32)
-
-    def apply(self, params: Mapping, tokens: jnp.ndarray, segment_ids: jnp.ndarray
-              ) -> jnp.ndarray:
-        """Rewards [B] of one sequence per row (`segment_ids` 1 on real tokens, 0 on
-        padding), read at each row's last real token."""
-        features = self.features(params, tokens, segment_ids)
-        return self.head.apply({"params": params["head"]}, features,
-                               segment_ids.astype(jnp.int32))
-
-
-def backbone_init(cfg: ModelConfig, rng: jax.Array) -> dict:
-    """Logically boxed params of a transformer used for its features only: the LM head is
-    never called, so it gets no params."""
-    return Transformer(cfg).init(rng, jnp.zeros((1, 1), jnp.int32), features_only=True)["params"]
-
-
-def backbone_params(lm_params: Mapping) -> dict:
-    """A language model's params as a reward model's backbone: all but the LM head."""
-    return {k: v for k, v in lm_params.items() if k != "lm_head"}
-
-
 def reward_model_shardings(rm: RewardModel, mesh, rules) -> dict:
     """NamedShardings of the `{"transformer", "head"}` params under `rules`."""
     with nn.logical_axis_rules(rules):
-        return logical_shardings(jax.eval_shape(rm.init, jax.random.PRNGKey(0)), mesh, rules)
+        return logical_shardings(jax.eval_shape(rm.init_params, jax.random.PRNGKey(0)), mesh, rules)
 
 
 def load_reward_model(run_dir: str | Path, *, step: int | None = None, mesh=None, rules=None
@@ -130,15 +57,11 @@ def load_reward_model(run_dir: str | Path, *, step: int | None = None, mesh=None
     if not run.checkpoint_steps():
         raise RunError(f"{run_dir}: the reward model has no checkpoint yet")
     rm = RewardModel(ModelConfig(**saved["model"]))
-    shapes = jax.eval_shape(lambda: nn.meta.unbox(rm.init(jax.random.PRNGKey(0))))
-    if mesh is None:
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        shardings = jax.tree.map(lambda _: device, shapes)
-    else:
+    shardings = None
+    if mesh is not None:
         rules = rules if rules is not None else rule_set(saved["mesh"]["rules"])
         shardings = reward_model_shardings(rm, mesh, rules)
-    target = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                          shapes, shardings)
+    target = abstract_tree(rm.init_params, shardings)
     params, _ = restore_params(run.checkpoints, target, step)
     return rm, params, load_tokenizer(run_dir), chat_template_for(run_dir)
 
@@ -172,7 +95,7 @@ class RewardModelReward:
         self.max_len = min(max_len or self.model.cfg.max_seq_len, self.model.cfg.max_seq_len)
         self.bos_id = getattr(self.tokenizer, "bos_id", None)
         # Replicated rewards: every host reads all of them, whatever the mesh.
-        self._score = jax.jit(self.model.apply,
+        self._score = jax.jit(lambda p, tokens, seg: self.model.apply({"params": p}, tokens, seg),
                               out_shardings=None if mesh is None else replicated(mesh))
 
     def render(self, prompt: str | Sequence[Mapping], completion: str) -> list[int]:

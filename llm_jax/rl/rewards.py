@@ -145,3 +145,18 @@ class MathReward:
     def __call__(self, prompts: Sequence[str], completions: Sequence[str],
                  meta: Sequence[Meta]) -> np.ndarray:
         return self.details(prompts, completions, meta).rewards
+
+
+def reward_details(reward: Callable, prompts: Sequence[str], texts: Sequence[str],
+                   metas: Sequence[Meta]) -> RewardInfo:
+    """What a reward function says about a batch: a math reward reports correctness itself;
+    for any other, a positive reward counts as "correct" (what rejection sampling keeps)."""
+    if hasattr(reward, "details"):
+        return reward.details(prompts, texts, metas)
+    rewards = np.asarray(reward(prompts, texts, metas), np.float32)
+    if rewards.shape != (len(texts),):
+        raise ValueError(f"the reward function returned shape {rewards.shape} for "
+                         f"{len(texts)} completions")
+    no = np.zeros(len(texts), bool)
+    truncated = np.array([m["truncated"] for m in metas], bool)
+    return RewardInfo(rewards, rewards > 0, no, no, truncated)

@@ -115,11 +115,14 @@ def run_training(
     tracker=None,
     evaluate: Callable[[Any], dict[str, float]] | None = None,
     sample: Callable[[Any], list[dict[str, str]]] | None = None,
+    should_stop: Callable[[dict[str, float]], str | None] | None = None,
 ):
     """Run iterations `start + 1 .. cfg.total_iterations`; returns the final state.
 
     `start` is the iteration the state was restored at (0 for a new run). `data_iter` is the
     checkpointable iterator the iterations read from, saved with each checkpoint.
+    `should_stop` sees every iteration's and every evaluation's metrics in order; a reason it
+    returns ends the stage there (logged as `stop` = 1, then the final evaluation and save).
     """
     step = start
     if step >= cfg.total_iterations:
@@ -151,10 +154,19 @@ def run_training(
             bar.close()  # the error is the last line printed, not a progress bar
             raise
 
-    def evaluate_and_sample(step: int, final: bool) -> None:
+    def stop_reason(metrics: dict[str, float]) -> str | None:
+        reason = should_stop(metrics) if should_stop is not None else None
+        if reason:
+            log.warning("stopping at step %d: %s", step, reason)
+        return reason
+
+    def evaluate_and_sample(step: int, final: bool) -> str | None:
+        """Evaluate and sample when due; a stop reason the evaluation gave."""
+        reason = None
         if evaluate is not None and (final or (cfg.eval_every and step % cfg.eval_every == 0)):
             eval_metrics = evaluate(state.params)
-            log_metrics(step, eval_metrics)
+            reason = None if final else stop_reason(eval_metrics)
+            log_metrics(step, {**eval_metrics, **({"stop": 1.0} if reason else {})})
             say(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
         if sample is not None and (final or (cfg.sample_every and step % cfg.sample_every == 0)):
             rows = sample(state.params)
@@ -162,6 +174,7 @@ def run_training(
                 tracker.log_samples(step, rows)
             for row in rows:
                 say(f"  [{row['prompt']}]{row['completion']!r}")
+        return reason
 
     if cfg.eval_at_start and step == 0 and evaluate is not None:
         # The "before" numbers: the params this stage starts from (e.g. the base model).
@@ -173,6 +186,8 @@ def run_training(
         while step < cfg.total_iterations:
             state, metrics = iteration_fn(state)
             step += 1
+            if should_stop is not None and stop_reason(_host_scalars(metrics)):
+                metrics = {**metrics, "stop": 1.0}
             finite = float(jax.device_get(metrics.get("finite", 1.0))) > 0
             if not finite:
                 values = _host_scalars(metrics)
@@ -215,7 +230,9 @@ def run_training(
                 stop_early = True
                 say(f"step {step}: the time budget of {cfg.time_budget_s:g} s is spent")
             final = step == cfg.total_iterations or stop_early
-            evaluate_and_sample(step, final)
+            if evaluate_and_sample(step, final):  # the evaluation was the last one
+                say(f"step {step}: stopping early, as the stage asked")
+                stop_early = final = True
             save(step, force=final)
             if window_steps == 0 or step == first_step:
                 # Keep compilation, eval, sampling and checkpoint writes out of step timings.

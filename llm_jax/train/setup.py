@@ -304,11 +304,12 @@ class Run:
         return jit_train_step(train_step, shardings, self.batch_sharding)
 
     def train(self, state, iteration_fn: Callable, loop_cfg: LoopConfig, *, start: int,
-              data_iter=None, evaluate=None, sample=None):
+              data_iter=None, evaluate=None, sample=None, should_stop=None):
         """The shared loop with this run's checkpointer and tracker."""
         return run_training(state, iteration_fn, loop_cfg, start=start,
                             checkpointer=self.checkpointer, data_iter=data_iter,
-                            tracker=self.tracker, evaluate=evaluate, sample=sample)
+                            tracker=self.tracker, evaluate=evaluate, sample=sample,
+                            should_stop=should_stop)
 
     def loop_config(self, *, tokens_per_iteration: int = 0, flops_per_iteration: float = 0.0
                     ) -> LoopConfig:

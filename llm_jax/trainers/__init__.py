@@ -1,47 +1,34 @@
-"""Training stages. Each is a short `main(config, run_dir) -> final metrics`."""
+"""Training stages. Each is a short `main(config, run_dir) -> final metrics`, named by the
+experiment's required `config.stage`."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
+import ml_collections
 
-def _pretrain(config, run_dir: Path):
-    from llm_jax.trainers import pretrain
-
-    return pretrain.main(config, run_dir)
+from llm_jax.errors import ConfigError
 
 
-def _sft(config, run_dir: Path):
-    from llm_jax.trainers import sft
-
-    return sft.main(config, run_dir)
-
-
-def _rl(config, run_dir: Path):
-    from llm_jax.trainers import rl
-
-    return rl.main(config, run_dir)
+def _lazy(module: str) -> Callable[[ml_collections.ConfigDict, Path], dict]:
+    # Imported on use, so `llm-jax --help` stays fast.
+    return lambda config, run_dir: importlib.import_module(
+        f"llm_jax.trainers.{module}").main(config, run_dir)
 
 
-def _reward_model(config, run_dir: Path):
-    from llm_jax.trainers import reward_model
-
-    return reward_model.main(config, run_dir)
-
-
-def _dpo(config, run_dir: Path):
-    from llm_jax.trainers import dpo
-
-    return dpo.main(config, run_dir)
+# Stage name (config.stage) -> trainer.
+TRAINERS: dict[str, Callable] = {name: _lazy(name) for name in
+                                 ("pretrain", "sft", "rl", "reward_model", "dpo", "probe")}
 
 
-def _probe(config, run_dir: Path):
-    from llm_jax.trainers import probe
-
-    return probe.main(config, run_dir)
-
-
-# Stage name (config.stage) -> trainer. Imported lazily so `llm-jax --help` stays fast.
-TRAINERS: dict[str, Callable] = {"pretrain": _pretrain, "sft": _sft, "rl": _rl,
-                                 "reward_model": _reward_model, "dpo": _dpo, "probe": _probe}
+def stage_of(config: ml_collections.ConfigDict) -> str:
+    """The experiment's `config.stage`, checked: every experiment says which trainer runs it."""
+    stage = config.get("stage", "")
+    if not stage:
+        raise ConfigError(f"config.stage is not set; an experiment names its trainer, one of: "
+                          f"{', '.join(TRAINERS)}")
+    if stage not in TRAINERS:
+        raise ConfigError(f"config.stage={stage!r}; known stages: {', '.join(TRAINERS)}")
+    return stage

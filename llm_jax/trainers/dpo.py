@@ -31,7 +31,6 @@ import ml_collections
 from flax import linen as nn
 
 from llm_jax.checkpoints.sources import chat_template_for
-from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import ConfigError
 from llm_jax.eval.pairs import prefixed, score_pairs
 from llm_jax.eval.win_rate import make_win_rate_evaluator
@@ -40,14 +39,7 @@ from llm_jax.generate.sampler import Sampler
 from llm_jax.losses.preference import dpo_loss, sequence_logprobs
 from llm_jax.models.transformer import Transformer
 from llm_jax.recipes.gold import GoldLabeler, rlhf_prompts
-from llm_jax.recipes.preference_sets import (
-    PairSchedule,
-    batch_length,
-    fixed_batches,
-    load_preference_sets,
-    pair_iteration,
-    tokenize_pairs,
-)
+from llm_jax.recipes.preference_sets import pair_data, pair_iteration
 from llm_jax.sharding.mesh import replicated
 from llm_jax.train.setup import optimizer_from_config, start_run
 from llm_jax.train.step import make_train_step
@@ -109,19 +101,8 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
 
         # --- data: the reward model's pairs, tokenized once, batches fixed by (seed, iteration)
-        stats = BadRecordStats()
-        sets = load_preference_sets(config, run.dir.path, tokenizer, template,
-                                    lambda: (sampler, reference), stats)
-        seq_len = min(data.seq_len, model_cfg.max_seq_len)
-        train, heldout = (tokenize_pairs(s, tokenizer, template, seq_len)
-                          for s in (sets.train, sets.heldout))
-        length = batch_length([train, heldout], seq_len)
-        schedule = PairSchedule(train, batch_size=data.batch_size, length=length,
-                                pad_id=tokenizer.pad_id, seed=data.shuffle_seed)
-        log.info("DPO: %d train / %d held-out pairs (%s), rows of %d tokens", len(train),
-                 len(heldout), sets.source, length)
-        run.tracker.summary(train_pairs=len(train), heldout_pairs=len(heldout),
-                            bad_records=stats.count)
+        pairs = pair_data(config, run, tokenizer, template, model_cfg.max_seq_len,
+                          lambda: (sampler, reference), "DPO")
 
         # --- update step: reference log-probs first, then the DPO loss on the policy's
         loss_fn, jit_step, full_params = run.trained(
@@ -138,8 +119,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             return {"ref_chosen_logps": chosen, "ref_rejected_logps": rejected}
 
         # --- evaluations: held-out pairs (the reference's log-probs once), gold win rate
-        val = fixed_batches(heldout, batch_size=data.batch_size, length=length,
-                            pad_id=tokenizer.pad_id)
+        val = pairs.heldout_batches
 
         @functools.partial(jax.jit, out_shardings=replicated(run.mesh))
         def score(params, batch):
@@ -167,8 +147,8 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
                 final_metrics.update(win_rate(params))
             return final_metrics
 
-        loop_cfg = run.loop_config(tokens_per_iteration=2 * data.batch_size * length)
-        iteration = pair_iteration(step_fn, schedule, run.put_batch, start,
+        loop_cfg = run.loop_config(tokens_per_iteration=2 * data.batch_size * pairs.length)
+        iteration = pair_iteration(step_fn, pairs.schedule, run.put_batch, start,
                                    lambda batch: reference_logps(reference, batch))
         run.train(state, iteration, loop_cfg, start=start, evaluate=evaluate)
     return final_metrics

@@ -29,21 +29,14 @@ import optax
 from flax import linen as nn
 
 from llm_jax.checkpoints.sources import chat_template_for
-from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import ConfigError
 from llm_jax.eval.pairs import prefixed, score_pairs
 from llm_jax.generate.sampler import Sampler
 from llm_jax.losses.preference import bradley_terry_loss
+from llm_jax.models.headed import RewardModel, backbone_params
 from llm_jax.models.transformer import Transformer
-from llm_jax.recipes.preference_sets import (
-    PairSchedule,
-    batch_length,
-    fixed_batches,
-    load_preference_sets,
-    pair_iteration,
-    tokenize_pairs,
-)
-from llm_jax.rl.reward_model import STAGE, RewardModel, backbone_params
+from llm_jax.recipes.preference_sets import pair_data, pair_iteration
+from llm_jax.rl.reward_model import STAGE
 from llm_jax.sharding.mesh import replicated
 from llm_jax.train.setup import Run, optimizer_from_config, start_run
 from llm_jax.train.state import TrainState
@@ -56,7 +49,7 @@ def pair_rewards(rm: RewardModel, params, batch: dict) -> tuple[jnp.ndarray, jnp
     """(chosen, rejected) rewards [B] from one forward pass over the 2B sequences."""
     tokens = jnp.concatenate([batch["chosen_tokens"], batch["rejected_tokens"]])
     segments = jnp.concatenate([batch["chosen_segment_ids"], batch["rejected_segment_ids"]])
-    rewards = rm.apply(params, tokens, segments)
+    rewards = rm.apply({"params": params}, tokens, segments)
     n = batch["chosen_tokens"].shape[0]
     return rewards[:n], rewards[n:]
 
@@ -86,7 +79,7 @@ def init_reward_state(run: Run, rm: RewardModel, optimizer: optax.GradientTransf
                        out_shardings=shardings["head"])(head_rng)
         return {"transformer": backbone_params(lm_params()), "head": head}
 
-    return run.init_state_with(rm.cfg, rm.init, optimizer, fresh)
+    return run.init_state_with(rm.cfg, rm.init_params, optimizer, fresh)
 
 
 def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
@@ -105,24 +98,12 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         def parent():
             return Sampler(Transformer(model_cfg), mesh=run.mesh, rules=run.rules), lm_params()
 
-        # --- data: pairs tokenized once, batches fixed by (seed, iteration)
-        stats = BadRecordStats()
-        sets = load_preference_sets(config, run.dir.path, tokenizer, template, parent, stats)
-        seq_len = min(data.seq_len, model_cfg.max_seq_len)
-        train, heldout = (tokenize_pairs(s, tokenizer, template, seq_len)
-                          for s in (sets.train, sets.heldout))
-        length = batch_length([train, heldout], seq_len)
-        schedule = PairSchedule(train, batch_size=data.batch_size, length=length,
-                                pad_id=tokenizer.pad_id, seed=data.shuffle_seed)
-        log.info("reward model: %d train / %d held-out pairs (%s), rows of %d tokens",
-                 len(train), len(heldout), sets.source, length)
-
-        # --- model, optimizer, state
+        # --- model, optimizer, state; data: pairs tokenized once, batches fixed by iteration
         rm = RewardModel(model_cfg)
         optimizer, lr_schedule = optimizer_from_config(config, config.train.steps)
         state, shardings, start = init_reward_state(run, rm, optimizer, lm_params)
-        run.tracker.summary(train_pairs=len(train), heldout_pairs=len(heldout),
-                            bad_records=stats.count)
+        pairs = pair_data(config, run, tokenizer, template, model_cfg.max_seq_len, parent,
+                          "reward model")
 
         # --- update step: Bradley-Terry on the batch's pairs
         step_fn = run.jit_step(make_train_step(
@@ -132,8 +113,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             shardings)
 
         # --- evaluation: the loss and its metrics over every held-out pair at once
-        val = fixed_batches(heldout, batch_size=data.batch_size, length=length,
-                            pad_id=tokenizer.pad_id)
+        val = pairs.heldout_batches
 
         @functools.partial(jax.jit, out_shardings=replicated(run.mesh))
         def score(params, batch):
@@ -151,7 +131,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             final_metrics.update(prefixed({"loss": loss, **metrics}))
             return final_metrics
 
-        loop_cfg = run.loop_config(tokens_per_iteration=2 * data.batch_size * length)
-        run.train(state, pair_iteration(step_fn, schedule, run.put_batch, start), loop_cfg,
+        loop_cfg = run.loop_config(tokens_per_iteration=2 * data.batch_size * pairs.length)
+        run.train(state, pair_iteration(step_fn, pairs.schedule, run.put_batch, start), loop_cfg,
                   start=start, evaluate=evaluate)
     return final_metrics

@@ -56,7 +56,7 @@ def test_real_fetch_gives_the_known_texts(tmp_path, test_corpus):
     if shutil.which("apt-get") is None:
         pytest.skip("no apt-get")
     probe = subprocess.run(["apt-get", "download", "--print-uris", "r-cran-janeaustenr"],
-                           capture_output=True, text=True)
+                           timeout=600, capture_output=True, text=True)
     if probe.returncode != 0 or "r-cran-janeaustenr" not in probe.stdout:
         pytest.skip("Debian package index not available")
     from llm_jax.data.corpus import default_corpus

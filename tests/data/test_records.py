@@ -45,11 +45,27 @@ def test_validator_converts_drops_and_names_the_line(tmp_path):
 
 def test_parquet_errors_name_the_row(tmp_path):
     pq.write_table(pa.table({"text": ["fine", None, "  ", "ok"]}), tmp_path / "d.parquet")
-    assert list(read_records([str(tmp_path / "d.parquet")], validate=text_field())) == [
-        "fine", "ok"]  # null and blank documents are dropped, not errors
+    stats = BadRecordStats()
+    assert list(read_records([str(tmp_path / "d.parquet")], validate=text_field(),
+                             skip_bad=True, stats=stats)) == ["fine", "ok"]
+    # a blank document is dropped; a null one is a bad record, counted
+    assert stats.count == 1 and "d.parquet: row 1: field 'text' is null" in stats.examples[0]
+    with pytest.raises(DataError, match=r"d.parquet: row 1: field 'text' is null"):
+        list(read_records([str(tmp_path / "d.parquet")], validate=text_field()))
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "e.parquet")
     with pytest.raises(DataError, match=r"e.parquet: row 0: field 'text' is int, not text"):
         list(read_records([str(tmp_path / "e.parquet")], validate=text_field()))
+
+
+def test_null_jsonl_text_names_file_and_line_or_is_counted(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": null}\n{"text": "fine"}\n')
+    with pytest.raises(DataError, match=r"docs.jsonl:2: field 'text' is null"):
+        list(read_records([str(path)], validate=text_field()))
+    stats = BadRecordStats()
+    assert list(read_records([str(path)], validate=text_field(), skip_bad=True,
+                             stats=stats)) == ["ok", "fine"]
+    assert stats.count == 1 and "docs.jsonl:2:" in stats.examples[0]
 
 
 def test_non_string_jsonl_field(tmp_path):

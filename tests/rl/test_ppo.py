@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from llm_jax.rl.ppo import Critic, ppo_targets, token_rewards, whiten
+from llm_jax.models.headed import Critic
+from llm_jax.rl.ppo import ppo_targets, token_rewards, whiten
 from llm_jax.tracking.metrics_log import metrics_by_step
 from tests.helpers import tiny_config
 from tests.rl.test_rl_trainer import EXPERIMENT, TINY_RL
@@ -56,19 +57,21 @@ def test_critic_values_ignore_left_padding_and_read_the_state_before_each_token(
     cfg = tiny_config()
     critic = Critic(cfg)
     params = jax.tree.map(lambda x: x.unbox() if hasattr(x, "unbox") else x,
-                          critic.init(jax.random.PRNGKey(0)),
+                          critic.init_params(jax.random.PRNGKey(0)),
                           is_leaf=lambda x: hasattr(x, "unbox"))
     prompt, completion = [5, 6, 7], [8, 9]
     short = jnp.array([[*prompt, *completion]])
     padded = jnp.array([[0, 0, *prompt, *completion]])
-    v_short = critic.values(params, short, jnp.ones_like(short), prompt_len=3)
-    v_padded = critic.values(params, padded, (padded > 0).astype(jnp.int32), prompt_len=5)
+    values = lambda tokens, present, prompt_len: critic.apply(  # noqa: E731
+        {"params": params}, tokens, present, prompt_len)
+    v_short = values(short, jnp.ones_like(short), 3)
+    v_padded = values(padded, (padded > 0).astype(jnp.int32), 5)
     assert v_short.shape == (1, 2)
     np.testing.assert_allclose(np.asarray(v_short), np.asarray(v_padded), atol=1e-5)
     # the first completion token's value is read at the prompt's last token: it does not
     # depend on that completion token
     changed = jnp.array([[*prompt, 11, 9]])
-    v_changed = critic.values(params, changed, jnp.ones_like(changed), prompt_len=3)
+    v_changed = values(changed, jnp.ones_like(changed), 3)
     assert float(v_changed[0, 0]) == pytest.approx(float(v_short[0, 0]), abs=1e-6)
     assert float(v_changed[0, 1]) != pytest.approx(float(v_short[0, 1]), abs=1e-6)
 

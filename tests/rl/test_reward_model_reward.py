@@ -54,7 +54,7 @@ def test_padding_after_the_last_token_changes_nothing(reward):
     # Directly: right padding of any ids (segment id 0) after the last real token.
     ids = reward.render(PROMPTS[0], REPLIES[0])
     tokens = np.asarray([ids], np.int32)
-    apply = jax.jit(reward.model.apply)
+    apply = jax.jit(lambda p, t, s: reward.model.apply({"params": p}, t, s))
     exact = apply(reward.params, tokens, np.ones_like(tokens))
     pad = np.random.default_rng(0).integers(0, reward.model.cfg.vocab_size, (1, 7))
     padded = np.concatenate([tokens, pad.astype(np.int32)], axis=1)
@@ -91,5 +91,6 @@ def test_loaded_params_score_like_the_reward(rm_run, reward):
     rm, params, tokenizer, template = load_reward_model(rm_run)
     ids = reward.render(PROMPTS[2], REPLIES[2])
     tokens = jnp.asarray([ids], jnp.int32)
-    np.testing.assert_allclose(jax.jit(rm.apply)(params, tokens, jnp.ones_like(tokens)),
+    score = jax.jit(lambda p, t, s: rm.apply({"params": p}, t, s))
+    np.testing.assert_allclose(score(params, tokens, jnp.ones_like(tokens)),
                                reward(PROMPTS[2:], REPLIES[2:], [{}]), rtol=0, atol=1e-5)

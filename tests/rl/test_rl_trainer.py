@@ -15,8 +15,8 @@ import pytest
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.policy import PolicyLossConfig
 from llm_jax.rl.experience import drop_silent_rows, learner_batch, trim_completions
+from llm_jax.rl.learners.policy_gradient import policy_gradient_loss
 from llm_jax.tracking.metrics_log import metrics_by_step
-from llm_jax.trainers.rl import make_rl_loss
 from tests.helpers import random_params, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_first_update_ratio_is_exactly_one():
                                       SamplingConfig(max_new_tokens=6, n=4, temperature=1.0))
     batch = {k: jnp.asarray(v) for k, v in learner_batch(rollout).items()}
     batch["advantages"] = jnp.asarray(np.random.default_rng(0).normal(size=8), jnp.float32)
-    loss_fn = jax.jit(make_rl_loss(model, "policy_gradient", PolicyLossConfig()))
+    loss_fn = jax.jit(policy_gradient_loss(model, PolicyLossConfig()))
 
     _, fresh = loss_fn(params, {**batch, "fresh": jnp.ones(8)}, None)
     assert float(fresh["ratio_min"]) == 1.0 and float(fresh["ratio_max"]) == 1.0
@@ -96,7 +96,7 @@ def test_dropping_zero_advantage_rows_keeps_the_loss_and_gradient(aggregation):
     batch["fresh"] = np.zeros(8, np.float32)
     batch["old_logprobs"] = batch["old_logprobs"] - 0.05 * batch["loss_mask"]  # ratio ≠ 1
     loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=6)
-    loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
+    loss_fn = policy_gradient_loss(model, loss_cfg)
 
     dropped, kept = drop_silent_rows(batch, aggregation, devices=1)
     assert kept == 3 and len(dropped["loss_mask"]) == 4  # bucketed to 4, one empty row
@@ -134,7 +134,7 @@ def test_trimming_empty_completion_slots_keeps_the_loss_and_gradient(aggregation
     assert trimmed["loss_mask"].sum() == batch["loss_mask"].sum()  # no sampled token is cut
 
     loss_cfg = PolicyLossConfig(aggregation=aggregation, max_completion_length=40, kl_coef=0.1)
-    loss_fn = make_rl_loss(model, "policy_gradient", loss_cfg)
+    loss_fn = policy_gradient_loss(model, loss_cfg)
     aux = _assert_same_loss_and_gradient(loss_fn, params, batch, trimmed)
     assert float(aux["small"]["kl"]) == pytest.approx(float(aux["full"]["kl"]), rel=1e-5)
 
@@ -205,7 +205,7 @@ def test_kill_9_mid_iteration_then_rerun_continues_exactly(tiny_pretrained_run, 
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)  # during iteration 3's rollout or update
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (crashed / "checkpoints" / "4").exists(), "finished before the kill"
     rerun = subprocess.run(_command(crashed, tiny_pretrained_run), cwd=ROOT,
                            capture_output=True, text=True, timeout=600)

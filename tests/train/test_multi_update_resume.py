@@ -35,7 +35,7 @@ def test_kill_9_mid_run_continues_bit_for_bit(tmp_path):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (crashed / "checkpoints" / str(ITERATIONS)).exists(), "finished before the kill"
     rerun = subprocess.run(_command(crashed), capture_output=True, text=True, cwd=ROOT,
                            timeout=600)

@@ -150,7 +150,7 @@ STUCK_RUN = textwrap.dedent("""
 def _stuck_run(tmp_path, grace_s: float) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(tmp_path / "c"), str(grace_s)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "stuck", proc.communicate()
+    assert proc.stdout.readline().strip() == "stuck", proc.communicate(timeout=60)
     time.sleep(0.5)  # well inside the wait on the stuck save
     return proc
 

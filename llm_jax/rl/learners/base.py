@@ -1,0 +1,131 @@
+"""What every RL learner shares: its train state and step, and running a pass of updates.
+
+A learner is built once per run. It validates the config it needs, makes the optimizer, the
+train state (fresh from the parent or resumed) and the jitted step over its loss, and then
+turns each iteration's `Experience` into updates. Subclasses give `loss` and `update`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+import jax
+import ml_collections
+import numpy as np
+
+from llm_jax.errors import ConfigError
+from llm_jax.losses.policy import PolicyLossConfig
+from llm_jax.models.config import ModelConfig
+from llm_jax.models.transformer import Transformer
+from llm_jax.rl.experience import Experience, trim_completions
+from llm_jax.train.setup import optimizer_from_config
+from llm_jax.train.step import make_train_step
+
+LEARNERS: dict[str, type[Learner]] = {}
+
+
+def register(name: str):
+    def add(cls: type[Learner]) -> type[Learner]:
+        cls.name = name
+        LEARNERS[name] = cls
+        return cls
+    return add
+
+
+def learner_class(algorithm: str) -> type[Learner]:
+    if algorithm not in LEARNERS:
+        raise ConfigError(f"rl.algorithm={algorithm!r}; choose from {tuple(LEARNERS)}")
+    return LEARNERS[algorithm]
+
+
+def make_learner(config: ml_collections.ConfigDict, run, model_cfg: ModelConfig) -> Learner:
+    return learner_class(config.rl.algorithm)(config, run, model_cfg)
+
+
+def loss_config(rl: ml_collections.ConfigDict, kl_coef: float) -> PolicyLossConfig:
+    try:
+        return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=kl_coef,
+                                kl_bias_correction=rl.kl_bias_correction,
+                                aggregation=rl.aggregation,
+                                max_completion_length=rl.max_new_tokens,
+                                importance=rl.importance, seq_eps_low=rl.seq_eps_low,
+                                seq_eps_high=rl.seq_eps_high)
+    except ValueError as e:
+        raise ConfigError(f"rl: {e}") from None
+
+
+class Learner:
+    """Loss and updates of one algorithm over a run's train state (see the module docstring).
+
+    After construction: `state` and `start` (the iteration it was restored at), `step_fn`
+    (one jitted update on a device batch) and `sampler_params(params)` (the weights the
+    sampler and the evaluations see: merged LoRA weights, or PPO's policy subtree)."""
+
+    name: ClassVar[str]
+
+    def __init__(self, config: ml_collections.ConfigDict, run, model_cfg: ModelConfig):
+        self.config, self.rl, self.run = config, config.rl, run
+        self.seed = config.run.seed
+        self.check_config(config)
+        self.model = Transformer(model_cfg)
+        optimizer, lr_schedule = optimizer_from_config(
+            config, config.train.steps * self.updates_per_iteration)
+        self.state, shardings, self.start = self.init_state(model_cfg, optimizer)
+        loss_fn, jit_step, self.sampler_params = run.trained(self.loss())
+        self.step_fn = jit_step(make_train_step(
+            loss_fn, optimizer, skip_nonfinite=config.train.on_nonfinite == "skip",
+            lr_schedule=lr_schedule), shardings)
+
+    # ---------------------------------------------------------------- what subclasses give
+    uses_reference: ClassVar[bool] = True  # whether a KL term may need the reference model
+
+    @property
+    def updates_per_iteration(self) -> int:
+        return self.rl.epochs * self.rl.minibatches
+
+    @classmethod
+    def check_config(cls, config: ml_collections.ConfigDict) -> None:
+        """Raise `ConfigError` for settings this learner cannot run (before the run starts)."""
+        rl = config.rl
+        if rl.epochs < 1 or rl.minibatches < 1:
+            raise ConfigError(f"rl.epochs={rl.epochs}, rl.minibatches={rl.minibatches}: "
+                              "each must be at least 1")
+        if config.optim.grad_accum != 1:
+            # Each minibatch is one update already; the learner's row buckets and the whole
+            # minibatch's loss weight are not split into micro-batches.
+            raise ConfigError(f"optim.grad_accum={config.optim.grad_accum}: the RL stage "
+                              "makes one update per minibatch; split the work with "
+                              "rl.minibatches")
+
+    def init_state(self, model_cfg: ModelConfig, optimizer):
+        return self.run.init_state(model_cfg, optimizer)
+
+    def loss(self) -> Callable:
+        """`loss_fn(params, batch, rng) -> (loss, aux)` over the state's params."""
+        raise NotImplementedError
+
+    def update(self, state, experience: Experience, iteration: int):
+        """(state, metrics) after this iteration's updates on `experience`."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+    def run_updates(self, state, minibatches: Iterable[dict[str, np.ndarray]]):
+        """One jitted step per minibatch (trimmed to its longest completion); the steps'
+        metrics averaged, with `finite` the worst of them."""
+        timer, sums, finite, updates = time.perf_counter(), {}, 1.0, 0
+        for mb in minibatches:
+            updates += 1
+            mb = trim_completions(mb)
+            state, m = self.step_fn(state, self.run.put_batch(mb))
+            m = {k: float(v) for k, v in jax.device_get(m).items()}
+            finite = min(finite, m.pop("finite", 1.0))
+            m["learner/completion_slots"] = float(mb["loss_mask"].shape[1])
+            for k, v in m.items():
+                sums.setdefault(k, []).append(v)
+        metrics = {k: float(np.mean(v)) for k, v in sums.items()}
+        metrics.update({"finite": finite, "updates": float(updates),
+                        "time/learner": time.perf_counter() - timer})
+        return state, metrics
+
