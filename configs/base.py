@@ -1,6 +1,6 @@
 """The config skeleton shared by every training stage; experiments fill it in.
 
-Sections: run, init, data, model, optim, train, lora, mesh, wandb. Only trainers and the CLI
+Sections: run, init, data, model, optim, train, lora, tools, mesh, wandb. Only trainers and the CLI
 read it.
 """
 
@@ -89,6 +89,13 @@ def base_config() -> ml_collections.ConfigDict:
         # lm_head.
         targets=("query", "key", "value", "out"),
     ))
+    # Tools the generation engine answers (in chat, sample, evaluations and RL rollouts),
+    # beside the calculator: search over a BM25 index built by `llm-jax index CORPUS --out DIR`.
+    config.tools = ml_collections.ConfigDict(dict(search=ml_collections.ConfigDict(dict(
+        index="",  # the index folder; "" = no search tool
+        top_k=1,  # passages a call returns
+        max_chars=300,  # each cut to this many characters
+    ))))
     config.mesh = mesh_presets.mesh("dp")
     config.wandb = ml_collections.ConfigDict(dict(
         project="llm-jax",

@@ -1,5 +1,5 @@
 """`llm-jax` command line: train | run | sweep | report | compare | rank | sample | chat | export
-| serve | data.
+| serve | data | tokenize | index | probe.
 
     llm-jax train experiments/pretrain_tiny.py[:ARG] [--config.KEY=VALUE ...] [--workdir DIR]
     llm-jax run experiments/speedrun_tiny.py [--stage.NAME.KEY=VALUE ...]   # a pipeline
@@ -110,10 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder>/compare, or <sweep dir>/compare)")
     compare.add_argument("--no-plots", action="store_true")
     compare.set_defaults(func=cmd_compare, accepts_overrides=False)
-    from llm_jax.commands import data, models, rank, run, serve, sweep
+    from llm_jax.commands import data, knowledge, models, rank, run, serve, sweep, tokenize
 
     data.add_commands(sub)
     models.add_commands(sub)
+    knowledge.add_commands(sub)
+    tokenize.add_commands(sub)
     rank.add_commands(sub)
     sweep.add_commands(sub)
     run.add_commands(sub)
@@ -129,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         else ("--config.",)
     overrides = [a for a in rest if a.startswith(prefixes)]
     unknown = [a for a in rest if not a.startswith(prefixes)]
+    if getattr(args, "words", None) is not None:
+        # argparse takes a command's positionals in one run: words after an option
+        # (`tokenize RUN --chat "text"`) come back unparsed and belong to them.
+        args.words += [a for a in unknown if not a.startswith("-")]
+        unknown = [a for a in unknown if a.startswith("-")]
     if unknown or (overrides and not args.accepts_overrides):
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     _setup_logging()

@@ -62,9 +62,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclasses.dataclass(frozen=True)
 class StageDir:
-    """In a stage's overrides: the run directory of the earlier stage `name`."""
+    """In a stage's overrides: the run directory of the earlier stage `name` (or `path`
+    inside it, e.g. a file the stage wrote)."""
 
     name: str
+    path: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +195,7 @@ def _override_strings(overrides: Mapping[str, Any] | Sequence[str],
             if value.name not in dirs:
                 raise ConfigError(f"StageDir({value.name!r}) for {key}: no earlier stage of "
                                   f"that name (earlier: {', '.join(dirs) or 'none'})")
-            value = str(dirs[value.name])
+            value = str(dirs[value.name] / value.path if value.path else dirs[value.name])
         items.append(f"{key}={value if isinstance(value, str) else repr(value)}")
     return items
 

@@ -87,6 +87,21 @@ def chat_template_for(folder: str | Path, system: str | None = None):
     return OurTemplate(system=system)
 
 
+def run_chat_template(run_dir: str | Path):
+    """The template a run's model speaks: a chat model's (with the identity system message
+    when its SFT stage used one), or None for a base model (a pretraining run)."""
+    config = RunDir(run_dir).read_config()
+    if config.get("stage", "pretrain") == "pretrain":
+        return None
+    sft = config.get("sft", {})
+    system = None
+    if sft.get("system"):
+        from llm_jax.data.chat import identity_system_message
+
+        system = identity_system_message(sft["identity_name"], sft["identity_maker"])
+    return chat_template_for(run_dir, system)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
     """Where a stage's initial params come from; "random" means a fresh init."""

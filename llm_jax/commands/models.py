@@ -4,6 +4,7 @@
     llm-jax sample runs/pretrain_tiny/default --prompt "It is a truth" -n 3 --temperature 0.8
     llm-jax sample --hf exported/ --prompt "In the beginning"
     llm-jax chat runs/sft_tiny/default        # a chat model: its template and the calculator
+    llm-jax chat runs/sft_tiny/default --search index/    # and search calls answered
     llm-jax export runs/pretrain_tiny/default exported/     # a folder transformers can load
 """
 
@@ -23,6 +24,7 @@ from llm_jax.checkpoints.sources import load_model
 from llm_jax.data.tokenizer import TOKENIZER_FILE
 from llm_jax.errors import ConfigError
 from llm_jax.generate.sampler import Sampler, SamplingConfig
+from llm_jax.generate.tools import generate_with_tools, make_tools
 
 
 def _load(args):
@@ -44,15 +46,36 @@ def _visible(tokenizer, ids, mask) -> str:
     return tokenizer.decode([int(t) for t, m in zip(ids, mask) if m and t not in stops])
 
 
+def _tool_settings(args) -> dict:
+    """`tools.*` settings: the run's own (config.json), with `--search DIR` taking over."""
+    settings: dict = {}
+    if args.run_dir and not args.hf:
+        from llm_jax.runs import RunDir
+
+        settings = dict(RunDir(args.run_dir).read_config().get("tools") or {})
+    if args.search:
+        settings["search"] = {**(settings.get("search") or {}), "index": args.search}
+    return settings
+
+
 def cmd_sample(args, overrides) -> int:
     model, params, tokenizer = _load(args)
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in args.prompt]
-    rollout = Sampler(model).generate(params, prompts, jax.random.PRNGKey(args.seed),
-                                      _sampling(args, tokenizer, args.n))
+    settings = _tool_settings(args)
+    cfg, key = _sampling(args, tokenizer, args.n), jax.random.PRNGKey(args.seed)
+    tools = make_tools(tokenizer, settings) if (settings.get("search") or {}).get("index") \
+        else None
+    if tools is None:
+        rollout = Sampler(model).generate(params, prompts, key, cfg)
+    else:  # a search index is named: calls are answered, and their output shown
+        rollout = generate_with_tools(Sampler(model), params, prompts, key, cfg, tokenizer,
+                                      tools)
     for row in range(len(rollout.tokens)):
         prompt = args.prompt[int(rollout.prompt_index[row])]
+        shown = rollout.mask[row] if tools is None else \
+            np.arange(rollout.tokens.shape[1]) < rollout.lengths[row]
         print(f"--- sample {row} ({int(rollout.lengths[row])} tokens)")
-        print(prompt + _visible(tokenizer, rollout.tokens[row], rollout.mask[row]))
+        print(prompt + _visible(tokenizer, rollout.tokens[row], shown))
     return 0
 
 
@@ -77,22 +100,12 @@ class _Stream:
 def chat_template(run_dir: str | None, hf: str | None = None):
     """The template of a chat model (a run past pretraining, or a Hub folder that has one);
     None for a base model, which chat continues as plain text."""
-    from llm_jax.checkpoints.sources import chat_template_for
-    from llm_jax.runs import RunDir
+    from llm_jax.checkpoints.sources import chat_template_for, run_chat_template
 
     if hf:
         template = chat_template_for(hf)
         return None if type(template).__name__ == "OurTemplate" else template
-    config = RunDir(run_dir).read_config()
-    if config.get("stage", "pretrain") == "pretrain":
-        return None
-    sft = config.get("sft", {})
-    system = None
-    if sft.get("system"):
-        from llm_jax.data.chat import identity_system_message
-
-        system = identity_system_message(sft["identity_name"], sft["identity_maker"])
-    return chat_template_for(run_dir, system)
+    return run_chat_template(run_dir)
 
 
 def _chat_template(args):
@@ -109,11 +122,9 @@ def cmd_chat(args, overrides) -> int:
     print("llm-jax chat: type text and press enter; empty line or Ctrl-D quits.", flush=True)
     if template is None:
         return _continue_text(model, params, tokenizer, sampler, _sampling(args, tokenizer), rng)
-    from llm_jax.generate.tools import ToolTokens, generate_with_tools
-
     stops = tuple(template.stop_ids(tokenizer))
     cfg = dataclasses.replace(_sampling(args, tokenizer), stop_tokens=stops)
-    tools = ToolTokens.from_tokenizer(tokenizer) if hasattr(tokenizer, "special_id") else None
+    tools = make_tools(tokenizer, _tool_settings(args))
     messages: list[dict] = []
     while (line := _read_line()) is not None:
         messages.append({"role": "user", "content": line})
@@ -204,6 +215,8 @@ def _sampling_args(p: argparse.ArgumentParser, max_new: int) -> None:
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--seed", type=int, default=int(time.time()) % 2**31)
+    p.add_argument("--search", metavar="INDEX", help="answer `search:` calls from this index "
+                   "(`llm-jax index`; default: the run's tools.search.index)")
 
 
 def add_commands(sub) -> None:

@@ -95,6 +95,10 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
 
+    def piece(self, token_id: int) -> str:
+        """The vocabulary's own spelling of a token ("Ġthe" in byte-level BPE)."""
+        return self._tok.id_to_token(int(token_id)) or ""
+
     def token_byte_lengths(self) -> np.ndarray:
         """UTF-8 bytes each id stands for (0 for special tokens), for bits per byte.
 

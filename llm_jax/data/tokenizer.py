@@ -153,6 +153,10 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self.sp.decode([int(i) for i in ids])
 
+    def piece(self, token_id: int) -> str:
+        """The vocabulary's own spelling of a token ("▁the", "<0xE2>", "<|im_start|>")."""
+        return self.sp.id_to_piece(int(token_id))
+
     def token_byte_lengths(self) -> np.ndarray:
         """UTF-8 bytes each id decodes to (0 for special tokens), for bits-per-byte."""
         lengths = np.zeros(self.vocab_size, np.int32)

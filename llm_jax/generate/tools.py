@@ -1,6 +1,6 @@
-"""Generation with the calculator tool: sample, evaluate each call, force its result, go on.
+"""Generation with tools: sample, run each call, force its result, go on.
 
-    tools = ToolTokens.from_tokenizer(tokenizer)
+    tools = make_tools(tokenizer, {"search": {"index": "index/"}})   # calculator + search
     rollout = generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
 
 An assistant asks for a calculation as `<|python_start|>37 * 48<|python_end|>`. The decode loop
@@ -12,6 +12,10 @@ continues from its whole sequence (prompt + generated + forced), with what is le
 `max_new_tokens` budget, which forced tokens count against. A call that is not arithmetic gets
 the output "error", as a tool would answer.
 
+Every tool shares that layout and that forcing. Which tool a call goes to is decided by its
+text (a `Toolbox`): `search: QUERY` or `search("QUERY")` goes to the tool named `search` (a
+BM25 index, `generate/search.py`); a call naming no registered tool goes to the calculator.
+
 The returned `Rollout` has the sampler's layout: `tokens` hold sampled and forced tokens in
 order, `mask` is 1 on sampled tokens only, and `lengths` counts both (so positions at or after
 `lengths` are padding, and forced tokens are `position < lengths` with `mask == 0`).
@@ -20,7 +24,8 @@ order, `mask` is 1 on sampled tokens only, and `lengths` counts both (so positio
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -36,30 +41,85 @@ from llm_jax.generate.sampler import (
 )
 
 TOOL_ERROR = "error"
+Tool = Callable[[str], str]  # the call's argument text -> the output text
+# `name: argument` or `name("argument")` (quotes optional): a call addressed to a named tool.
+_NAMED_CALL = re.compile(r"\s*([A-Za-z_]\w*)\s*(?::\s*(.*)|\(\s*[\"']?(.*?)[\"']?\s*\))\s*",
+                         re.DOTALL)
+
+
+def calculator(expression: str) -> str:
+    """The calculator tool: the value of an arithmetic expression, or "error"."""
+    try:
+        return evaluate(expression)
+    except CalculatorError:
+        return TOOL_ERROR
+
+
+@dataclasses.dataclass(frozen=True)
+class Toolbox:
+    """The tools calls can reach: `named` by `NAME: ARG` / `NAME("ARG")`, else `default`."""
+
+    named: Mapping[str, Tool] = dataclasses.field(default_factory=dict)
+    default: Tool = calculator
+
+    def run(self, call: str) -> str:
+        """The output of one call's text (a tool that raises answers "error")."""
+        match = _NAMED_CALL.fullmatch(call)
+        if match and match.group(1) in self.named:
+            argument = match.group(2) if match.group(2) is not None else match.group(3)
+            tool = self.named[match.group(1)]
+        else:
+            tool, argument = self.default, call
+        try:
+            return tool(argument.strip())
+        except Exception:  # noqa: BLE001 - model-written calls must not end a rollout
+            return TOOL_ERROR
+
+
+def search_call(query: str) -> str:
+    """The text of a search call, as SFT data writes it in a `python` part."""
+    return f"search: {query}"
 
 
 @dataclasses.dataclass(frozen=True)
 class ToolTokens:
+    """The tool tokens of a tokenizer, and the tools calls between them reach."""
+
     python_start: int
     python_end: int
     output_start: int
     output_end: int
+    toolbox: Toolbox = dataclasses.field(default_factory=Toolbox, compare=False)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> ToolTokens:
+    def from_tokenizer(cls, tokenizer, toolbox: Toolbox | None = None) -> ToolTokens:
         return cls(*(tokenizer.special_id(t) for t in (
-            "<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>")))
+            "<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>")),
+            toolbox=toolbox or Toolbox())
+
+
+def make_tools(tokenizer, settings: Mapping | None = None) -> ToolTokens | None:
+    """The tools of a run: the calculator, and search over `settings["search"]["index"]` when
+    that names an index (`tools.search.*` in a config). None for a tokenizer without tool
+    tokens (a Hub model's)."""
+    if not hasattr(tokenizer, "special_id"):
+        return None
+    search = dict((settings or {}).get("search") or {})
+    named: dict[str, Tool] = {}
+    if search.get("index"):
+        from llm_jax.generate.search import SearchIndex
+
+        named["search"] = SearchIndex.load(search["index"], k=search.get("top_k", 1),
+                                           max_chars=search.get("max_chars", 300))
+    return ToolTokens.from_tokenizer(tokenizer, Toolbox(named))
 
 
 def tool_output(tokens: Sequence[int], tokenizer, tools: ToolTokens) -> list[int]:
     """The forced tokens answering the call that `tokens` ends with."""
     tokens = list(tokens)
     starts = [i for i, t in enumerate(tokens) if t == tools.python_start]
-    expression = tokenizer.decode(tokens[starts[-1] + 1:-1]) if starts else ""
-    try:
-        result = evaluate(expression)
-    except CalculatorError:
-        result = TOOL_ERROR
+    call = tokenizer.decode(tokens[starts[-1] + 1:-1]) if starts else ""
+    result = tools.toolbox.run(call)
     return [tools.output_start, *tokenizer.encode(result), tools.output_end]
 
 
@@ -82,7 +142,7 @@ def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int
                         rng: jax.Array, cfg: SamplingConfig, tokenizer, tools: ToolTokens, *,
                         max_calls: int = 4, on_token=None, on_forced=None,
                         on_round=None) -> Rollout:
-    """`sampler.generate` with calculator calls evaluated and their results forced in.
+    """`sampler.generate` with tool calls run and their results forced in.
 
     At most `max_calls` calls per row are answered; a row that asks for more stops there.
     `on_token(step, ids)` streams sampled ids as `Sampler.generate` does (for each round);

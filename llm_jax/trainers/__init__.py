@@ -20,7 +20,7 @@ def _lazy(module: str) -> Callable[[ml_collections.ConfigDict, Path], dict]:
 
 # Stage name (config.stage) -> trainer.
 TRAINERS: dict[str, Callable] = {name: _lazy(name) for name in
-                                 ("pretrain", "sft", "rl", "reward_model", "dpo")}
+                                 ("pretrain", "sft", "rl", "reward_model", "dpo", "probe")}
 
 
 def stage_of(config: ml_collections.ConfigDict) -> str:

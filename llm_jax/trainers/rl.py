@@ -27,7 +27,7 @@ import ml_collections
 from llm_jax.checkpoints.sources import chat_template_for
 from llm_jax.eval.problems import make_problem_evaluator, make_reward_evaluator
 from llm_jax.generate.sampler import Sampler
-from llm_jax.generate.tools import ToolTokens
+from llm_jax.generate.tools import make_tools
 from llm_jax.recipes.math.schedule import ProblemSchedule, make_tasks
 from llm_jax.rl.learners import Learner, learner_class
 from llm_jax.rl.overoptimization import StopRules, plot_overoptimization
@@ -85,8 +85,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         roles = build_roles(config, run, model_cfg, train_task,
                             wants_reference=learner.uses_reference)
         sampler = Sampler(roles.policy, mesh=run.mesh, rules=run.rules)
-        tools = (ToolTokens.from_tokenizer(tokenizer)
-                 if rl.tools and hasattr(tokenizer, "special_id") else None)
+        tools = make_tools(tokenizer, config.tools.to_dict()) if rl.tools else None
         rollouts = RolloutWorker(config, run, roles, sampler, tokenizer, template, tools,
                                  schedule)
         heldout_eval = heldout_evaluator(rl, sampler, tokenizer, template, heldout, train_task,

@@ -28,7 +28,7 @@ from llm_jax.errors import DataError
 from llm_jax.eval.chat import make_chat_evaluator
 from llm_jax.eval.heldout import make_lm_evaluator
 from llm_jax.generate.sampler import Sampler
-from llm_jax.generate.tools import ToolTokens
+from llm_jax.generate.tools import make_tools
 from llm_jax.losses.lm import make_lm_loss
 from llm_jax.models.transformer import Transformer
 from llm_jax.train.loop import batch_iteration
@@ -141,8 +141,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         heldout_loss = make_lm_evaluator(apply, val, run.put_batch,
                                          tokenizer.token_byte_lengths())
         sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
-        tools = ToolTokens.from_tokenizer(tokenizer) if hasattr(tokenizer, "special_id") \
-            else None
+        tools = make_tools(tokenizer, config.tools.to_dict())
         chat_checks = make_chat_evaluator(
             sampler, tokenizer, template, identity_questions=questions["identity"],
             identity_name=config.sft.identity_name, math_problems=questions["math"],

@@ -1,0 +1,186 @@
+"""The search tool: a BM25 index over a corpus's passages, built once and memory-mapped.
+
+    build_search_index(["books/*.txt"], "index/")            # `llm-jax index books --out index`
+    index = SearchIndex.load("index/")                        # arrays and passages mmapped
+    index.search("Emma Woodhouse handsome", k=2)              # [(passage, score), ...]
+    index("Emma Woodhouse handsome")                          # the tool: top passages as text
+
+A corpus is anything the records layer reads (text, JSONL, Parquet; see `data/sources.py`).
+Each document is cut into passages: paragraphs (blank-line separated), with long paragraphs
+cut at line ends, so a passage is at most `passage_chars` characters (a line longer than
+that stays whole); each keeps its file's title, which the tool's output names. Words are
+lowercased `\\w+` runs minus English stopwords, for passages and queries alike; a query word
+the corpus never uses counts for nothing. `bm25s` (the
+`search` extra) scores with Lucene's BM25: k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
+(df + 0.5)), and no (k1 + 1) factor (the ranking is the same). It saves the index as numpy
+arrays plus a JSONL of passages, which `load` maps rather than reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from llm_jax.errors import DataError
+
+PASSAGES_FILE = "corpus.jsonl"  # bm25s's name for the saved passages
+SETTINGS_FILE = "search.json"  # how the passages were cut (ours, beside bm25s's files)
+INDEX_FILES = ("params.index.json", "vocab.index.json", "data.csc.index.npy",
+               "indices.csc.index.npy", "indptr.csc.index.npy", PASSAGES_FILE)
+NO_RESULTS = "no results"
+_WORD = re.compile(r"\w+")
+
+
+def _bm25s():
+    try:
+        import bm25s
+    except ImportError:
+        raise DataError("the search tool needs `bm25s` (pip install 'llm-jax[search]')") from None
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
+    return bm25s
+
+
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    _bm25s()
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def words(text: str) -> list[str]:
+    """The terms BM25 sees: lowercased word runs without English stopwords."""
+    stop = _stopwords()
+    return [w for w in _WORD.findall(text.lower()) if w not in stop]
+
+
+def passages(documents: Iterable[str], passage_chars: int = 500) -> Iterator[str]:
+    """Paragraphs of `documents`, long ones cut at line ends into pieces of at most
+    `passage_chars` characters; whitespace runs become one space."""
+    for doc in documents:
+        for paragraph in re.split(r"\n\s*\n", doc):
+            piece: list[str] = []
+            size = 0
+            for line in paragraph.splitlines():
+                line = " ".join(line.split())
+                if not line:
+                    continue
+                if piece and size + 1 + len(line) > passage_chars:
+                    yield " ".join(piece)
+                    piece, size = [], 0
+                piece.append(line)
+                size += len(line) + (size > 0)
+            if piece:
+                yield " ".join(piece)
+
+
+def source_title(path: str | Path) -> str:
+    """The name a passage's file goes by in the tool's output: `northanger_abbey.txt` ->
+    "Northanger Abbey"."""
+    return Path(path).name.split(".")[0].replace("_", " ").title()
+
+
+def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: str = "text",
+                       passage_chars: int = 500) -> int:
+    """Index the passages of every document the patterns name into `out`; returns how many.
+    Each passage keeps the title of its file (`source_title`). A corpus with no words to
+    index is a DataError naming it."""
+    from llm_jax.data.records import expand_paths, read_records
+    from llm_jax.data.records import text_field as text_validator
+
+    bm25s = _bm25s()
+    entries = []
+    for path in expand_paths(list(patterns)):
+        documents = read_records([str(path)], validate=text_validator(text_field),
+                                 columns=(text_field,))
+        for text in passages(documents, passage_chars):
+            if words(text):
+                entries.append({"id": len(entries), "text": text, "source": source_title(path)})
+    if not entries:
+        raise DataError(f"{', '.join(patterns)}: no words to index")
+    retriever = bm25s.BM25()
+    retriever.index([words(e["text"]) for e in entries], show_progress=False)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    retriever.save(str(out), corpus=entries, show_progress=False,
+                   raise_on_serialization_error=True)
+    (out / SETTINGS_FILE).write_text(json.dumps(
+        {"corpus": [str(p) for p in patterns], "text_field": text_field,
+         "passage_chars": passage_chars, "passages": len(entries)}, indent=1) + "\n")
+    return len(entries)
+
+
+def window(text: str, query: str, chars: int) -> str:
+    """The `chars`-long stretch of `text` holding the most query words, starting at the first
+    of them (what follows a match is what a reader of the output needs, e.g. who said it)."""
+    if len(text) <= chars:
+        return text
+    wanted = set(words(query))
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    best = max(starts, key=lambda s: (sum(w in wanted for w in words(text[s:s + chars])),
+                                      bool(set(words(text[s:].split(" ", 1)[0])) & wanted),
+                                      -s))
+    return text[best:best + chars]
+
+
+class SearchIndex:
+    """A saved index, memory-mapped; calling it is the search tool."""
+
+    def __init__(self, retriever, path: Path, k: int = 1, max_chars: int = 300):
+        self.retriever, self.path, self.k, self.max_chars = retriever, path, k, max_chars
+
+    @classmethod
+    def load(cls, path: str | Path, *, k: int = 1, max_chars: int = 300) -> SearchIndex:
+        """The index saved in `path`; a missing or damaged one is a DataError naming it."""
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError(f"{path}: no search index here (build one with `llm-jax index "
+                            f"CORPUS --out {path}`)")
+        missing = [n for n in INDEX_FILES if not (path / n).is_file()]
+        if missing:
+            raise DataError(f"{path}: not a search index (missing {', '.join(missing)})")
+        try:
+            # verbosity=0: the mapped passages log nothing (their logging at interpreter
+            # exit fails noisily)
+            retriever = _bm25s().BM25.load(str(path), mmap=True, load_corpus=True,
+                                           show_progress=False, verbosity=0)
+        except (ValueError, OSError, KeyError, TypeError) as e:
+            raise DataError(f"{path}: unreadable search index ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())[:200]})") from None
+        return cls(retriever, path, k, max_chars)
+
+    def __len__(self) -> int:
+        return len(self.retriever.corpus)
+
+    def scores(self, query: str):
+        """BM25 score of every passage for `query` (float32 [passages])."""
+        known = [w for w in words(query) if w in self.retriever.vocab_dict]
+        if not known:
+            return np.zeros(len(self), np.float32)
+        return self.retriever.get_scores(known)
+
+    def _top(self, query: str, k: int) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        best = np.argsort(-scores, kind="stable")[:min(k, len(scores))]
+        return [(int(i), float(scores[i])) for i in best if scores[i] > 0]
+
+    def search(self, query: str, k: int | None = None) -> list[tuple[str, float]]:
+        """The best `k` passages (with their scores) that share a word with `query`."""
+        return [(self.retriever.corpus[i]["text"], score) for i, score in
+                self._top(query, k or self.k)]
+
+    def __call__(self, query: str) -> str:
+        """The tool's output: the top passages, one a line, each as `SOURCE: TEXT` cut to
+        `max_chars` around the query's words."""
+        lines = []
+        for i, _ in self._top(query, self.k):
+            entry = self.retriever.corpus[i]
+            head = f"{entry['source']}: " if entry.get("source") else ""
+            lines.append(head + window(entry["text"], query, max(self.max_chars - len(head), 1)))
+        return "\n".join(lines) if lines else NO_RESULTS
