@@ -37,7 +37,7 @@ def cmd_index(args, overrides) -> int:
 
 
 def cmd_probe(args, overrides) -> int:
-    from llm_jax.commands.models import _chat_template, _load, _tool_settings
+    from llm_jax.commands.models import _chat_template, _load, tool_settings
     from llm_jax.generate.tools import make_tools
     from llm_jax.recipes.probes import ProbeSettings
     from llm_jax.trainers.probe import book_texts, probe_to_dir, read_table, training_corpus
@@ -58,7 +58,7 @@ def cmd_probe(args, overrides) -> int:
     metrics = probe_to_dir(model, params, tokenizer, template, texts, settings, out,
                            per_kind=args.per_kind, heldout_fraction=args.heldout_fraction,
                            arithmetic=args.arithmetic,
-                           tools=make_tools(tokenizer, _tool_settings(args)), baseline=baseline)
+                           tools=make_tools(tokenizer, tool_settings(args)), baseline=baseline)
     counts = metrics["counts"]
     print(f"{counts['questions']} questions; train split: {counts['known']} known, "
           f"{counts['unknown']} unknown, {counts['unsure']} unsure -> "

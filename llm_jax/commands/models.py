@@ -46,7 +46,7 @@ def _visible(tokenizer, ids, mask) -> str:
     return tokenizer.decode([int(t) for t, m in zip(ids, mask) if m and t not in stops])
 
 
-def _tool_settings(args) -> dict:
+def tool_settings(args) -> dict:
     """`tools.*` settings: the run's own (config.json), with `--search DIR` taking over."""
     settings: dict = {}
     if args.run_dir and not args.hf:
@@ -61,7 +61,7 @@ def _tool_settings(args) -> dict:
 def cmd_sample(args, overrides) -> int:
     model, params, tokenizer = _load(args)
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in args.prompt]
-    settings = _tool_settings(args)
+    settings = tool_settings(args)
     cfg, key = _sampling(args, tokenizer, args.n), jax.random.PRNGKey(args.seed)
     tools = make_tools(tokenizer, settings) if (settings.get("search") or {}).get("index") \
         else None
@@ -124,7 +124,7 @@ def cmd_chat(args, overrides) -> int:
         return _continue_text(model, params, tokenizer, sampler, _sampling(args, tokenizer), rng)
     stops = tuple(template.stop_ids(tokenizer))
     cfg = dataclasses.replace(_sampling(args, tokenizer), stop_tokens=stops)
-    tools = make_tools(tokenizer, _tool_settings(args))
+    tools = make_tools(tokenizer, tool_settings(args))
     messages: list[dict] = []
     while (line := _read_line()) is not None:
         messages.append({"role": "user", "content": line})

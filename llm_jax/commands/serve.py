@@ -2,6 +2,7 @@
 
     llm-jax serve runs/sft_tiny/default                 # http://127.0.0.1:8000/ (chat page)
     llm-jax serve --hf exported/ --port 8080 --max-batch 16 --batch-wait-ms 5
+    llm-jax serve runs/sft_tiny/default --search index/  # search calls answered too
 
 Requests arriving together are batched into one sampler call (see llm_jax/serve/batcher.py).
 """
@@ -18,12 +19,12 @@ log = logging.getLogger(__name__)
 
 def load_served(run_dir: str | None = None, hf: str | None = None, *, name: str | None = None,
                 tokenizer: str | None = None, batch=None, max_n: int = 8,
-                default_max_tokens: int = 256):
+                default_max_tokens: int = 256, tool_settings: dict | None = None):
     """(ServedModel, Batcher, warm keys) for a run directory or a Hub folder; not started."""
     from llm_jax.checkpoints.sources import load_model
     from llm_jax.commands.models import chat_template
     from llm_jax.data.chat import OurTemplate
-    from llm_jax.generate.tools import ToolTokens
+    from llm_jax.generate.tools import make_tools
     from llm_jax.serve.app import ServedModel
     from llm_jax.serve.batcher import BatchConfig, Batcher, GroupKey
 
@@ -36,8 +37,9 @@ def load_served(run_dir: str | None = None, hf: str | None = None, *, name: str 
         template = OurTemplate()  # a base model still answers chat requests in our format
     tools = None
     if ours and isinstance(template, OurTemplate):
+        # the calculator, and search when `tool_settings` name an index (tools.search.*)
         try:
-            tools = ToolTokens.from_tokenizer(tok)
+            tools = make_tools(tok, tool_settings)
         except KeyError:
             tools = None
     folder = Path(hf or run_dir).resolve()
@@ -69,9 +71,12 @@ def cmd_serve(args, overrides) -> int:
     if args.batch_wait_ms < 0:
         raise ConfigError(f"--batch-wait-ms={args.batch_wait_ms} must be >= 0")
     batch = BatchConfig(max_batch=args.max_batch, wait_ms=args.batch_wait_ms)
+    from llm_jax.commands.models import tool_settings
+
     served, batcher, keys = load_served(args.run_dir, args.hf, name=args.name,
                                         tokenizer=args.tokenizer, batch=batch,
-                                        max_n=args.max_n, default_max_tokens=args.max_tokens)
+                                        max_n=args.max_n, default_max_tokens=args.max_tokens,
+                                        tool_settings=tool_settings(args))
     if not args.no_warm:
         # Shapes of a first chat message with default settings at every row bucket (the page,
         # chat clients), and of a short completion at one row and a full batch.
@@ -101,6 +106,8 @@ def add_commands(sub) -> None:
     serve.add_argument("run_dir", nargs="?", help="a training run directory")
     serve.add_argument("--hf", help="a Hugging Face folder (config.json + safetensors) instead")
     serve.add_argument("--tokenizer", help="sentencepiece .model for --hf")
+    serve.add_argument("--search", metavar="INDEX", help="answer `search:` calls from this "
+                       "index (`llm-jax index`; default: the run's tools.search.index)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--name", help="the model id clients ask for (default: EXPERIMENT/RUN "

@@ -52,3 +52,18 @@ def test_the_command_serves_the_page_and_the_api(tiny_hf_folder):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_run_served_with_an_index_answers_search_calls(tiny_pretrained_run, test_corpus,
+                                                         tmp_path):
+    from llm_jax.commands.serve import load_served
+    from llm_jax.generate.search import build_search_index
+
+    build_search_index([str(test_corpus / "emma.txt")], tmp_path / "ix")
+    served, _, _ = load_served(str(tiny_pretrained_run),
+                               tool_settings={"search": {"index": str(tmp_path / "ix")}})
+    answer = served.tools.toolbox.run("search: Emma knows I never flatter her")
+    assert answer.startswith("Emma: ") and "flatter" in answer
+    assert served.tools.toolbox.run("37 * 48") == "1776"
+    plain, _, _ = load_served(str(tiny_pretrained_run))  # no index: the calculator only
+    assert plain.tools.toolbox.run("search: Emma") == "error"
