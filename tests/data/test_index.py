@@ -50,7 +50,8 @@ def test_lazy_rows_are_validated_on_access(tmp_path):
         index[1]
     with pytest.raises(DataError, match=r"d.parquet: no column 'title'"):
         build_index([str(tmp_path)], columns=("title",))
-    assert build_index([str(tmp_path)], validate=text_field(), columns=("text",))[1] is None
+    with pytest.raises(DataError, match=r"d.parquet: row 1: field 'text' is null"):
+        build_index([str(tmp_path)], validate=text_field(), columns=("text",))[1]
 
 
 def test_block_shuffle_is_a_seeded_permutation_per_epoch():
