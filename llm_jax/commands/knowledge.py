@@ -37,7 +37,7 @@ def cmd_index(args, overrides) -> int:
 
 
 def cmd_probe(args, overrides) -> int:
-    from llm_jax.commands.models import _chat_template, _load, tool_settings
+    from llm_jax.commands.models import _load, chat_template, tool_settings
     from llm_jax.generate.tools import make_tools
     from llm_jax.recipes.probes import ProbeSettings
     from llm_jax.trainers.probe import book_texts, probe_to_dir, read_table, training_corpus
@@ -51,7 +51,7 @@ def cmd_probe(args, overrides) -> int:
         raise DataError("--hf: give the text to make questions from with --corpus PATHS")
     texts = book_texts(args.corpus or training_corpus(args.run_dir))
     model, params, tokenizer = _load(args)
-    template = _chat_template(args)
+    template = chat_template(args.run_dir, args.hf)
     if template is None:
         raise DataError(f"{args.run_dir or args.hf}: a base model; probing asks a chat model")
     out = Path(args.out or Path(args.run_dir or args.hf) / "probe")

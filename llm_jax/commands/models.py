@@ -108,15 +108,11 @@ def chat_template(run_dir: str | None, hf: str | None = None):
     return run_chat_template(run_dir)
 
 
-def _chat_template(args):
-    return chat_template(args.run_dir, args.hf)
-
-
 def cmd_chat(args, overrides) -> int:
     """Talk to a model: a chat model through its template (calculator calls answered), a
     base model by continuing the transcript. Tokens stream as they are generated."""
     model, params, tokenizer = _load(args)
-    template = _chat_template(args)
+    template = chat_template(args.run_dir, args.hf)
     rng = jax.random.PRNGKey(args.seed)
     sampler = Sampler(model)
     print("llm-jax chat: type text and press enter; empty line or Ctrl-D quits.", flush=True)

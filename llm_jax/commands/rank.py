@@ -31,7 +31,7 @@ from typing import Any
 
 import jax
 
-from llm_jax.commands.models import _chat_template, _load, _sampling, _sampling_args
+from llm_jax.commands.models import _load, _sampling, _sampling_args, chat_template
 from llm_jax.data.errors import DataError
 from llm_jax.data.preferences import check_prompt
 from llm_jax.data.records import BadRecordStats, file_kind, read_records
@@ -179,7 +179,7 @@ def cmd_rank(args, overrides) -> int:
     print(f"{len(prompts) - len(todo)} of {len(prompts)} prompts already ranked in {out}; "
           f"{len(todo)} to go", flush=True)
     model, params, tokenizer = _load(args)
-    template, sampler = _chat_template(args), Sampler(model)
+    template, sampler = chat_template(args.run_dir, args.hf), Sampler(model)
     cfg = _sampling(args, tokenizer)
     model_name = str(Path(args.hf or args.run_dir).absolute())
     saved, status, why = 0, 0, "done"

@@ -86,28 +86,15 @@ def filter_steps(config: ml_collections.ConfigDict, removed: Path) -> list[tuple
         steps.append(("language", LangIdFilter(
             tuple(config.language.languages), config.language.threshold,
             exclusion_writer=excluded("language"))))
-    if config.gopher_repetition.enabled:
-        steps.append(("gopher_repetition", GopherRepetitionFilter(
-            exclusion_writer=excluded("gopher_repetition"))))
-    if config.gopher_quality.enabled:
-        g = config.gopher_quality
-        steps.append(("gopher_quality", GopherQualityFilter(
-            min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words,
-            min_stop_words=g.min_stop_words, max_symbol_word_ratio=g.max_symbol_word_ratio,
-            max_non_alpha_words_ratio=g.max_non_alpha_words_ratio,
-            exclusion_writer=excluded("gopher_quality"))))
-    if config.c4.enabled:
-        c = config.c4
-        steps.append(("c4", C4QualityFilter(
-            filter_no_terminal_punct=c.filter_no_terminal_punct,
-            min_num_sentences=c.min_num_sentences, filter_curly_bracket=c.filter_curly_bracket,
-            exclusion_writer=excluded("c4"))))
-    if config.fineweb.enabled:
-        f = config.fineweb
-        steps.append(("fineweb", FineWebQualityFilter(
-            line_punct_thr=f.line_punct_thr, short_line_thr=f.short_line_thr,
-            char_duplicates_ratio=f.char_duplicates_ratio, new_line_ratio=f.new_line_ratio,
-            exclusion_writer=excluded("fineweb"))))
+    # Datatrove's quality filters, each built from its config section (every key but
+    # `enabled` is one of the filter's own arguments).
+    for name, filter_type in (("gopher_repetition", GopherRepetitionFilter),
+                              ("gopher_quality", GopherQualityFilter),
+                              ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter)):
+        section = config[name]
+        if section.enabled:
+            settings = {k: v for k, v in section.items() if k != "enabled"}
+            steps.append((name, filter_type(**settings, exclusion_writer=excluded(name))))
     return steps
 
 

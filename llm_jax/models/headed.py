@@ -13,6 +13,7 @@ models start from their parent. Positions count real tokens only, as in the samp
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +25,15 @@ from llm_jax.models.transformer import Transformer, positions_from_mask
 
 
 class HeadedTransformer(nn.Module):
-    """The backbone and a head a subclass names (`make_head`), with the example inputs the
+    """The backbone and the head a subclass names (`head_type`), with the example inputs the
     head is first called with (`head_example`)."""
 
     cfg: ModelConfig
+    head_type: ClassVar[type[nn.Module]]
 
     def make_head(self, **module_kwargs) -> nn.Module:
-        raise NotImplementedError
+        return self.head_type(self.cfg.d_model, dtype=self.cfg.compute_dtype,
+                              param_dtype=self.cfg.params_dtype, **module_kwargs)
 
     def head_example(self, features: jnp.ndarray) -> tuple:
         return (features,)
@@ -64,9 +67,7 @@ class HeadedTransformer(nn.Module):
 class RewardModel(HeadedTransformer):
     """A `RewardHead` on the backbone: one reward per sequence, read at its last real token."""
 
-    def make_head(self, **module_kwargs) -> RewardHead:
-        return RewardHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
-                          param_dtype=self.cfg.params_dtype, **module_kwargs)
+    head_type = RewardHead
 
     def head_example(self, features: jnp.ndarray) -> tuple:
         return features, jnp.ones(features.shape[:2], jnp.int32)
@@ -80,9 +81,7 @@ class RewardModel(HeadedTransformer):
 class Critic(HeadedTransformer):
     """A `ValueHead` on the backbone: one value per token."""
 
-    def make_head(self, **module_kwargs) -> ValueHead:
-        return ValueHead(self.cfg.d_model, dtype=self.cfg.compute_dtype,
-                         param_dtype=self.cfg.params_dtype, **module_kwargs)
+    head_type = ValueHead
 
     def __call__(self, tokens: jnp.ndarray, present: jnp.ndarray, prompt_len: int
                  ) -> jnp.ndarray:

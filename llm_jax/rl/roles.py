@@ -1,7 +1,8 @@
 """The models and judges one RL stage holds, built once: the policy it trains, a frozen
 reference for the KL, the reward it is paid by, and the gold judge it is checked against.
 
-    roles = build_roles(config, run, model_cfg, train_task, wants_reference=True)
+    roles = build_roles(config, run, model_cfg, train_task, policy=learner.model,
+                        wants_reference=learner.uses_reference)
     roles.reference    # a Role, or None when neither a KL term nor KL tracking needs it
 
 The reference is the policy's starting point (the run's parent), restored into the same
@@ -81,7 +82,7 @@ def make_reward(rl: ml_collections.ConfigDict, task, run=None) -> Callable:
 
 
 def build_roles(config: ml_collections.ConfigDict, run, model_cfg: ModelConfig, task, *,
-                wants_reference: bool) -> Roles:
+                policy: nn.Module, wants_reference: bool) -> Roles:
     """The stage's roles from its config (`rl.reward`, `rl.gold`, `rl.kl_coef`,
     `rl.track_kl`); `wants_reference` is False for learners that never use one."""
     rl = config.rl
@@ -94,5 +95,5 @@ def build_roles(config: ml_collections.ConfigDict, run, model_cfg: ModelConfig, 
     if wants_reference and (rl.kl_coef or rl.track_kl):
         # for the KL penalty, or only to log the KL (rl.track_kl)
         reference = reference_role(run, model_cfg, kl_coef=rl.kl_coef or 1.0)
-    return Roles(policy=Transformer(model_cfg), reference=reference,
+    return Roles(policy=policy, reference=reference,
                  reward=make_reward(rl, task, run), gold=gold)

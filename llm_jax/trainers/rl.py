@@ -82,7 +82,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
                                    rl.task.seed)
         model_cfg = run.model_config(tokenizer.vocab_size)
         learner = learner_cls(config, run, model_cfg)
-        roles = build_roles(config, run, model_cfg, train_task,
+        roles = build_roles(config, run, model_cfg, train_task, policy=learner.model,
                             wants_reference=learner.uses_reference)
         sampler = Sampler(roles.policy, mesh=run.mesh, rules=run.rules)
         tools = make_tools(tokenizer, config.tools.to_dict()) if rl.tools else None

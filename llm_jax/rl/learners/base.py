@@ -7,6 +7,7 @@ turns each iteration's `Experience` into updates. Subclasses give `loss` and `up
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
@@ -40,10 +41,6 @@ def learner_class(algorithm: str) -> type[Learner]:
     return LEARNERS[algorithm]
 
 
-def make_learner(config: ml_collections.ConfigDict, run, model_cfg: ModelConfig) -> Learner:
-    return learner_class(config.rl.algorithm)(config, run, model_cfg)
-
-
 def loss_config(rl: ml_collections.ConfigDict, kl_coef: float) -> PolicyLossConfig:
     try:
         return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=kl_coef,
@@ -56,7 +53,7 @@ def loss_config(rl: ml_collections.ConfigDict, kl_coef: float) -> PolicyLossConf
         raise ConfigError(f"rl: {e}") from None
 
 
-class Learner:
+class Learner(abc.ABC):
     """Loss and updates of one algorithm over a run's train state (see the module docstring).
 
     After construction: `state` and `start` (the iteration it was restored at), `step_fn`
@@ -68,7 +65,6 @@ class Learner:
     def __init__(self, config: ml_collections.ConfigDict, run, model_cfg: ModelConfig):
         self.config, self.rl, self.run = config, config.rl, run
         self.seed = config.run.seed
-        self.check_config(config)
         self.model = Transformer(model_cfg)
         optimizer, lr_schedule = optimizer_from_config(
             config, config.train.steps * self.updates_per_iteration)
@@ -102,13 +98,13 @@ class Learner:
     def init_state(self, model_cfg: ModelConfig, optimizer):
         return self.run.init_state(model_cfg, optimizer)
 
+    @abc.abstractmethod
     def loss(self) -> Callable:
         """`loss_fn(params, batch, rng) -> (loss, aux)` over the state's params."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def update(self, state, experience: Experience, iteration: int):
         """(state, metrics) after this iteration's updates on `experience`."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- shared
     def run_updates(self, state, minibatches: Iterable[dict[str, np.ndarray]]):

@@ -63,6 +63,8 @@ class PolicyGradientLearner(Learner):
     """GRPO and its variants; which one is the config (`rl.advantage`, `rl.aggregation`,
     `rl.importance`, `rl.eps_*`, `rl.kl_coef`)."""
 
+    skips_silent_rows = True  # PPO's per-token advantages are never all 0 in a row
+
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
@@ -119,5 +121,3 @@ class PolicyGradientLearner(Learner):
         if skip:
             learned["learner/rows_kept"] = float(np.mean(kept))
         return state, {**metrics, **learned}
-
-    skips_silent_rows = True  # PPO's per-token advantages are never all 0 in a row
