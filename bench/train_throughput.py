@@ -1,10 +1,12 @@
 """Training throughput (tokens/s) of the tiny GPT shape; prints one JSON line per figure.
 
-    python bench/train_throughput.py [--steps 20] [--torch]
+    python bench/train_throughput.py [--steps 20] [--torch] [--shape gpt2_124m --dtype bfloat16]
 
-Shape: 4 layers, d=256, 4 heads, vocab 4096, batch 8, seq 256, fp32 — the shape of the
-PyTorch-eager peer figure in the stack notes. `--torch` also times a PyTorch eager GPT of the
-same shape in the same process (needs torch installed). On a GPU, MFU is printed too.
+Shapes: `tiny` (4 layers, d=256, 4 heads, vocab 4096, batch 8, seq 256: the shape of the
+PyTorch-eager peer figure in the stack notes) and `gpt2_124m` (12 layers, d=768, vocab 50304,
+batch 16, seq 1024: an accelerator's shape). `--torch` also times a PyTorch eager GPT of the
+same shape in the same process, on the same device (bf16 autocast with `--dtype bfloat16`).
+On a GPU, MFU is printed too.
 """
 
 from __future__ import annotations
@@ -29,28 +31,30 @@ from llm_jax.train.init import init_train_state
 from llm_jax.train.optim import OptimConfig, make_optimizer
 from llm_jax.train.step import jit_train_step, make_train_step
 
-BATCH, SEQ, VOCAB = 8, 256, 4096
+# (preset, batch, seq, vocab) of each benchmark shape
+SHAPES = {"tiny": ("tiny", 8, 256, 4096), "gpt2_124m": ("gpt2_124m", 16, 1024, 50304)}
 
 
-def bench_jax(steps: int, dtype: str) -> dict:
-    cfg = ModelConfig(vocab_size=VOCAB, **(preset("tiny") | {"dtype": dtype}))
+def bench_jax(steps: int, dtype: str, shape: str) -> dict:
+    name, batch_size, seq_len, vocab = SHAPES[shape]
+    cfg = ModelConfig(vocab_size=vocab, **(preset(name) | {"dtype": dtype, "max_seq_len": seq_len}))
     model = Transformer(cfg)
     mesh = make_mesh({"data": -1})
     rule_set = rules("dp")
     optimizer, schedule = make_optimizer(OptimConfig(warmup_steps=10), 1000)
     with jax.set_mesh(mesh):
         state, shardings = init_train_state(
-            lambda r: model.init(r, jnp.zeros((1, SEQ), jnp.int32))["params"], optimizer,
+            lambda r: model.init(r, jnp.zeros((1, seq_len), jnp.int32))["params"], optimizer,
             jax.random.PRNGKey(0), mesh, rule_set)
         loss = make_lm_loss(lambda p, t, pos, seg: model.apply({"params": p}, t, pos, seg))
         step = jit_train_step(make_train_step(loss, optimizer, lr_schedule=schedule), shardings,
                               batch_sharding(mesh))
         rng = np.random.default_rng(0)
         batch = {
-            "inputs": rng.integers(0, VOCAB, (BATCH, SEQ)).astype(np.int32),
-            "targets": rng.integers(0, VOCAB, (BATCH, SEQ)).astype(np.int32),
-            "segment_ids": np.ones((BATCH, SEQ), np.int32),
-            "positions": np.tile(np.arange(SEQ, dtype=np.int32), (BATCH, 1)),
+            "inputs": rng.integers(0, vocab, (batch_size, seq_len)).astype(np.int32),
+            "targets": rng.integers(0, vocab, (batch_size, seq_len)).astype(np.int32),
+            "segment_ids": np.ones((batch_size, seq_len), np.int32),
+            "positions": np.tile(np.arange(seq_len, dtype=np.int32), (batch_size, 1)),
         }
         batch = jax.device_put(batch, batch_sharding(mesh))
         for _ in range(3):  # compile + warm up
@@ -63,21 +67,26 @@ def bench_jax(steps: int, dtype: str) -> dict:
             jax.block_until_ready(metrics["loss"])
             times.append(time.perf_counter() - t0)
     step_time = statistics.median(times)
-    tokens_per_s = BATCH * SEQ / step_time
+    tokens_per_s = batch_size * seq_len / step_time
     out = {"figure": "train_tokens_per_s", "impl": "llm-jax", "value": round(tokens_per_s, 1),
            "step_ms": round(step_time * 1e3, 2), "device": jax.devices()[0].device_kind,
-           "n_devices": jax.device_count(), "dtype": dtype, "params": cfg.num_params()}
+           "n_devices": jax.device_count(), "dtype": dtype, "shape": shape,
+           "params": cfg.num_params()}
     peak = peak_flops_per_device(jax.devices()[0].device_kind)
     if peak:
-        out["mfu"] = round(cfg.flops_per_token(SEQ) * tokens_per_s / (peak * jax.device_count()),
-                           4)
+        flops = cfg.flops_per_token(seq_len) * tokens_per_s
+        out["mfu"] = round(flops / (peak * jax.device_count()), 4)
     return out
 
 
-def bench_torch(steps: int) -> dict:
+def bench_torch(steps: int, dtype: str, shape: str) -> dict:
     """A nanoGPT-style PyTorch eager GPT of the same shape, trained with AdamW."""
     import torch
     from torch import nn
+
+    name, batch_size, seq_len, vocab = SHAPES[shape]
+    dims = preset(name)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
 
     class Block(nn.Module):
         def __init__(self, d, h):
@@ -96,49 +105,56 @@ def bench_torch(steps: int) -> dict:
             return x + self.out(nn.functional.gelu(self.fc(self.ln2(x)), approximate="tanh"))
 
     class GPT(nn.Module):
-        def __init__(self, d=256, n_layers=4, h=4):
+        def __init__(self, d, n_layers, h):
             super().__init__()
-            self.wte, self.wpe = nn.Embedding(VOCAB, d), nn.Embedding(SEQ, d)
+            self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(seq_len, d)
             self.blocks = nn.ModuleList(Block(d, h) for _ in range(n_layers))
             self.ln_f = nn.LayerNorm(d)
 
         def forward(self, idx):
-            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
             for block in self.blocks:
                 x = block(x)
             return self.ln_f(x) @ self.wte.weight.T
 
     torch.manual_seed(0)
-    model = GPT()
+    model = GPT(dims["d_model"], dims["n_layers"], dims["n_heads"]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    x = torch.randint(0, VOCAB, (BATCH, SEQ))
-    y = torch.randint(0, VOCAB, (BATCH, SEQ))
+    x = torch.randint(0, vocab, (batch_size, seq_len), device=device)
+    y = torch.randint(0, vocab, (batch_size, seq_len), device=device)
+    autocast = torch.autocast(device, torch.bfloat16, enabled=dtype == "bfloat16")
     times = []
     for i in range(steps + 3):
         t0 = time.perf_counter()
-        loss = nn.functional.cross_entropy(model(x).view(-1, VOCAB), y.view(-1))
+        with autocast:
+            logits = model(x)
+        loss = nn.functional.cross_entropy(logits.float().view(-1, vocab), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
         if i >= 3:
             times.append(time.perf_counter() - t0)
     step_time = statistics.median(times)
     return {"figure": "train_tokens_per_s", "impl": "pytorch-eager", "value":
-            round(BATCH * SEQ / step_time, 1), "step_ms": round(step_time * 1e3, 2),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
+            round(batch_size * seq_len / step_time, 1), "step_ms": round(step_time * 1e3, 2),
+            "torch": torch.__version__, "device": device, "dtype": dtype, "shape": shape,
+            "threads": torch.get_num_threads()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     parser.add_argument("--torch", action="store_true", help="also time the PyTorch peer")
     args = parser.parse_args()
-    ours = bench_jax(args.steps, args.dtype)
+    ours = bench_jax(args.steps, args.dtype, args.shape)
     print(json.dumps(ours), flush=True)
     if args.torch:
-        peer = bench_torch(args.steps)
+        peer = bench_torch(args.steps, args.dtype, args.shape)
         print(json.dumps(peer), flush=True)
         print(json.dumps({"figure": "train_speedup_vs_pytorch", "value":
                           round(ours["value"] / peer["value"], 3)}), flush=True)
