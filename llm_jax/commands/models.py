@@ -17,17 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-
-from llm_jax.checkpoints.sources import load_model
 from llm_jax.data.tokenizer import TOKENIZER_FILE
 from llm_jax.errors import ConfigError
-from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.generate.tools import generate_with_tools, make_tools
+
+# JAX and the model code are imported inside the commands: every `llm-jax` command builds its
+# parser from this module, and most of them (data, index, tokenize, report) never need JAX.
 
 
 def _load(args):
+    from llm_jax.checkpoints.sources import load_model
+
     if not args.hf and not args.run_dir:
         raise ConfigError("give a RUN_DIR or --hf DIR")
     model, params, tokenizer, _ = load_model(args.run_dir, args.hf,
@@ -35,7 +34,9 @@ def _load(args):
     return model, params, tokenizer
 
 
-def _sampling(args, tokenizer, n: int = 1) -> SamplingConfig:
+def _sampling(args, tokenizer, n: int = 1):
+    from llm_jax.generate.sampler import SamplingConfig
+
     return SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                           top_k=args.top_k, top_p=args.top_p, n=n,
                           stop_tokens=tokenizer.stop_ids, pad_id=tokenizer.pad_id)
@@ -59,6 +60,12 @@ def tool_settings(args) -> dict:
 
 
 def cmd_sample(args, overrides) -> int:
+    import jax
+    import numpy as np
+
+    from llm_jax.generate.sampler import Sampler
+    from llm_jax.generate.tools import generate_with_tools, make_tools
+
     model, params, tokenizer = _load(args)
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in args.prompt]
     settings = tool_settings(args)
@@ -86,7 +93,7 @@ class _Stream:
         self.tokenizer, self.hidden, self.emitted = tokenizer, set(hidden), []
 
     def __call__(self, step, ids) -> None:
-        self.show(int(np.asarray(ids)[0]))
+        self.show(int(ids[0]))
 
     def show(self, token: int) -> None:
         if token in self.hidden:
@@ -111,6 +118,11 @@ def chat_template(run_dir: str | None, hf: str | None = None):
 def cmd_chat(args, overrides) -> int:
     """Talk to a model: a chat model through its template (calculator calls answered), a
     base model by continuing the transcript. Tokens stream as they are generated."""
+    import jax
+
+    from llm_jax.generate.sampler import Sampler
+    from llm_jax.generate.tools import generate_with_tools, make_tools
+
     model, params, tokenizer = _load(args)
     template = chat_template(args.run_dir, args.hf)
     rng = jax.random.PRNGKey(args.seed)
@@ -155,6 +167,8 @@ def _read_line() -> str | None:
 
 
 def _continue_text(model, params, tokenizer, sampler, cfg, rng) -> int:
+    import jax
+
     limit = model.cfg.max_seq_len - cfg.max_new_tokens
     transcript: list[int] = [tokenizer.bos_id]
     while (line := _read_line()) is not None:
@@ -175,6 +189,9 @@ def _continue_text(model, params, tokenizer, sampler, cfg, rng) -> int:
 def cmd_export(args, overrides) -> int:
     import json
 
+    import jax
+
+    from llm_jax.checkpoints.sources import load_model
     from llm_jax.data.hf_tokenizer_export import HF_TOKENIZER_FILES, write_hf_tokenizer
     from llm_jax.data.tokenizer import Tokenizer
     from llm_jax.models.hf_io import save_hf_checkpoint

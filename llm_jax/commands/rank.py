@@ -29,15 +29,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import jax
-
 from llm_jax.commands.models import _load, _sampling, _sampling_args, chat_template
 from llm_jax.data.errors import DataError
 from llm_jax.data.preferences import check_prompt
 from llm_jax.data.records import BadRecordStats, file_kind, read_records
 from llm_jax.errors import ConfigError
-from llm_jax.generate.sampler import Sampler
-from llm_jax.recipes.gold import sample_responses
 
 log = logging.getLogger(__name__)
 Prompt = str | list[dict]
@@ -157,7 +153,9 @@ def _ask(k: int) -> list[int] | None:
         return None if choice == "s" else choice
 
 
-def _prompt_rng(seed: int, prompt: Prompt) -> jax.Array:
+def _prompt_rng(seed: int, prompt: Prompt):
+    import jax
+
     # crc32 rather than hash(): Python salts str hashes per process, and replies must repeat.
     return jax.random.fold_in(jax.random.PRNGKey(seed),
                               zlib.crc32(prompt_key(prompt).encode()) & 0x7FFFFFFF)
@@ -165,6 +163,9 @@ def _prompt_rng(seed: int, prompt: Prompt) -> jax.Array:
 
 def cmd_rank(args, overrides) -> int:
     """Rank the prompts not yet in the output file; see the module doc."""
+    from llm_jax.generate.sampler import Sampler
+    from llm_jax.recipes.gold import sample_responses
+
     if args.k < 2:
         raise ConfigError(f"--k {args.k}: ranking needs at least 2 replies per prompt")
     out = Path(args.out)

@@ -20,9 +20,10 @@ def load_once(monkeypatch):
     """Sessions after the first reuse the loaded model and its compiled sampler (the same
     objects a fresh load would give), so the test spends its time ranking, not compiling."""
     import llm_jax.commands.rank as rank
+    import llm_jax.generate.sampler as sampler_module  # rank imports Sampler from it per call
 
     loaded, samplers = {}, {}
-    real_load, real_sampler = rank._load, rank.Sampler
+    real_load, real_sampler = rank._load, sampler_module.Sampler
 
     def load(args):
         if args.run_dir not in loaded:
@@ -35,7 +36,7 @@ def load_once(monkeypatch):
         return samplers[id(model)]
 
     monkeypatch.setattr(rank, "_load", load)
-    monkeypatch.setattr(rank, "Sampler", sampler)
+    monkeypatch.setattr(sampler_module, "Sampler", sampler)
     return loaded
 
 
