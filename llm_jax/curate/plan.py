@@ -31,6 +31,7 @@ from llm_jax.errors import ConfigError, DataError
 FORMATS = ("warc", "jsonl", "parquet", "text")
 EXTRACTORS = ("trafilatura", "resiliparse")
 BACKENDS = ("local", "slurm", "ray")
+WORD_SPLITTERS = ("fast", "spacy")  # words.py: the regex splitter, or datatrove's spaCy
 
 
 @dataclasses.dataclass
@@ -150,6 +151,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.extract.extractor not in EXTRACTORS:
         raise ConfigError(f"extract.extractor={config.extract.extractor!r}: one of "
                           f"{', '.join(EXTRACTORS)}")
+    if config.word_splitter not in WORD_SPLITTERS:
+        raise ConfigError(f"word_splitter={config.word_splitter!r}: one of "
+                          f"{', '.join(WORD_SPLITTERS)}")
     if config.executor.tasks < 1 or config.executor.workers < 1:
         raise ConfigError("executor.tasks and executor.workers must be at least 1")
     if not 0.0 <= config.language.threshold <= 1.0:
