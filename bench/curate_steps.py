@@ -3,6 +3,7 @@
     python bench/curate_steps.py [--experiment experiments/curate_tiny.py:resiliparse] [--shard 0]
     python bench/curate_steps.py --word-splitter spacy    # the peer: datatrove's spaCy splitter
     python bench/curate_steps.py --agreement              # filter decisions, fast vs spacy
+    python bench/curate_steps.py --language               # language ID: max_chars vs whole pages
 
 Reads one shard of the demo WARC (built with apt on first use, see llm_jax/curate/demo_warc.py)
 and runs the experiment's filter steps one after the other in this process, timing each with
@@ -13,7 +14,8 @@ datatrove's sandbox process, whose CPU time this process does not see: bench it 
 
 `--agreement` runs the quality filters over every extracted English page of both shards with
 each word splitter (config `word_splitter`) and counts the pages on which they decide the same
-(kept, or dropped by the same filter for the same reason).
+(kept, or dropped by the same filter for the same reason). `--language` does the same for
+language ID on the first `language.max_chars` characters against whole pages.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from llm_jax.curate.plan import WORD_SPLITTERS
 from llm_jax.curate.readers import LocatedWarcReader
 from llm_jax.curate.run import demo_inputs
 from llm_jax.curate.stages import filter_steps
-from llm_jax.curate.steps import LocatedTrafilatura, Resiliparse
+from llm_jax.curate.steps import LangIdFilter, LocatedTrafilatura, Resiliparse
 
 
 def main() -> None:
@@ -44,6 +46,8 @@ def main() -> None:
                         help="override the experiment's word_splitter")
     parser.add_argument("--agreement", action="store_true",
                         help="filter decisions with the fast and the spaCy splitter")
+    parser.add_argument("--language", action="store_true",
+                        help="language ID decisions on language.max_chars vs whole pages")
     args = parser.parse_args()
     config = get_experiment_config(args.experiment)
     if args.word_splitter:
@@ -51,6 +55,8 @@ def main() -> None:
     (folder,) = demo_inputs(config)
     if args.agreement:
         return agreement(config, folder)
+    if args.language:
+        return language_agreement(config, folder)
     start = time.process_time()
     reader = LocatedWarcReader(folder, glob_pattern=f"demo-{args.shard:02d}.warc.gz")
     docs = list(reader.run())
@@ -100,12 +106,36 @@ def decisions(config, texts: list[str]) -> tuple[list[str], float]:
     return verdicts, time.process_time() - start
 
 
-def agreement(config, folder: str) -> None:
+def extracted(config, folder: str, until: str) -> list[str]:
+    """The texts of both shards after the filter steps before `until`."""
     docs = list(LocatedWarcReader(folder).run())
     for label, step in filter_steps(config, Path(tempfile.mkdtemp())):
-        if label not in QUALITY:  # URL filter, extraction, language ID: splitter-free
-            docs = list(step.run(iter(docs)))
-    texts = [doc.text for doc in docs]
+        if label == until:
+            break
+        docs = list(step.run(iter(docs)))
+    return [doc.text for doc in docs]
+
+
+def language_agreement(config, folder: str) -> None:
+    texts = extracted(config, folder, "language")
+    runs = {}
+    for max_chars in (0, config.language.max_chars):
+        step = LangIdFilter(tuple(config.language.languages), config.language.threshold,
+                            max_chars)
+        start = time.process_time()
+        runs[max_chars] = [step.filter(Document(text=t, id="x")) for t in texts]
+        runs[max_chars] = runs[max_chars], time.process_time() - start
+    (whole, whole_s), (cut, cut_s) = runs.values()
+    print(json.dumps({"figure": "language_max_chars", "max_chars": config.language.max_chars,
+                      "pages": len(texts),
+                      "same_decision": round(sum(a == b for a, b in zip(whole, cut))
+                                             / len(texts), 4),
+                      "cpu_s_whole": round(whole_s, 2), "cpu_s_max_chars": round(cut_s, 2)}))
+
+
+def agreement(config, folder: str) -> None:
+    # URL filter, extraction, language ID: the splitter plays no part
+    texts = extracted(config, folder, "gopher_repetition")
     runs = {}
     for name in WORD_SPLITTERS:
         config.word_splitter = name

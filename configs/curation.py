@@ -45,6 +45,9 @@ def curation_config() -> ml_collections.ConfigDict:
         enabled=True,
         languages=("en",),  # ISO 639-1 codes py3langid knows
         threshold=0.65,  # FineWeb's: keep when P(language) >= threshold
+        # classify the first this many characters (0 = all): 5x faster on the demo pages,
+        # every decision the same as on whole pages (bench/curate_steps.py --language)
+        max_chars=5000,
     ))
     # How the Gopher / C4 / FineWeb filters and MinHash split English words and sentences:
     # "fast" (regular expressions, llm_jax/curate/words.py) or "spacy" (datatrove's default,

@@ -158,6 +158,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("executor.tasks and executor.workers must be at least 1")
     if not 0.0 <= config.language.threshold <= 1.0:
         raise ConfigError(f"language.threshold={config.language.threshold}: a probability")
+    if config.language.max_chars < 0:
+        raise ConfigError(f"language.max_chars={config.language.max_chars}: 0 (all) or more")
 
 
 def input_locations(paths: tuple[str, ...], glob: str,

@@ -86,7 +86,7 @@ def filter_steps(config: ml_collections.ConfigDict, removed: Path) -> list[tuple
     if config.language.enabled:
         steps.append(("language", LangIdFilter(
             tuple(config.language.languages), config.language.threshold,
-            exclusion_writer=excluded("language"))))
+            config.language.max_chars, exclusion_writer=excluded("language"))))
     # Datatrove's quality filters, each built from its config section (every key but
     # `enabled` is one of the filter's own arguments); `language` is how they split words.
     splitter = word_splitter(config)
