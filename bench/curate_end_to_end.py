@@ -5,13 +5,13 @@
     python bench/curate_end_to_end.py --config.word_splitter=spacy    # overrides are passed on
 
 Runs the command in a fresh run directory (runs/curate_bench/, so nothing is resumed) and
-reports pages per second per core as the run's report counts it (pages read / wall seconds /
-cores), the CPU seconds of the command and all its processes (pages per CPU-second: what a
-core would give if nothing else ran), and the wall time of each stage from datatrove's task
-logs, with the start-up before the first stage and the report after the last. `--repeat`
-copies the WARC shards so that the fixed costs (start-up, the dedup stages' process pools,
-the report) are shared by more pages; the copies are exact duplicates, which exact dedup
-removes.
+reports pages per second per core (pages read / wall seconds / cores), the CPU seconds of the
+command and all its processes (pages per CPU-second: what a core would give if nothing else
+ran; only forked workers are counted, so with another executor.start_method it is left out),
+and the wall time of each stage from datatrove's task logs, with the start-up before the
+first stage and the report after the last. `--repeat` copies the WARC shards so that the
+fixed costs (start-up, the dedup stages, the report) are shared by more pages; the copies
+are exact duplicates, which exact dedup removes.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = usage.ru_utime + usage.ru_stime
+    forked = not any("start_method" in o and not o.endswith("=fork") for o in overrides)
+    cpu_s = usage.ru_utime + usage.ru_stime if forked else None
     summary = json.loads((run_dir / "summary.json").read_text())
     pages, wall_s = summary["documents_read"], end - start
     print(json.dumps({"figure": "end_to_end", "experiment": args.experiment,
@@ -81,7 +82,8 @@ def main() -> None:
                       "kept": summary["documents_kept"], "wall_s": round(wall_s, 1),
                       "cores": summary["cores"],
                       "pages_per_s_per_core": round(pages / wall_s / summary["cores"], 2),
-                      "cpu_s": round(cpu_s, 1), "pages_per_cpu_s": round(pages / cpu_s, 1),
+                      "cpu_s": cpu_s and round(cpu_s, 1),
+                      "pages_per_cpu_s": cpu_s and round(pages / cpu_s, 1),
                       "command": " ".join(command)}))
     spans = stage_spans(run_dir / "logs")
     first, last = min(s for s, _ in spans.values()), max(e for _, e in spans.values())
