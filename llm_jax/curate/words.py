@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 import ml_collections
-from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+from datatrove.utils.word_tokenizers import WordTokenizer
 
 # Titles spaCy's English exceptions keep together with their period (no sentence end there).
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "vs", "etc", "Inc", "Ltd",
@@ -96,7 +96,3 @@ def word_splitter(config: ml_collections.ConfigDict) -> str | WordTokenizer:
     (datatrove's spaCy tokenizer); plan.check_config has checked the name."""
     return FastEnglishSplitter() if config.word_splitter == "fast" else "en"
 
-
-def split_words(text: str, splitter: str | WordTokenizer) -> list[str]:
-    """The words datatrove's filters see with `splitter` (for tests and the bench)."""
-    return load_word_tokenizer(splitter).word_tokenize(text)

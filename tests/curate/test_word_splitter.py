@@ -5,11 +5,11 @@ import pickle
 
 import pytest
 from datatrove.data import Document
-from datatrove.utils.text import split_into_sentences
+from datatrove.utils.text import split_into_sentences, split_into_words
 
 from llm_jax.curate.plan import check_config
 from llm_jax.curate.stages import filter_steps
-from llm_jax.curate.words import FastEnglishSplitter, split_words, word_splitter
+from llm_jax.curate.words import FastEnglishSplitter, word_splitter
 from llm_jax.errors import ConfigError
 from tests.curate.conftest import config_for, paragraphs
 
@@ -44,8 +44,8 @@ SENTENCES = [
 
 @pytest.mark.parametrize(("text", "words"), WORDS)
 def test_words_match_the_hand_table_and_spacy(text, words):
-    assert split_words(text, FastEnglishSplitter()) == words
-    assert split_words(text, "en") == words
+    assert split_into_words(text, FastEnglishSplitter()) == words
+    assert split_into_words(text, "en") == words
 
 
 @pytest.mark.parametrize(("text", "sentences"), SENTENCES)
