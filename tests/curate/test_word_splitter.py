@@ -63,6 +63,9 @@ def test_the_splitter_survives_the_executor_s_pickling():
 def test_config_chooses_the_splitter(tmp_path):
     config = config_for(tmp_path)
     assert isinstance(word_splitter(config), FastEnglishSplitter)  # the default
+    steps = dict(filter_steps(config, tmp_path / "removed"))
+    for label in ("gopher_repetition", "gopher_quality", "c4", "fineweb"):
+        assert isinstance(steps[label].language, FastEnglishSplitter), label
     config.word_splitter = "spacy"
     assert word_splitter(config) == "en"
     config.word_splitter = "nltk"
