@@ -45,7 +45,14 @@ def curation_config() -> ml_collections.ConfigDict:
         enabled=True,
         languages=("en",),  # ISO 639-1 codes py3langid knows
         threshold=0.65,  # FineWeb's: keep when P(language) >= threshold
+        # classify the first this many characters (0 = all): 5x faster on the demo pages,
+        # every decision the same as on whole pages (bench/curate_steps.py --language)
+        max_chars=5000,
     ))
+    # How the Gopher / C4 / FineWeb filters and MinHash split English words and sentences:
+    # "fast" (regular expressions, llm_jax/curate/words.py, ~2 ms a long page) or "spacy"
+    # (datatrove's default, ~35 ms); the filters keep or drop the same pages (see the README).
+    c.word_splitter = "fast"
     c.gopher_repetition = ml_collections.ConfigDict(dict(enabled=True))
     c.gopher_quality = ml_collections.ConfigDict(dict(
         enabled=True,
@@ -84,6 +91,11 @@ def curation_config() -> ml_collections.ConfigDict:
     c.executor = ml_collections.ConfigDict(dict(
         tasks=1,  # shards of the input, processed independently (files are split among them)
         workers=1,  # local: tasks at once (1 = in this process)
+        # local, workers > 1: how the worker processes start; "fork" inherits the modules
+        # already imported, where datatrove's default "forkserver" imports them again in
+        # every worker of every stage (~1.5 s a stage); "spawn" starts from scratch (and
+        # suits a parent process that runs threads, which fork does not)
+        start_method="fork",
         slurm=ml_collections.ConfigDict(dict(
             partition="cpu", time="12:00:00", cpus_per_task=1, mem_per_cpu_gb=2,
             venv_path="",  # activated by each job, e.g. /path/to/.venv/bin/activate

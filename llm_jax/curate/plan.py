@@ -31,6 +31,8 @@ from llm_jax.errors import ConfigError, DataError
 FORMATS = ("warc", "jsonl", "parquet", "text")
 EXTRACTORS = ("trafilatura", "resiliparse")
 BACKENDS = ("local", "slurm", "ray")
+WORD_SPLITTERS = ("fast", "spacy")  # words.py: the regex splitter, or datatrove's spaCy
+START_METHODS = ("fork", "forkserver", "spawn")  # the local executor's worker processes
 
 
 @dataclasses.dataclass
@@ -120,7 +122,8 @@ def _executor(backend: str, stage: Stage, logs: Path, config, depends, name: str
     if backend == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(workers=min(config.executor.workers, stage.tasks), **common)
+        return LocalPipelineExecutor(workers=min(config.executor.workers, stage.tasks),
+                                     start_method=config.executor.start_method, **common)
     if backend == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
@@ -150,10 +153,18 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.extract.extractor not in EXTRACTORS:
         raise ConfigError(f"extract.extractor={config.extract.extractor!r}: one of "
                           f"{', '.join(EXTRACTORS)}")
+    if config.executor.start_method not in START_METHODS:
+        raise ConfigError(f"executor.start_method={config.executor.start_method!r}: one of "
+                          f"{', '.join(START_METHODS)}")
+    if config.word_splitter not in WORD_SPLITTERS:
+        raise ConfigError(f"word_splitter={config.word_splitter!r}: one of "
+                          f"{', '.join(WORD_SPLITTERS)}")
     if config.executor.tasks < 1 or config.executor.workers < 1:
         raise ConfigError("executor.tasks and executor.workers must be at least 1")
     if not 0.0 <= config.language.threshold <= 1.0:
         raise ConfigError(f"language.threshold={config.language.threshold}: a probability")
+    if config.language.max_chars < 0:
+        raise ConfigError(f"language.max_chars={config.language.max_chars}: 0 (all) or more")
 
 
 def input_locations(paths: tuple[str, ...], glob: str,

@@ -38,6 +38,7 @@ from llm_jax.curate.steps import (
     PIIScrubber,
     Resiliparse,
 )
+from llm_jax.curate.words import word_splitter
 
 
 # No `from __future__ import annotations` here: datatrove reads the content getter's return
@@ -85,16 +86,18 @@ def filter_steps(config: ml_collections.ConfigDict, removed: Path) -> list[tuple
     if config.language.enabled:
         steps.append(("language", LangIdFilter(
             tuple(config.language.languages), config.language.threshold,
-            exclusion_writer=excluded("language"))))
+            config.language.max_chars, exclusion_writer=excluded("language"))))
     # Datatrove's quality filters, each built from its config section (every key but
-    # `enabled` is one of the filter's own arguments).
+    # `enabled` is one of the filter's own arguments); `language` is how they split words.
+    splitter = word_splitter(config)
     for name, filter_type in (("gopher_repetition", GopherRepetitionFilter),
                               ("gopher_quality", GopherQualityFilter),
                               ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter)):
         section = config[name]
         if section.enabled:
             settings = {k: v for k, v in section.items() if k != "enabled"}
-            steps.append((name, filter_type(**settings, exclusion_writer=excluded(name))))
+            steps.append((name, filter_type(**settings, language=splitter,
+                                            exclusion_writer=excluded(name))))
     return steps
 
 
@@ -141,7 +144,8 @@ def build_stages(config: ml_collections.ConfigDict, locations: list[tuple[str, s
         base = work / "minhash"
         stages.append(Stage("minhash_signatures", [
             filtered_reader(), *exact_before_minhash,
-            MinhashDedupSignature(str(base / "signatures"), config=mh)], tasks))
+            MinhashDedupSignature(str(base / "signatures"), config=mh,
+                                  language=word_splitter(config))], tasks))
         stages.append(Stage("minhash_buckets", [MinhashDedupBuckets(
             str(base / "signatures"), str(base / "buckets"), config=mh)], m.num_buckets))
         stages.append(Stage("minhash_clusters", [MinhashDedupCluster(

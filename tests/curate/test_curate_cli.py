@@ -28,6 +28,9 @@ def test_missing_input_is_one_line_naming_it(tmp_path, capsys):
     ("--config.input.format=html", "input.format='html'"),
     ("--config.extract.extractor=lxml", "extract.extractor='lxml'"),
     ("--config.minhash.n_gram=5", "did you mean 'minhash.n_grams'"),
+    ("--config.word_splitter=nltk", "word_splitter='nltk': one of fast, spacy"),
+    ("--config.executor.start_method=thread", "executor.start_method='thread'"),
+    ("--config.language.max_chars=-1", "language.max_chars=-1"),
 ])
 def test_config_mistakes_are_one_line(tmp_path, capsys, override, needle):
     code, _, err = run(["data", "prepare", EXPERIMENT, f"--config.input.paths=('{tmp_path}',)",

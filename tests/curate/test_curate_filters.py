@@ -49,6 +49,17 @@ def test_language_filter_drops_foreign_pages(steps, good):
     assert doc.metadata["language"] == "en" and doc.metadata["language_score"] > 0.9
 
 
+def test_language_filter_classifies_the_first_max_chars(good):
+    from llm_jax.curate.steps import LangIdFilter
+
+    english = good.split("\n")[0]
+    english_then_german = english + "\n" + "\n".join([GERMAN] * 10)
+    first = LangIdFilter(max_chars=len(english))
+    assert first.filter(Document(text=english_then_german, id="x")) is True
+    whole = LangIdFilter(max_chars=0)
+    assert whole.filter(Document(text=english_then_german, id="x")) == (False, "language_de")
+
+
 def test_gopher_repetition(steps):
     repeated = "\n".join(["The same sentence is written on every line of this page."] * 20)
     assert verdict(steps["gopher_repetition"], repeated) == (False, "dup_line_frac")
