@@ -48,9 +48,17 @@ def pipeline(arg=None):
     # room, fewer samples (the same settings before and after).
     probe = dict(samples=4, max_new_tokens=112) if search else {}
     tools = {"tools.search.max_chars": 200} if search else {}
+    # Without search: the refusals among 1,000 conversations of the chain's own SFT mixture
+    # (replay; mostly worked arithmetic, the kind of question the model knows), so it learns
+    # to refuse the text questions without unlearning to answer sums.
+    # With search: 600 more train-split questions answered by a search (search practice),
+    # so there are enough conversations to learn copying the query and the answer; 300
+    # steps (~5 epochs).
+    data = ({"train.steps": 300, "train.checkpoint_every": 300} if search
+            else {"sft.replay": 1000})
+    before = dict(build_index=True, search_practice=600) if search else {}
     return [
-        Stage("before", probe_config(build_index=search, **probe), tools, parent=None),
-        # Only the probe's conversations: a few hundred short ones, ~5 epochs.
+        Stage("before", probe_config(**before, **probe), tools, parent=None),
         Stage("sft", "sft_tiny.py", COMMON | index | tools | {
             "init.from_run": CHAT_MODEL,
             "data.train_paths": StageDir("before", "refusal_sft.jsonl"),
@@ -58,7 +66,7 @@ def pipeline(arg=None):
             "train.eval_every": 0, "train.eval_at_start": False,
             "train.checkpoint_every": 150, "sft.eval_math": 20,
             # a conversation too long for a row (a long passage) is skipped, and counted
-            "data.skip_bad": True}, parent=None),
+            "data.skip_bad": True} | data, parent=None),
         Stage("after", probe_config(**probe), index | tools | {
             "probe.baseline": StageDir("before", "probe.jsonl")}, parent="sft"),
     ]
