@@ -30,5 +30,9 @@ def probe(**overrides) -> ml_collections.ConfigDict:
         # With the search tool on: this many more train-split questions (who says a line,
         # which book a character is in), not probed, written as search conversations.
         search_practice=0,
+        # What a search conversation searches for: "query" (`search: <the quoted line | the
+        # character | the verse reference>`) or "question" (`search:` alone: the engine
+        # searches with the user's question, so the model need not copy a query).
+        search_query=defaults.search_query,
         baseline="",  # an earlier probe.jsonl: score refusals against its labels
     ) | overrides)

@@ -52,11 +52,13 @@ def pipeline(arg=None):
     # (replay; mostly worked arithmetic, the kind of question the model knows), so it learns
     # to refuse the text questions without unlearning to answer sums.
     # With search: 600 more train-split questions answered by a search (search practice),
-    # so there are enough conversations to learn copying the query and the answer; 300
-    # steps (~5 epochs).
-    data = ({"train.steps": 300, "train.checkpoint_every": 300} if search
+    # and the call is `search:` alone (the engine searches with the question: this model
+    # cannot copy a ten-word query), so what is left to learn is when to search and copying
+    # the answer out of the passage; 200 steps (~4 epochs).
+    data = ({"train.steps": 200, "train.checkpoint_every": 200} if search
             else {"sft.replay": 1000})
-    before = dict(build_index=True, search_practice=600) if search else {}
+    before = dict(build_index=True, search_practice=600, search_query="question") if search \
+        else {}
     return [
         Stage("before", probe_config(**before, **probe), tools, parent=None),
         Stage("sft", "sft_tiny.py", COMMON | index | tools | {

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from llm_jax.errors import ConfigError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import SamplingConfig
@@ -35,6 +36,7 @@ from llm_jax.recipes.math.answers import check
 from llm_jax.recipes.probes import TITLES, ProbeQuestion, ProbeSettings
 
 REFUSAL = "I don't know."
+SEARCH_QUERIES = ("query", "question")  # what a search conversation searches for
 _DROPPED = {"a", "an", "the", *(t.rstrip(".").lower() for t in TITLES)}
 _REFUSAL = re.compile(r"\b(?:i do ?n[o']?t know|i am not sure|i'm not sure)\b")
 
@@ -172,7 +174,7 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
         elif kind == "unknown" and (search is None or not r.question.query):
             refused.append([user, {"role": "assistant", "content": REFUSAL}])
         elif kind == "unknown":
-            kept.append(search_conversation(r.question, search))
+            kept.append(search_conversation(r.question, search, settings.search_query))
     if settings.refusal_ratio > 0:
         cap = math.ceil(settings.refusal_ratio * max(len(kept), 1))
         chosen = sorted(random.Random(settings.seed).sample(range(len(refused)),
@@ -181,15 +183,23 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
     return kept + refused
 
 
-def search_conversation(question: ProbeQuestion, search: Callable[[str], str]) -> list[dict]:
-    """The question answered with a search for its `query`, the tool's output, and the
-    reference answer when that output holds it; when it does not (the search missed), "I
-    don't know.": the answer is always one the context supports."""
+def search_conversation(question: ProbeQuestion, search: Callable[[str], str],
+                        search_query: str = "query") -> list[dict]:
+    """The question answered with a search, the tool's output, and the reference answer when
+    that output holds it; when it does not (the search missed), "I don't know.": the answer
+    is always one the context supports. `search_query`: "query" searches for the question's
+    `query` (`search: QUERY`), "question" for the question itself (`search:` with no
+    argument, which the engine answers with the user's message; `generate/tools.py`)."""
+    if search_query not in SEARCH_QUERIES:
+        raise ConfigError(f"probe.search_query={search_query!r} is not one of "
+                          f"{', '.join(SEARCH_QUERIES)}")
     query = question.query or question.question
-    output = search(query)
+    if search_query == "question":
+        query = ""
+    output = search(query or question.question)
     answer = f"{question.answer}." if is_correct(output, question.answer) else REFUSAL
     return [{"role": "user", "content": question.question},
             {"role": "assistant", "content": [
-                {"type": "python", "text": search_call(query)},
+                {"type": "python", "text": search_call(query).rstrip()},
                 {"type": "output", "text": output},
                 {"type": "text", "text": answer}]}]

@@ -64,6 +64,7 @@ class ProbeSettings:
     known_at: float = 0.75  # correct fraction at or above which a question is known
     unknown_at: float = 0.25  # at or below which it is unknown (refusal data)
     refusal_ratio: float = 0.0  # at most this many refusals per kept answer (0 = all)
+    search_query: str = "query"  # search data asks for: query (`search: QUERY`) | question
     seed: int = 0
 
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from llm_jax.errors import DataError, RunError
+from llm_jax.errors import ConfigError, DataError, RunError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
     practice = practice_questions(texts, limit=search_practice, seed=settings.seed,
                                   heldout_fraction=heldout_fraction,
                                   exclude=[q.question for q in questions]) if search else []
-    conversations += [search_conversation(q, search) for q in practice]
+    conversations += [search_conversation(q, search, settings.search_query) for q in practice]
     labels = [r["label"] for r in rows if r["split"] == "train"]
     metrics = {split: probe_metrics(rows, baseline, split) for split in ("train", "heldout")}
     metrics["counts"] = {"questions": len(rows), "conversations": len(conversations),
@@ -115,10 +115,15 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
 
 def settings_from_config(probe):
     """The `ProbeSettings` named in a config's `probe` section."""
+    from llm_jax.eval.probe import SEARCH_QUERIES
     from llm_jax.recipes.probes import ProbeSettings
 
     fields = {f.name for f in dataclasses.fields(ProbeSettings)}
-    return ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
+    settings = ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
+    if settings.search_query not in SEARCH_QUERIES:
+        raise ConfigError(f"probe.search_query={settings.search_query!r} is not one of "
+                          f"{', '.join(SEARCH_QUERIES)}")
+    return settings
 
 
 def main(config, run_dir: Path) -> dict[str, float]:
