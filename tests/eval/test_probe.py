@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from llm_jax.errors import ConfigError
 from llm_jax.eval.probe import (
     REFUSAL,
     ProbeResult,
@@ -259,3 +260,22 @@ def test_search_practice_adds_train_split_questions_a_search_answers():
     assert search_practice(texts, limit=100, heldout_fraction=1.0) == []
     chat = search_conversation(every[0], lambda q: f"{every[0].book}: {q} {every[0].answer}")
     assert chat[1]["content"][2]["text"] == f"{every[0].answer}."
+
+
+def test_search_conversations_can_search_with_the_question():
+    question = ProbeQuestion('In Emma, who says "the line"?', "Harriet", "speaker", "Emma",
+                             query="the line")
+    asked = []
+
+    def search(text):
+        asked.append(text)
+        return f'Emma: "{text}," said Harriet'
+
+    by_query = search_conversation(question, search)[1]["content"]
+    by_question = search_conversation(question, search, "question")[1]["content"]
+    assert asked == ["the line", question.question]  # what the tool was given
+    assert by_query[0]["text"] == "search: the line"
+    assert by_question[0]["text"] == "search:"  # no query: the engine uses the question
+    assert by_question[2]["text"] == "Harriet."
+    with pytest.raises(ConfigError, match="probe.search_query='quote'"):
+        search_conversation(question, search, "quote")
