@@ -33,10 +33,9 @@ from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.tools import ToolTokens, search_call
 from llm_jax.recipes.math.answers import check
-from llm_jax.recipes.probes import TITLES, ProbeQuestion, ProbeSettings
+from llm_jax.recipes.probes import SEARCH_QUERIES, TITLES, ProbeQuestion, ProbeSettings
 
 REFUSAL = "I don't know."
-SEARCH_QUERIES = ("query", "question")  # what a search conversation searches for
 _DROPPED = {"a", "an", "the", *(t.rstrip(".").lower() for t in TITLES)}
 _REFUSAL = re.compile(r"\b(?:i do ?n[o']?t know|i am not sure|i'm not sure)\b")
 

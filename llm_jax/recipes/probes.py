@@ -40,6 +40,7 @@ _CHARACTER = re.compile(r"\b(?:" + _TITLE + r")\s+[A-Z][a-z]+")
 _CHAPTER = re.compile(r"^(\S.*?) (\d+)\s*$")
 _VERSE = re.compile(r"^\s+(\d+) (.*)$")
 VERSE_WORDS = 5  # words of a verse a `verse` answer holds
+SEARCH_QUERIES = ("query", "question")  # what a search conversation searches for
 
 
 @dataclasses.dataclass(frozen=True)

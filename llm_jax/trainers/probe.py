@@ -115,8 +115,7 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
 
 def settings_from_config(probe):
     """The `ProbeSettings` named in a config's `probe` section."""
-    from llm_jax.eval.probe import SEARCH_QUERIES
-    from llm_jax.recipes.probes import ProbeSettings
+    from llm_jax.recipes.probes import SEARCH_QUERIES, ProbeSettings
 
     fields = {f.name for f in dataclasses.fields(ProbeSettings)}
     settings = ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
