@@ -279,3 +279,13 @@ def test_search_conversations_can_search_with_the_question():
     assert by_question[2]["text"] == "Harriet."
     with pytest.raises(ConfigError, match="probe.search_query='quote'"):
         search_conversation(question, search, "quote")
+
+
+def test_probe_settings_come_from_the_config_section():
+    from configs.probe import probe
+    from llm_jax.trainers.probe import settings_from_config
+
+    settings = settings_from_config(probe(refusal_ratio=2.0, search_query="question"))
+    assert (settings.refusal_ratio, settings.search_query) == (2.0, "question")
+    with pytest.raises(ConfigError, match=r"probe.search_query='quote' is not one of query"):
+        settings_from_config(probe(search_query="quote"))
