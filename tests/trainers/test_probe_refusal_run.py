@@ -74,11 +74,11 @@ def test_probe_refusal_search_variant_two_steps(chat_run, test_corpus, tmp_path)
     searched = [c for c in chats if isinstance(c[1]["content"], list)]
     index = SearchIndex.load(before / "index", max_chars=30)
     assert searched
-    for user, assistant in searched:  # a search for the verse reference, its passage, the answer
-        call, output, answer = assistant["content"]
-        query = call["text"].removeprefix("search: ")
-        assert call["type"] == "python" and query in user["content"]
-        assert output == {"type": "output", "text": index(query)}
+    for user, assistant in searched:  # `search:` (the question is the query), its passage,
+        call, output, answer = assistant["content"]  # and the answer or "I don't know."
+        assert call == {"type": "python", "text": "search:"}
+        assert output == {"type": "output", "text": index(user["content"])}
+        assert answer["type"] == "text" and answer["text"]
     # Arithmetic has nothing to search for: it is refused as before.
     refused = [c[0]["content"] for c in chats if c[1]["content"] == "I don't know."]
     assert all("first words" not in q for q in refused)
