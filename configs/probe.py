@@ -22,7 +22,17 @@ def probe(**overrides) -> ml_collections.ConfigDict:
         # a search call); in between it is left out.
         known_at=defaults.known_at,
         unknown_at=defaults.unknown_at,
+        # At most this many "I don't know" conversations per kept answer (0 = every unknown
+        # question's): refusals alone teach a model to refuse everything.
+        refusal_ratio=defaults.refusal_ratio,
         seed=defaults.seed,
         build_index=False,  # index the corpus into <run>/index and answer with the search tool
+        # With the search tool on: this many more train-split questions (who says a line,
+        # which book a character is in), not probed, written as search conversations.
+        search_practice=0,
+        # What a search conversation searches for: "query" (`search: <the quoted line | the
+        # character | the verse reference>`) or "question" (`search:` alone: the engine
+        # searches with the user's question, so the model need not copy a query).
+        search_query=defaults.search_query,
         baseline="",  # an earlier probe.jsonl: score refusals against its labels
     ) | overrides)

@@ -15,6 +15,9 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         layout="auto",  # conversation files: auto | messages | sharegpt | prompt_completion
         # The built-in mixture, used when data.train_paths is empty.
         mixture_size=3000,  # training conversations
+        # With data.train_paths: this many conversations of the built-in mixture mixed in
+        # (replay, so narrow data such as refusals does not wash out the chat skills).
+        replay=0,
         weights=ml_collections.ConfigDict(dict(DEFAULT_WEIGHTS)),  # share of each kind
         math_levels=(1, 2),  # arithmetic difficulty levels in the mixture
         # column: sums worked digit by digit, carries written | plain: a line per operation

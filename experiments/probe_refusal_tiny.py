@@ -13,9 +13,13 @@ Llama 3's factuality recipe at toy scale, from the speedrun's SFT model
    pretraining text, K = 8 answers sampled each, scored against the reference.
    Train-split questions it gets right ≥ 75% of the time keep a right answer; those it gets
    right ≤ 25% of the time are answered "I don't know." (`:search`: the corpus is indexed
-   into before/index and they are answered with a search call for the quoted line, the
-   character or the verse reference, the passage it returns, and the answer; K = 4).
-2. `sft`: the chat model fine-tuned on those conversations (`sft_tiny.py`, 150 steps).
+   into before/index and they are answered with a search call, `search:` alone, which the
+   engine answers with the passage the question itself finds, then the answer when that
+   passage holds it, else "I don't know."; 600 more train-split questions, not probed, are
+   written the same way (search practice); K = 4).
+2. `sft`: the chat model fine-tuned on those conversations (`sft_tiny.py`): 150 steps
+   among 1,000 replayed conversations of its own SFT mixture (`sft.replay`); `:search`, 280
+   steps on the probe's and the practice conversations.
 3. `after`: the same probe, scored against the `before` labels on the held-out questions;
    it writes after/probe.png (before/after: accuracy, refusals on unknowns, false refusals
    on knowns; with `:search` the after model answers with the search tool).
@@ -48,9 +52,19 @@ def pipeline(arg=None):
     # room, fewer samples (the same settings before and after).
     probe = dict(samples=4, max_new_tokens=112) if search else {}
     tools = {"tools.search.max_chars": 200} if search else {}
+    # Without search: the refusals among 1,000 conversations of the chain's own SFT mixture
+    # (replay; mostly worked arithmetic, the kind of question the model knows), so it learns
+    # to refuse the text questions without unlearning to answer sums.
+    # With search: 600 more train-split questions answered by a search (search practice),
+    # and the call is `search:` alone (the engine searches with the question: this model
+    # cannot copy a ten-word query), so what is left to learn is when to search and copying
+    # the answer out of the passage; 280 steps (~6 epochs).
+    data = ({"train.steps": 280, "train.checkpoint_every": 280} if search
+            else {"sft.replay": 1000})
+    before = dict(build_index=True, search_practice=600, search_query="question") if search \
+        else {}
     return [
-        Stage("before", probe_config(build_index=search, **probe), tools, parent=None),
-        # Only the probe's conversations: a few hundred short ones, ~5 epochs.
+        Stage("before", probe_config(**before, **probe), tools, parent=None),
         Stage("sft", "sft_tiny.py", COMMON | index | tools | {
             "init.from_run": CHAT_MODEL,
             "data.train_paths": StageDir("before", "refusal_sft.jsonl"),
@@ -58,7 +72,7 @@ def pipeline(arg=None):
             "train.eval_every": 0, "train.eval_at_start": False,
             "train.checkpoint_every": 150, "sft.eval_math": 20,
             # a conversation too long for a row (a long passage) is skipped, and counted
-            "data.skip_bad": True}, parent=None),
+            "data.skip_bad": True} | data, parent=None),
         Stage("after", probe_config(**probe), index | tools | {
             "probe.baseline": StageDir("before", "probe.jsonl")}, parent="sft"),
     ]

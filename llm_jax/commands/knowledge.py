@@ -45,7 +45,8 @@ def cmd_probe(args, overrides) -> int:
     settings = ProbeSettings(samples=args.samples, temperature=args.temperature,
                              top_k=args.top_k, top_p=args.top_p,
                              max_new_tokens=args.max_new_tokens, known_at=args.known_at,
-                             unknown_at=args.unknown_at, seed=args.seed)
+                             unknown_at=args.unknown_at, seed=args.seed,
+                             refusal_ratio=args.refusal_ratio, search_query=args.search_query)
     baseline = read_table(args.baseline) if args.baseline else None
     if not args.corpus and not args.run_dir:
         raise DataError("--hf: give the text to make questions from with --corpus PATHS")
@@ -57,7 +58,7 @@ def cmd_probe(args, overrides) -> int:
     out = Path(args.out or Path(args.run_dir or args.hf) / "probe")
     metrics = probe_to_dir(model, params, tokenizer, template, texts, settings, out,
                            per_kind=args.per_kind, heldout_fraction=args.heldout_fraction,
-                           arithmetic=args.arithmetic,
+                           arithmetic=args.arithmetic, search_practice=args.search_practice,
                            tools=make_tools(tokenizer, tool_settings(args)), baseline=baseline)
     counts = metrics["counts"]
     print(f"{counts['questions']} questions; train split: {counts['known']} known, "
@@ -71,7 +72,7 @@ def cmd_probe(args, overrides) -> int:
 
 def add_commands(sub) -> None:
     from llm_jax.commands.models import _sampling_args
-    from llm_jax.recipes.probes import ProbeSettings
+    from llm_jax.recipes.probes import SEARCH_QUERIES, ProbeSettings
 
     defaults = ProbeSettings()
     probe = sub.add_parser("probe", help="ask a chat model questions about its training text: "
@@ -90,6 +91,12 @@ def add_commands(sub) -> None:
                        help="correct fraction from which a question is known")
     probe.add_argument("--unknown-at", type=float, default=defaults.unknown_at,
                        help="correct fraction up to which a question is unknown")
+    probe.add_argument("--refusal-ratio", type=float, default=defaults.refusal_ratio,
+                       help="at most this many refusals per kept answer (0: all)")
+    probe.add_argument("--search-query", choices=SEARCH_QUERIES, default=defaults.search_query,
+                       help="search data searches for the question's query, or the question")
+    probe.add_argument("--search-practice", type=int, default=0, metavar="N",
+                       help="with --search: N more train-split questions as search data")
     probe.add_argument("--baseline", metavar="PROBE_JSONL",
                        help="the model before: refusals are scored against its labels")
     probe.add_argument("--out", help="output folder (default RUN_DIR/probe)")

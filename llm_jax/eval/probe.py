@@ -3,6 +3,7 @@
     results = probe_model(sampler, params, tokenizer, template, questions, settings)
     rows = probe_table(results)                          # per question: correct fraction, answers
     conversations = refusal_conversations(results, settings, search=index)
+    conversations += [search_conversation(q, index) for q in practice]  # more, unprobed
 
 Llama 3's factuality recipe: ask factual questions whose answers are known (from the training
 text, `recipes/probes.py`), sample K answers each, score them against the truth; where the
@@ -18,18 +19,21 @@ the math checker extracts), and as a refusal when it says it does not know.
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
 import re
 from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 
+from llm_jax.errors import ConfigError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.samples import completion_text
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.tools import ToolTokens, search_call
 from llm_jax.recipes.math.answers import check
-from llm_jax.recipes.probes import TITLES, ProbeQuestion, ProbeSettings
+from llm_jax.recipes.probes import SEARCH_QUERIES, TITLES, ProbeQuestion, ProbeSettings
 
 REFUSAL = "I don't know."
 _DROPPED = {"a", "an", "the", *(t.rstrip(".").lower() for t in TITLES)}
@@ -154,8 +158,10 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
                           ) -> list[list[dict]]:
     """SFT conversations from the `split` questions: a known question keeps a right answer
     the model gave; an unknown one is answered `REFUSAL`, or, with `search` (the search tool),
-    with a search call, its output, and the reference answer. Unsure ones are left out."""
-    out = []
+    with a search call, its output, and the reference answer (`search_conversation`). Unsure
+    ones are left out. With `settings.refusal_ratio` > 0, at most that many refusals per kept
+    answer are written (a seeded choice): refusals alone teach a model to refuse everything."""
+    kept, refused = [], []
     for r in results:
         if r.question.split != split:
             continue
@@ -163,13 +169,36 @@ def refusal_conversations(results: Sequence[ProbeResult], settings: ProbeSetting
         user = {"role": "user", "content": r.question.question}
         if kind == "known":  # a right reply as the model gave it (a tool call's output aside)
             reply = next(a for a, ok in zip(r.finals or r.answers, r.correct) if ok)
-            out.append([user, {"role": "assistant", "content": reply}])
+            kept.append([user, {"role": "assistant", "content": reply}])
         elif kind == "unknown" and (search is None or not r.question.query):
-            out.append([user, {"role": "assistant", "content": REFUSAL}])
+            refused.append([user, {"role": "assistant", "content": REFUSAL}])
         elif kind == "unknown":
-            query = r.question.query or r.question.question
-            out.append([user, {"role": "assistant", "content": [
-                {"type": "python", "text": search_call(query)},
-                {"type": "output", "text": search(query)},
-                {"type": "text", "text": f"{r.question.answer}."}]}])
-    return out
+            kept.append(search_conversation(r.question, search, settings.search_query))
+    if settings.refusal_ratio > 0:
+        cap = math.ceil(settings.refusal_ratio * max(len(kept), 1))
+        chosen = sorted(random.Random(settings.seed).sample(range(len(refused)),
+                                                            min(cap, len(refused))))
+        refused = [refused[i] for i in chosen]
+    return kept + refused
+
+
+def search_conversation(question: ProbeQuestion, search: Callable[[str], str],
+                        search_query: str = "query") -> list[dict]:
+    """The question answered with a search, the tool's output, and the reference answer when
+    that output holds it; when it does not (the search missed), "I don't know.": the answer
+    is always one the context supports. `search_query`: "query" searches for the question's
+    `query` (`search: QUERY`), "question" for the question itself (`search:` with no
+    argument, which the engine answers with the user's message; `generate/tools.py`)."""
+    if search_query not in SEARCH_QUERIES:
+        raise ConfigError(f"probe.search_query={search_query!r} is not one of "
+                          f"{', '.join(SEARCH_QUERIES)}")
+    query = question.query or question.question
+    if search_query == "question":
+        query = ""
+    output = search(query or question.question)
+    answer = f"{question.answer}." if is_correct(output, question.answer) else REFUSAL
+    return [{"role": "user", "content": question.question},
+            {"role": "assistant", "content": [
+                {"type": "python", "text": search_call(query).rstrip()},
+                {"type": "output", "text": output},
+                {"type": "text", "text": answer}]}]

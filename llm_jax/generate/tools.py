@@ -15,6 +15,9 @@ the output "error", as a tool would answer.
 Every tool shares that layout and that forcing. Which tool a call goes to is decided by its
 text (a `Toolbox`): `search: QUERY` or `search("QUERY")` goes to the tool named `search` (a
 BM25 index, `generate/search.py`); a call naming no registered tool goes to the calculator.
+A named call with nothing after the colon (`search:`) asks about the user's last message: the
+tool gets that text (the question) as its argument, as retrieval-augmented chat searches with
+the user's words; the model decides when to look something up without having to copy a query.
 
 The returned `Rollout` has the sampler's layout: `tokens` hold sampled and forced tokens in
 order, `mask` is 1 on sampled tokens only, and `lengths` counts both (so positions at or after
@@ -62,11 +65,13 @@ class Toolbox:
     named: Mapping[str, Tool] = dataclasses.field(default_factory=dict)
     default: Tool = calculator
 
-    def run(self, call: str) -> str:
-        """The output of one call's text (a tool that raises answers "error")."""
+    def run(self, call: str, question: Callable[[], str] = str) -> str:
+        """The output of one call's text (a tool that raises answers "error"); a named call
+        without an argument gets `question()` (the user's last message) instead."""
         match = _NAMED_CALL.fullmatch(call)
         if match and match.group(1) in self.named:
             argument = match.group(2) if match.group(2) is not None else match.group(3)
+            argument = argument if argument.strip() else question()
             tool = self.named[match.group(1)]
         else:
             tool, argument = self.default, call
@@ -114,13 +119,31 @@ def make_tools(tokenizer, settings: Mapping | None = None) -> ToolTokens | None:
     return ToolTokens.from_tokenizer(tokenizer, Toolbox(named))
 
 
-def tool_output(tokens: Sequence[int], tokenizer, tools: ToolTokens) -> list[int]:
-    """The forced tokens answering the call that `tokens` ends with."""
+def tool_output(tokens: Sequence[int], tokenizer, tools: ToolTokens,
+                prompt: Sequence[int] = ()) -> list[int]:
+    """The forced tokens answering the call that `tokens` ends with (`prompt`: the tokens
+    before them, where a call without an argument finds the user's question)."""
     tokens = list(tokens)
     starts = [i for i, t in enumerate(tokens) if t == tools.python_start]
     call = tokenizer.decode(tokens[starts[-1] + 1:-1]) if starts else ""
-    result = tools.toolbox.run(call)
+    result = tools.toolbox.run(call, lambda: last_user_text(prompt, tokenizer))
     return [tools.output_start, *tokenizer.encode(result), tools.output_end]
+
+
+def last_user_text(prompt: Sequence[int], tokenizer) -> str:
+    """The text of the last user turn in `prompt` (our template's
+    `<|im_start|>user<|im_sep|>TEXT<|im_end|>`); "" when there is none."""
+    start, sep, end = (tokenizer.special_id(t) for t in
+                       ("<|im_start|>", "<|im_sep|>", "<|im_end|>"))
+    prompt = [int(t) for t in prompt]
+    text = ""
+    for i in [i for i, t in enumerate(prompt) if t == start]:
+        rest = prompt[i + 1:]
+        if sep not in rest or tokenizer.decode(rest[:rest.index(sep)]).strip() != "user":
+            continue
+        body = rest[rest.index(sep) + 1:]
+        text = tokenizer.decode(body[:body.index(end)] if end in body else body)
+    return text
 
 
 @dataclasses.dataclass
@@ -197,7 +220,7 @@ def _absorb(rows: list[_Row], indices, out: Rollout, budget: int, tokenizer,
             cut = n < int(out.lengths[j])
             row.finish = FINISH_LENGTH if cut else int(out.finish_reason[j])
             continue
-        forced = tool_output(row.tokens, tokenizer, tools)
+        forced = tool_output(row.tokens, tokenizer, tools, row.prompt)
         if on_forced is not None:
             on_forced(i, forced)
         room = budget - len(row.tokens)

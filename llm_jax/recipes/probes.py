@@ -6,6 +6,7 @@
 Three templates, each reading a pattern the text itself marks, so the reference answer is
 the text's own:
 - `speaker`: a quoted line and the name after it (`"...," said Mr. Knightley`): who says it?
+  (`search_practice` also reads `replied`, `cried`, ... for more search conversations.)
 - `book`: a titled character (`Mr. Tilney`, `Miss Bates`) named in one book of the corpus
   only, at least `min_mentions` times: which book are they in?
 - `verse`: a chapter heading (`Genesis 1`) and a numbered verse under it (`  3 And God...`):
@@ -32,11 +33,14 @@ from pathlib import Path
 KINDS = ("speaker", "book", "verse")
 TITLES = ("Mr.", "Mrs.", "Miss", "Lady", "Sir", "Colonel", "Captain", "Dr.")
 _TITLE = "|".join(re.escape(t) for t in TITLES)
-_SPEAKER = re.compile(r'"([^"]{20,90}?)[,!?]"\s+said\s+((?:(?:' + _TITLE + r')\s+)?[A-Z][a-z]+)')
+# More ways the text names a speaker: only search practice uses them (`search_practice`),
+# so the probed questions (and their held-out split) stay those of `said`.
+SPEECH_VERBS = ("said", "replied", "cried", "added", "continued", "answered", "returned")
 _CHARACTER = re.compile(r"\b(?:" + _TITLE + r")\s+[A-Z][a-z]+")
 _CHAPTER = re.compile(r"^(\S.*?) (\d+)\s*$")
 _VERSE = re.compile(r"^\s+(\d+) (.*)$")
 VERSE_WORDS = 5  # words of a verse a `verse` answer holds
+SEARCH_QUERIES = ("query", "question")  # what a search conversation searches for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,8 @@ class ProbeSettings:
     max_new_tokens: int = 32
     known_at: float = 0.75  # correct fraction at or above which a question is known
     unknown_at: float = 0.25  # at or below which it is unknown (refusal data)
+    refusal_ratio: float = 0.0  # at most this many refusals per kept answer (0 = all)
+    search_query: str = "query"  # search data asks for: query (`search: QUERY`) | question
     seed: int = 0
 
 
@@ -70,11 +76,18 @@ def book_title(path: str | Path) -> str:
     return "King James Bible" if stem.lower() == "kjv" else stem.replace("_", " ").title()
 
 
-def speaker_questions(text: str, book: str) -> list[ProbeQuestion]:
-    """Who says a quoted line: one question per distinct line."""
+def _speaker_pattern(verbs: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r'"([^"]{20,90}?)[,!?]"\s+(?:' + "|".join(verbs) + r')\s+((?:(?:'
+                      + _TITLE + r')\s+)?[A-Z][a-z]+)')
+
+
+def speaker_questions(text: str, book: str, verbs: tuple[str, ...] = ("said",)
+                      ) -> list[ProbeQuestion]:
+    """Who says a quoted line (`"...," said NAME`, or another of `verbs`): one question per
+    distinct line."""
     flat = " ".join(text.split())
     seen, out = set(), []
-    for quote, name in _SPEAKER.findall(flat):
+    for quote, name in _speaker_pattern(verbs).findall(flat):
         quote = quote.strip()
         if quote in seen or name in ("He", "She", "It", "I"):
             continue
@@ -150,3 +163,18 @@ def probe_questions(texts: Mapping[str, str], *, per_kind: int = 100,
             out.append(dataclasses.replace(q, split=_split(q.question, heldout_fraction)))
     return out + [dataclasses.replace(q, split=_split(q.question, heldout_fraction))
                   for q in arithmetic_questions(arithmetic, seed)]
+
+
+def search_practice(texts: Mapping[str, str], *, limit: int, heldout_fraction: float = 0.25,
+                    exclude=(), seed: int = 0) -> list[ProbeQuestion]:
+    """Up to `limit` more train-split questions whose answer a search finds: who says a line
+    (any of `SPEECH_VERBS`) and which book a character is in (named twice or more), minus the
+    questions in `exclude`. They are not probed: a search is a right way to answer whether or
+    not the model knew, so they only add search conversations. Held-out questions are never
+    among them (the split is a hash of the question's text)."""
+    skip = set(exclude)
+    pool = [q for b, t in texts.items() for q in speaker_questions(t, b, SPEECH_VERBS)]
+    pool += book_questions(texts, min_mentions=2)
+    pool = [q for q in pool
+            if q.question not in skip and _split(q.question, heldout_fraction) == "train"]
+    return random.Random(seed).sample(pool, min(limit, len(pool)))

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from llm_jax.errors import DataError, RunError
+from llm_jax.errors import ConfigError, DataError, RunError
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,21 @@ def read_table(path: str | Path) -> list[dict]:
 
 def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], settings, out: Path,
                  *, per_kind: int, heldout_fraction: float, arithmetic: int = 0, tools=None,
-                 baseline: list[dict] | None = None) -> dict:
+                 baseline: list[dict] | None = None, search_practice: int = 0) -> dict:
     """Probe the model and write probe.jsonl, refusal_sft.jsonl and metrics.json into `out`;
-    returns the metrics ({"train": {...}, "heldout": {...}, "counts": {...}})."""
-    from llm_jax.eval.probe import probe_metrics, probe_model, probe_table, refusal_conversations
+    returns the metrics ({"train": {...}, "heldout": {...}, "counts": {...}}). With the
+    search tool on, `search_practice` more train-split questions become search conversations
+    (`recipes/probes.search_practice`)."""
+    from llm_jax.eval.probe import (
+        probe_metrics,
+        probe_model,
+        probe_table,
+        refusal_conversations,
+        search_conversation,
+    )
     from llm_jax.generate.sampler import Sampler
     from llm_jax.recipes.probes import probe_questions
+    from llm_jax.recipes.probes import search_practice as practice_questions
 
     questions = probe_questions(texts, per_kind=per_kind, heldout_fraction=heldout_fraction,
                                 seed=settings.seed, arithmetic=arithmetic)
@@ -84,9 +93,14 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
     rows = probe_table(results, settings)
     search = tools.toolbox.named.get("search") if tools is not None else None
     conversations = refusal_conversations(results, settings, search=search)
+    practice = practice_questions(texts, limit=search_practice, seed=settings.seed,
+                                  heldout_fraction=heldout_fraction,
+                                  exclude=[q.question for q in questions]) if search else []
+    conversations += [search_conversation(q, search, settings.search_query) for q in practice]
     labels = [r["label"] for r in rows if r["split"] == "train"]
     metrics = {split: probe_metrics(rows, baseline, split) for split in ("train", "heldout")}
     metrics["counts"] = {"questions": len(rows), "conversations": len(conversations),
+                         "search_practice": len(practice),
                          **{label: labels.count(label) for label in ("known", "unknown",
                                                                       "unsure")}}
     out.mkdir(parents=True, exist_ok=True)
@@ -101,10 +115,14 @@ def probe_to_dir(model, params, tokenizer, template, texts: dict[str, str], sett
 
 def settings_from_config(probe):
     """The `ProbeSettings` named in a config's `probe` section."""
-    from llm_jax.recipes.probes import ProbeSettings
+    from llm_jax.recipes.probes import SEARCH_QUERIES, ProbeSettings
 
     fields = {f.name for f in dataclasses.fields(ProbeSettings)}
-    return ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
+    settings = ProbeSettings(**{k: v for k, v in probe.items() if k in fields})
+    if settings.search_query not in SEARCH_QUERIES:
+        raise ConfigError(f"probe.search_query={settings.search_query!r} is not one of "
+                          f"{', '.join(SEARCH_QUERIES)}")
+    return settings
 
 
 def main(config, run_dir: Path) -> dict[str, float]:
@@ -135,7 +153,7 @@ def main(config, run_dir: Path) -> dict[str, float]:
     metrics = probe_to_dir(
         model, params, tokenizer, template, book_texts(corpus), settings_from_config(probe),
         run_dir, per_kind=probe.per_kind, heldout_fraction=probe.heldout_fraction,
-        arithmetic=probe.arithmetic,
+        arithmetic=probe.arithmetic, search_practice=probe.get("search_practice", 0),
         tools=make_tools(tokenizer, tools_settings),
         baseline=read_table(probe.baseline) if probe.baseline else None)
     flat = {f"probe/{split}/{k}": v for split in ("train", "heldout")

@@ -14,6 +14,7 @@ set-up.
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 
 import jax
@@ -67,15 +68,19 @@ def load_conversations(config: ml_collections.ConfigDict, tokenizer, template,
         firsts = [next((m["content"] for m in c if m["role"] == "user"), None) for c in heldout]
         questions = {"identity": [], "math": [],
                      "extra": [q for q in firsts if isinstance(q, str)][:sft.eval_math]}
+        if sft.get("replay", 0):  # the files' conversations among the built-in mixture's
+            mixture = builtin_mixture(config, size=sft.replay)[0]
+            train = train + mixture
+            random.Random(data.shuffle_seed).shuffle(train)
     else:
         train, heldout, questions = builtin_mixture(config)
     return train, heldout, questions
 
 
-def builtin_mixture(config: ml_collections.ConfigDict):
+def builtin_mixture(config: ml_collections.ConfigDict, size: int | None = None):
     """The built-in mixture (identity, refusals, arithmetic, gsm_symbolic, calculator,
-    passages of the corpus), plus the held-out identity phrasings and arithmetic problems the
-    chat evaluation asks."""
+    passages of the corpus; `size` conversations, default `sft.mixture_size`), plus the
+    held-out identity phrasings and arithmetic problems the chat evaluation asks."""
     from llm_jax.data.corpus import default_corpus
     from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
     from llm_jax.recipes.math.sources import stratified_heldout
@@ -86,7 +91,7 @@ def builtin_mixture(config: ml_collections.ConfigDict):
     sft = config.sft
     book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]
     train, heldout = build_mixture(
-        config.data.shuffle_seed, size=sft.mixture_size, eval_size=sft.eval_size,
+        config.data.shuffle_seed, size=size or sft.mixture_size, eval_size=sft.eval_size,
         name=sft.identity_name, maker=sft.identity_maker, books=load_books(book_paths),
         weights=sft.weights.to_dict(), levels=tuple(sft.math_levels),
         answer_first=sft.answer_first, working=sft.math_working)

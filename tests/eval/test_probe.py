@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from llm_jax.errors import ConfigError
 from llm_jax.eval.probe import (
     REFUSAL,
     ProbeResult,
@@ -17,8 +18,9 @@ from llm_jax.eval.probe import (
     probe_metrics,
     probe_table,
     refusal_conversations,
+    search_conversation,
 )
-from llm_jax.recipes.probes import ProbeQuestion, book_title, probe_questions
+from llm_jax.recipes.probes import ProbeQuestion, book_title, probe_questions, search_practice
 
 NOVEL_A = """CHAPTER I
 
@@ -118,12 +120,17 @@ def test_refusal_data_follows_the_scores():
     assert plain == [
         [{"role": "user", "content": "Q known"}, {"role": "assistant", "content": "Emma"}],
         [{"role": "user", "content": "Q unknown"}, {"role": "assistant", "content": REFUSAL}]]
-    searched = refusal_conversations(results, settings, search=lambda q: f"passage for {q}")
+    searched = refusal_conversations(results, settings,
+                                     search=lambda q: f'"{q}," said Harriet')
     assert searched[0] == plain[0]
     assert searched[1][1]["content"] == [
         {"type": "python", "text": "search: the line"},  # the question's query
-        {"type": "output", "text": "passage for the line"},
+        {"type": "output", "text": '"the line," said Harriet'},
         {"type": "text", "text": "Harriet."}]
+    # A search whose output does not hold the answer ends in "I don't know", not a guess.
+    missed = refusal_conversations(results, settings, search=lambda q: f"passage for {q}")
+    assert missed[1][1]["content"][1:] == [
+        {"type": "output", "text": "passage for the line"}, {"type": "text", "text": REFUSAL}]
     # Stricter thresholds move the same scores to other labels.
     strict = ProbeSettings(known_at=1.0, unknown_at=0.0)
     assert [label(r, strict) for r in results] == ["unsure", "unsure", "unsure", "unknown"]
@@ -212,3 +219,73 @@ def test_the_final_answer_is_what_follows_the_last_tool_output():
     assert final_texts(rollout, tok, tools) == ["Harriet.", "Knightley."]
     # The passage named Knightley, the model answered Harriet: wrong.
     assert not is_correct(final_texts(rollout, tok, tools)[0], "Mr. Knightley")
+
+
+def test_refusal_ratio_caps_refusals_per_kept_answer():
+    results = [_result("Q known", "Emma", [True] * 4)]
+    results += [_result(f"Q unknown {i}", "Harriet", [False] * 4) for i in range(10)]
+
+    def refusals(ratio, seed=0):
+        settings = ProbeSettings(refusal_ratio=ratio, seed=seed)
+        chats = refusal_conversations(results, settings)
+        assert chats[0][1]["content"] == "Emma"  # the kept answer always stays
+        return [c[0]["content"] for c in chats if c[1]["content"] == REFUSAL]
+
+    assert len(refusals(0.0)) == 10  # no cap
+    assert len(refusals(3.0)) == 3 and len(refusals(2.5)) == 3  # ceil(ratio * 1 kept)
+    assert len(refusals(20.0)) == 10
+    picked = refusals(3.0)
+    assert picked == refusals(3.0) and set(picked) <= {f"Q unknown {i}" for i in range(10)}
+    assert any(refusals(3.0, seed) != picked for seed in range(1, 6))  # a seeded choice
+
+
+def test_search_practice_adds_train_split_questions_a_search_answers():
+    text = NOVEL_A + """
+"I have not the pleasure of understanding you," replied Elizabeth, coolly.
+"""
+    texts = {"Pride And Prejudice": text, "Emma": NOVEL_B}
+    every = search_practice(texts, limit=100, heldout_fraction=0.0)
+    lines = {q.query: q.answer for q in every if q.kind == "speaker"}
+    # `replied` counts as well as `said`; book questions need only two mentions.
+    assert lines["I have not the pleasure of understanding you"] == "Elizabeth"
+    assert lines["I shall walk into the village before dinner"] == "Mr. Darcy"
+    assert ("In which book does Miss Bates appear?", "Emma") in {
+        (q.question, q.answer) for q in every if q.kind == "book"}
+    assert all(q.split == "train" for q in every)
+    assert len(search_practice(texts, limit=2, heldout_fraction=0.0)) == 2
+    excluded = search_practice(texts, limit=100, heldout_fraction=0.0,
+                               exclude=[every[0].question])
+    assert {q.question for q in excluded} == {q.question for q in every[1:]}
+    # A held-out question (the split hashes the question) is never practised.
+    assert search_practice(texts, limit=100, heldout_fraction=1.0) == []
+    chat = search_conversation(every[0], lambda q: f"{every[0].book}: {q} {every[0].answer}")
+    assert chat[1]["content"][2]["text"] == f"{every[0].answer}."
+
+
+def test_search_conversations_can_search_with_the_question():
+    question = ProbeQuestion('In Emma, who says "the line"?', "Harriet", "speaker", "Emma",
+                             query="the line")
+    asked = []
+
+    def search(text):
+        asked.append(text)
+        return f'Emma: "{text}," said Harriet'
+
+    by_query = search_conversation(question, search)[1]["content"]
+    by_question = search_conversation(question, search, "question")[1]["content"]
+    assert asked == ["the line", question.question]  # what the tool was given
+    assert by_query[0]["text"] == "search: the line"
+    assert by_question[0]["text"] == "search:"  # no query: the engine uses the question
+    assert by_question[2]["text"] == "Harriet."
+    with pytest.raises(ConfigError, match="probe.search_query='quote'"):
+        search_conversation(question, search, "quote")
+
+
+def test_probe_settings_come_from_the_config_section():
+    from configs.probe import probe
+    from llm_jax.trainers.probe import settings_from_config
+
+    settings = settings_from_config(probe(refusal_ratio=2.0, search_query="question"))
+    assert (settings.refusal_ratio, settings.search_query) == (2.0, "question")
+    with pytest.raises(ConfigError, match=r"probe.search_query='quote' is not one of query"):
+        settings_from_config(probe(search_query="quote"))

@@ -203,3 +203,42 @@ def test_sample_answers_search_calls_or_names_a_bad_index(tiny_pretrained_run, i
     assert main([*args, "--search", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "nowhere") in err
+
+
+class _ChatTok(_Tok):
+    """Bytes, our template's special tokens and the tool tokens (decoding to nothing)."""
+
+    ids = {"<|im_start|>": 290, "<|im_sep|>": 291, "<|im_end|>": 292,
+           "<|python_start|>": 300, "<|python_end|>": 301, "<|output_start|>": 302,
+           "<|output_end|>": 303}
+
+    def special_id(self, token):
+        return self.ids[token]
+
+
+def test_a_search_call_without_a_query_searches_the_users_question(index_dir):
+    from llm_jax.data.chat import OurTemplate
+    from llm_jax.generate.tools import last_user_text
+
+    tok = _ChatTok()
+    question = "Who is handsome, clever, and rich?"
+    prompt = OurTemplate().render_for_generation(
+        [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hi"},
+         {"role": "user", "content": question}], tok)
+    assert last_user_text(prompt, tok) == question  # the last user turn, whole
+    assert last_user_text(prompt[:3], tok) == ""
+    index = SearchIndex.load(index_dir, max_chars=60)
+    tools = ToolTokens.from_tokenizer(tok, Toolbox({"search": index}))
+    call = [300, *tok.encode("search:"), 301]
+    sampler = ScriptedSampler([[], [], [[50, *call], [*tok.encode("Emma"), EOS]]])
+    cfg = SamplingConfig(max_new_tokens=160, stop_tokens=(EOS,))
+    rollout, _ = generate_replies(sampler, None, [prompt], jax.random.PRNGKey(0), cfg, tok,
+                                  tools)
+    forced = tool_output(call, tok, tools, prompt)
+    assert tok.decode(forced) == index(question) != index("")
+    assert index(question).startswith("Emma: handsome, clever, and rich, with a comfortable")
+    row = [50, *call, *forced, *tok.encode("Emma"), EOS]
+    assert rollout.tokens[0, :len(row)].tolist() == row
+    # A call with a query still searches for it.
+    assert Toolbox({"search": index}).run("search: Genesis", lambda: question) == \
+        index("Genesis")

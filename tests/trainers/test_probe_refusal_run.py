@@ -37,7 +37,9 @@ def _pipeline_args(chat_run, test_corpus, workdir, variant=""):
             "--config.probe.max_new_tokens=6", "--config.probe.unknown_at=0.5",
             "--config.wandb.mode=offline", "--stage.sft.train.steps=2",
             "--stage.sft.data.seq_len=64", "--stage.sft.train.eval_batches=1",
-            "--stage.sft.sft.eval_max_new_tokens=4", "--config.tools.search.max_chars=30"]
+            "--stage.sft.sft.eval_max_new_tokens=4", "--config.tools.search.max_chars=30",
+            # a few conversations of the built-in mixture replayed among the probe's
+            "--stage.sft.sft.replay=12"]
 
 
 def _metrics(stage_dir: Path) -> dict:
@@ -55,6 +57,8 @@ def test_probe_refusal_two_steps(chat_run, test_corpus, tmp_path):
     unknown = [r["question"] for r in rows if r["split"] == "train" and r["label"] == "unknown"]
     assert [c[0]["content"] for c in chats if c[1]["content"] == "I don't know."] == unknown
     assert (workdir / "02-sft" / "done.json").is_file()
+    sft_config = json.loads((workdir / "02-sft" / "config.json").read_text())
+    assert sft_config["sft"]["replay"] == 12
     m = _metrics(after)["heldout"]
     assert {"accuracy", "refusal_on_unknown", "false_refusal_on_known"} <= set(m)
     assert (after / "probe.png").stat().st_size > 1000
@@ -70,11 +74,11 @@ def test_probe_refusal_search_variant_two_steps(chat_run, test_corpus, tmp_path)
     searched = [c for c in chats if isinstance(c[1]["content"], list)]
     index = SearchIndex.load(before / "index", max_chars=30)
     assert searched
-    for user, assistant in searched:  # a search for the verse reference, its passage, the answer
-        call, output, answer = assistant["content"]
-        query = call["text"].removeprefix("search: ")
-        assert call["type"] == "python" and query in user["content"]
-        assert output == {"type": "output", "text": index(query)}
+    for user, assistant in searched:  # `search:` (the question is the query), its passage,
+        call, output, answer = assistant["content"]  # and the answer or "I don't know."
+        assert call == {"type": "python", "text": "search:"}
+        assert output == {"type": "output", "text": index(user["content"])}
+        assert answer["type"] == "text" and answer["text"]
     # Arithmetic has nothing to search for: it is refused as before.
     refused = [c[0]["content"] for c in chats if c[1]["content"] == "I don't know."]
     assert all("first words" not in q for q in refused)
