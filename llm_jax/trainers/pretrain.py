@@ -33,7 +33,7 @@ from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.stats import unigram_entropy
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import ConfigError, DataError
-from llm_jax.eval.heldout import make_lm_evaluator
+from llm_jax.eval.registry import build_evaluators
 from llm_jax.eval.samples import make_sample_fn
 from llm_jax.generate.sampler import Sampler, SamplingConfig
 from llm_jax.losses.lm import make_lm_loss
@@ -41,8 +41,7 @@ from llm_jax.models.transformer import Transformer
 from llm_jax.recipes.generated import mix_generated
 from llm_jax.runs import RunDir
 from llm_jax.train.loop import batch_iteration
-from llm_jax.train.setup import optimizer_from_config, start_run
-from llm_jax.train.step import make_train_step
+from llm_jax.train.setup import start_run
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         # --- model, optimizer, state
         model_cfg = run.model_config(tokenizer.vocab_size)
         model = Transformer(model_cfg)
-        optimizer, schedule = optimizer_from_config(config, config.train.steps)
+        optimizer, schedule = run.optimizer()
         state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
         if start == 0:
             entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
@@ -167,16 +166,15 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         def apply(params, tokens, positions, segment_ids):
             return model.apply({"params": params}, tokens, positions, segment_ids)
 
-        train_step = make_train_step(
-            make_lm_loss(apply), optimizer, grad_accum=config.optim.grad_accum,
-            skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule)
-        step_fn = run.jit_step(train_step, shardings)
+        step_fn, full_params = run.update_step(make_lm_loss(apply), optimizer, schedule,
+                                               shardings)
 
         # --- evaluations
         val = eval_batches(val_docs, tokenizer, seq_len=seq_len, batch_size=global_batch,
                            max_batches=config.train.eval_batches,
                            host_index=jax.process_index(), host_count=jax.process_count())
-        evaluate = make_lm_evaluator(apply, val, run.put_batch, tokenizer.token_byte_lengths())
+        evaluate = build_evaluators(config, apply=apply, lm_batches=val, put_batch=run.put_batch,
+                                    tokenizer=tokenizer)
         t = config.train
         sampling = SamplingConfig(max_new_tokens=t.sample_tokens,
                                   temperature=t.sample_temperature, top_p=t.sample_top_p,
@@ -191,12 +189,6 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         loop_cfg = run.loop_config(
             tokens_per_iteration=tokens_per_step,
             flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens_per_step)
-        final_metrics: dict[str, float] = {}
-
-        def evaluate_and_keep(params):
-            final_metrics.update(evaluate(params))
-            return final_metrics
-
-        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                  start=start, data_iter=data_iter, evaluate=evaluate_and_keep, sample=sample)
-    return final_metrics
+        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
+                         start=start, data_iter=data_iter, sample=sample,
+                         evaluate=lambda params: evaluate(full_params(params)))
