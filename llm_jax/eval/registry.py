@@ -50,8 +50,6 @@ def register(name: str) -> Callable:
 def build_evaluators(config: ml_collections.ConfigDict, **parts: Any) -> Evaluate:
     """`evaluate(params)`: the evaluators `config.evals` names, built from the stage's
     `parts`, their metrics merged."""
-    from llm_jax.eval import evaluators  # noqa: F401 - registers the built-in evaluators
-
     if "evals" not in config:
         raise ConfigError(f"config.evals is not set; name the evaluations of the stage "
                           f"(configs/evals.py), from: {', '.join(EVALUATORS)}")
@@ -78,3 +76,6 @@ def build_evaluators(config: ml_collections.ConfigDict, **parts: Any) -> Evaluat
         return metrics
 
     return evaluate
+
+
+from llm_jax.eval import evaluators  # noqa: E402, F401 - registers the built-in evaluators

@@ -1,23 +1,13 @@
-"""Preference pairs for the reward-model and DPO stages: files or the built-in gold set,
-tokenized once and served as fixed-shape batches that depend only on (seed, iteration).
+"""Preference pairs for the reward-model and DPO stages (`config.preferences`): files, or the
+built-in set, K replies of the parent to each built-in RLHF prompt ranked by the gold judge
+(held-out prompts labelled without noise).
 
-    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "DPO")
+    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "dpo")
     batch = pairs.schedule(iteration); for batch in pairs.heldout_batches: ...
 
-    sets = load_preference_sets(config, run_dir, tokenizer, template, parent=parent_fn)
-    train = tokenize_pairs(sets.train, tokenizer, template, seq_len)
-    schedule = PairSchedule(train, batch_size=16, length=128, pad_id=tok.pad_id, seed=0)
-    batch = schedule(iteration)              # this host's rows: preference_batch + "margin"
-    for batch in fixed_batches(heldout, batch_size=16, length=128, pad_id=tok.pad_id): ...
-
-Where pairs come from (`config.preferences`, configs/preference.py): `data.train_paths` in any
-layout `read_preferences` accepts, held out from `data.val_paths` or by prompt; else the
-built-in set, K replies of the parent model (`parent()` -> (sampler, params), called only when
-the set must be made) to each `rlhf_prompts("train")` prompt ranked by the gold judge, and
-held-out pairs from `rlhf_prompts("heldout")` labelled without noise. The built-in set is
-written to `<run>/preferences/` as JSONL, so a resumed run reads the pairs it trained on
-instead of sampling again. A batch's rows are a seeded permutation walked epoch by epoch, so a
-resumed run sees the batches an unbroken one would have seen, with no iterator to checkpoint.
+The built-in set is cached in `<run>/preferences/`, so a resumed run reads the pairs it trained
+on instead of sampling again; a batch's rows are a seeded permutation walked epoch by epoch,
+so a resumed run sees an unbroken run's batches with no iterator to checkpoint.
 """
 
 from __future__ import annotations

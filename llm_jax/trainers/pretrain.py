@@ -1,10 +1,7 @@
-"""Pretraining: next-token prediction on packed documents.
+"""Pretraining: next-token prediction on packed documents of a corpus (files, a HF dataset
+or the default corpus), with the tokenizer it trains and a unigram baseline to beat.
 
     llm-jax train experiments/pretrain_tiny.py [--config.train.steps=2000] [--workdir DIR]
-
-What is particular to this stage: the corpus (files, a HF dataset or the default corpus), the
-tokenizer it trains, and the unigram baseline its validation loss must beat. Everything else
-is the shared run set-up (`train/setup.py`).
 """
 
 from __future__ import annotations

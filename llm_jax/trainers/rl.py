@@ -1,19 +1,10 @@
-"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, and
-rejection-sampling fine-tuning.
+"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, rejection
+sampling. Tunix's split: roles built once (`rl/roles.py`), a rollout worker returning an
+`Experience` each iteration, and the learner `rl.algorithm` names (`rl/learners/`), so a new
+algorithm is a new learner and a config preset, never a copy of this loop.
 
     llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default
-    llm-jax train experiments/rft_math_tiny.py
     llm-jax train experiments/rlhf_tiny.py:ppo       # PPO with a critic against a reward model
-
-The stage is roles, a rollout worker and a learner (Tunix's split):
-* the roles (`llm_jax.rl.roles`) are built once: the policy, the frozen reference (for a KL
-  term or KL tracking), the reward (`rl.reward`) and the gold judge (`rl.gold`);
-* each iteration the rollout worker (`llm_jax.rl.rollout`) samples `group_size` completions
-  for `prompts_per_iteration` training problems, scores them and returns an `Experience`;
-* the learner named by `rl.algorithm` (`llm_jax.rl.learners`) turns it into updates: the
-  GRPO family's clipped surrogate, PPO's actor-critic, or rejection sampling's LM loss.
-Held-out evaluation and the RLHF stop rules are callbacks of the shared loop. Which algorithm
-runs is the config's `rl` section (configs/rl.py), never a copy of this loop.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""Supervised fine-tuning: a base model becomes an assistant by training on conversations.
+"""Supervised fine-tuning: conversations (files, or the built-in mixture) rendered with a chat
+template into packed rows whose `loss_mask` is 1 only on assistant tokens.
 
     llm-jax train experiments/sft_tiny.py        # from runs/pretrain_tiny/default
-    llm-jax train experiments/sft_tiny.py --config.init.from_hf=path/to/hub/folder
-
-What is particular to this stage: conversations (files in any layout the loaders accept, or
-the built-in mixture), rendered with a chat template (ours, or a Hub model's own Jinja
-template) into packed rows whose `loss_mask` is 1 only on assistant tokens, and chat
-evaluations (held-out assistant-token loss, replies that end, identity, arithmetic).
-The loss is the pretraining loss restricted to the mask; everything else is the shared run
-set-up.
 """
 
 from __future__ import annotations
