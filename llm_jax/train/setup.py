@@ -296,6 +296,42 @@ class Run:
                                lr_schedule=lr_schedule)
         return jit_step(step, shardings), full_params
 
+    def train_lm(self, model_cfg: ModelConfig, data_iter, heldout_batches, tokenizer, *,
+                 started: Callable[[int], None] | None = None,
+                 sample: Callable | None = None, **eval_parts) -> dict[str, float]:
+        """A language-model stage once its data is ready (pretraining, SFT): the LM loss on
+        the batches' `loss_mask` (every real token without one), `config.evals` given the
+        held-out batches, a sampler and `eval_parts`, and the loop. `started(start)` runs
+        once the tracker is up; `sample(sampler)` makes the loop's sample function."""
+        from llm_jax.eval.registry import build_evaluators
+        from llm_jax.generate.sampler import Sampler
+        from llm_jax.losses.lm import make_lm_loss
+        from llm_jax.train.loop import batch_iteration
+
+        model = Transformer(model_cfg)
+
+        def apply(params, tokens, positions, segment_ids):
+            return model.apply({"params": params}, tokens, positions, segment_ids)
+
+        optimizer, schedule = self.optimizer()
+        state, shardings, start = self.init_state(model_cfg, optimizer, data_iter=data_iter)
+        if started is not None:
+            started(start)
+        step_fn, full_params = self.update_step(make_lm_loss(apply), optimizer, schedule,
+                                                shardings)
+        sampler = Sampler(model, mesh=self.mesh, rules=self.rules)
+        evaluate = build_evaluators(self.config, apply=apply, lm_batches=heldout_batches,
+                                    put_batch=self.put_batch, tokenizer=tokenizer,
+                                    sampler=sampler, **eval_parts)
+        seq_len = self.config.data.seq_len
+        tokens = self.config.data.batch_size * seq_len
+        loop_cfg = self.loop_config(tokens_per_iteration=tokens,
+                                    flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens)
+        return self.train(state, batch_iteration(step_fn, data_iter, self.put_batch), loop_cfg,
+                          start=start, data_iter=data_iter,
+                          sample=sample(sampler) if sample is not None else None,
+                          evaluate=lambda params: evaluate(full_params(params)))
+
     def jit_step(self, train_step: Callable, shardings: TrainState) -> Callable:
         return jit_train_step(train_step, shardings, self.batch_sharding)
 

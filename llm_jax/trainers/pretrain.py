@@ -30,14 +30,10 @@ from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.stats import unigram_entropy
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import ConfigError, DataError
-from llm_jax.eval.registry import build_evaluators
 from llm_jax.eval.samples import make_sample_fn
-from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.losses.lm import make_lm_loss
-from llm_jax.models.transformer import Transformer
+from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.recipes.generated import mix_generated
 from llm_jax.runs import RunDir
-from llm_jax.train.loop import batch_iteration
 from llm_jax.train.setup import start_run
 
 log = logging.getLogger(__name__)
@@ -146,46 +142,26 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         seq_len, global_batch = config.data.seq_len, config.data.batch_size
         data_iter = data_iterator(config.data, train, tokenizer)
 
-        # --- model, optimizer, state
-        model_cfg = run.model_config(tokenizer.vocab_size)
-        model = Transformer(model_cfg)
-        optimizer, schedule = run.optimizer()
-        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
-        if start == 0:
-            entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
-                                      tokenizer.vocab_size)
-            run.tracker.summary(unigram_entropy=entropy, train_documents=len(train))
-            log.info("validation unigram entropy: %.3f nats/token", entropy)
-        if bad_records.count:
-            run.tracker.summary(bad_records=bad_records.count)
-
-        # --- update step
-        def apply(params, tokens, positions, segment_ids):
-            return model.apply({"params": params}, tokens, positions, segment_ids)
-
-        step_fn, full_params = run.update_step(make_lm_loss(apply), optimizer, schedule,
-                                               shardings)
-
-        # --- evaluations
         val = eval_batches(val_docs, tokenizer, seq_len=seq_len, batch_size=global_batch,
                            max_batches=config.train.eval_batches,
                            host_index=jax.process_index(), host_count=jax.process_count())
-        evaluate = build_evaluators(config, apply=apply, lm_batches=val, put_batch=run.put_batch,
-                                    tokenizer=tokenizer)
+
+        def started(start: int) -> None:  # the baseline a model must beat, once
+            if start == 0:
+                entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
+                                          tokenizer.vocab_size)
+                run.tracker.summary(unigram_entropy=entropy, train_documents=len(train))
+                log.info("validation unigram entropy: %.3f nats/token", entropy)
+            if bad_records.count:
+                run.tracker.summary(bad_records=bad_records.count)
+
         t = config.train
         sampling = SamplingConfig(max_new_tokens=t.sample_tokens,
                                   temperature=t.sample_temperature, top_p=t.sample_top_p,
                                   stop_tokens=(tokenizer.eos_id,), pad_id=tokenizer.pad_id)
         prompts = list(t.sample_prompts)
-        sample = make_sample_fn(Sampler(model, mesh=run.mesh, rules=run.rules), tokenizer,
-                                prompts, [[tokenizer.bos_id, *tokenizer.encode(p)]
-                                          for p in prompts], sampling)
-
-        # --- loop
-        tokens_per_step = global_batch * seq_len
-        loop_cfg = run.loop_config(
-            tokens_per_iteration=tokens_per_step,
-            flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens_per_step)
-        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                         start=start, data_iter=data_iter, sample=sample,
-                         evaluate=lambda params: evaluate(full_params(params)))
+        prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
+        return run.train_lm(
+            run.model_config(tokenizer.vocab_size), data_iter, val, tokenizer, started=started,
+            sample=lambda sampler: make_sample_fn(sampler, tokenizer, prompts, prompt_ids,
+                                                  sampling))

@@ -18,12 +18,7 @@ from llm_jax.data.conversations import read_conversations
 from llm_jax.data.pipeline import eval_batches, packed_batches
 from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import DataError
-from llm_jax.eval.registry import build_evaluators
-from llm_jax.generate.sampler import Sampler
 from llm_jax.generate.tools import make_tools
-from llm_jax.losses.lm import make_lm_loss
-from llm_jax.models.transformer import Transformer
-from llm_jax.train.loop import batch_iteration
 from llm_jax.train.setup import start_run
 
 log = logging.getLogger(__name__)
@@ -105,37 +100,17 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             host_count=jax.process_count())
         log.info("SFT: %d train / %d held-out conversations", len(train), len(heldout))
 
-        # --- model, optimizer, state
-        model_cfg = run.model_config(tokenizer.vocab_size)
-        model = Transformer(model_cfg)
-        optimizer, schedule = run.optimizer()
-        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
-        if stats.count:
-            run.tracker.summary(bad_records=stats.count)
-
-        # --- update step: the LM loss on assistant tokens only (the batch's loss_mask)
-        def apply(params, tokens, positions, segment_ids):
-            return model.apply({"params": params}, tokens, positions, segment_ids)
-
-        # under LoRA: adapters on a frozen base, evaluations see merged weights
-        step_fn, full_params = run.update_step(make_lm_loss(apply), optimizer, schedule,
-                                               shardings)
-
-        # --- evaluations
         val = eval_batches(heldout, to_example=to_example, seq_len=seq_len, batch_size=batch,
                            max_batches=config.train.eval_batches,
                            host_index=jax.process_index(), host_count=jax.process_count(),
                            fields=SFT_FIELDS)
-        evaluate = build_evaluators(
-            config, apply=apply, lm_batches=val, put_batch=run.put_batch, tokenizer=tokenizer,
-            sampler=Sampler(model, mesh=run.mesh, rules=run.rules), template=template,
-            chat_questions=questions, identity_name=config.sft.identity_name,
-            tools=make_tools(tokenizer, config.tools.to_dict()))
+        # the LM loss on assistant tokens only (the rows' loss_mask); under LoRA, adapters on
+        # a frozen base, evaluations see merged weights
+        def started(start: int) -> None:
+            if stats.count:
+                run.tracker.summary(bad_records=stats.count)
 
-        tokens = batch * seq_len
-        loop_cfg = run.loop_config(
-            tokens_per_iteration=tokens,
-            flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens)
-        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                         start=start, data_iter=data_iter,
-                         evaluate=lambda params: evaluate(full_params(params)))
+        return run.train_lm(
+            run.model_config(tokenizer.vocab_size), data_iter, val, tokenizer, started=started,
+            template=template, chat_questions=questions, identity_name=config.sft.identity_name,
+            tools=make_tools(tokenizer, config.tools.to_dict()))
