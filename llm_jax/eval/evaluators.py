@@ -29,11 +29,16 @@ def chat(sampler, tokenizer, template, chat_questions, identity_name, tools, *,
 
 @register("problems")
 def problems(sampler, tokenizer, template, heldout_problems, task, tools, rollout_tokens,
-             temperature, *, samples: int = 8, ks: tuple = (1, 8), max_new_tokens: int = 0):
-    """Held-out problems with answers: greedy accuracy, pass@k at the rollout temperature
-    (`eval/*`). `max_new_tokens` 0 = the rollouts' own."""
+             temperature, judges, *, samples: int = 8, ks: tuple = (1, 8),
+             max_new_tokens: int = 0):
+    """Held-out problems: greedy accuracy and pass@k at the rollout temperature (`eval/*`);
+    prompts with nothing to check (RLHF) are scored as `reward` scores them. `max_new_tokens`
+    0 = the rollouts' own."""
     from llm_jax.eval.problems import make_problem_evaluator
 
+    if not task.checkable:
+        return reward(sampler, tokenizer, template, heldout_problems, judges, rollout_tokens,
+                      max_new_tokens=max_new_tokens)
     return make_problem_evaluator(
         sampler, tokenizer, template, heldout_problems, task.is_correct,
         max_new_tokens=max_new_tokens or rollout_tokens, samples=samples, ks=tuple(ks),

@@ -64,6 +64,7 @@ class PromptTask(AnswerTask):
     """A fixed list of prompts (RLHF: nothing to check, a reward model judges the replies)."""
 
     name = "prompts"
+    checkable = False
 
     def __init__(self, problems: list[Problem]):
         self._problems = problems
