@@ -110,7 +110,7 @@ def bench_ours(folder: Path, iterations: int, workdir: Path, skip_zero_advantage
             "--config.model.dtype=float32", "--config.rl.tools=false",
             f"--config.rl.prompts_per_iteration={PROMPTS}", f"--config.rl.group_size={GROUP}",
             f"--config.rl.max_new_tokens={NEW_TOKENS}", "--config.rl.temperature=1.0",
-            "--config.rl.task.eval_problems=1", "--config.rl.eval_samples=0",
+            "--config.rl.task.eval_problems=1", "--config.evals.problems.samples=0",
             f"--config.train.steps={iterations}", "--config.train.eval_at_start=false",
             "--config.train.eval_every=0", "--config.train.sample_every=0",
             f"--config.train.checkpoint_every={iterations + 1}", "--config.wandb.mode=disabled"]

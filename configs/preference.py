@@ -1,6 +1,6 @@
 """The preference sections of a config: where pairs come from (`preferences`, shared by both
-stages), the reward model's loss (`reward_model`, read by `llm_jax/trainers/reward_model.py`)
-and DPO's (`dpo`, read by `llm_jax/trainers/dpo.py`).
+stages), the reward model's loss (`reward_model`) and DPO's (`dpo`), both read by
+`llm_jax/trainers/pairwise.py`.
 
 Pairs come from `data.train_paths` (any layout `llm_jax.data.preferences` reads) with held-out
 pairs from `data.val_paths`, or a share of the prompts held out; with no files, from the
@@ -43,9 +43,4 @@ def dpo(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
         beta=0.1,  # β of Rafailov et al. 2023 (TRL's default 0.1)
         label_smoothing=0.0,  # ε of conservative DPO (Mitchell 2023); TRL's default 0
-        # Gold win rate of the policy's greedy replies over the parent's on the built-in
-        # held-out RLHF prompts, judged by the gold judge (ties count half).
-        win_rate=True,
-        win_rate_prompts=0,  # the first N held-out prompts; 0 = all
-        win_rate_max_new_tokens=48,
     ) | overrides)

@@ -85,18 +85,15 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         whiten_advantages=True,
         # --- rejection sampling (algorithm=rft): keep the shortest correct completions
         rft_keep=1,  # per prompt
-        # --- diagnostics and evaluation
+        # --- diagnostics (evaluations: config.evals, configs/evals.py)
         warn_after=5,  # iterations with nothing learnable before a loud warning
-        eval_samples=8,  # held-out samples per problem for pass@k (0 = greedy only)
-        eval_ks=(1, 8),
-        eval_max_new_tokens=0,  # 0 = max_new_tokens
     ) | overrides)
 
 
 def rlhf(**overrides) -> ml_collections.ConfigDict:
     """RL against a reward model: chat prompts, the gold judge logged beside it, KL tracked."""
     config = rl(**(dict(reward="reward_model", gold=True, track_kl=True, tools=False,
-                        kl_coef=0.05, eval_samples=0) | overrides))
+                        kl_coef=0.05) | overrides))
     config.task.source = "rlhf"
     return config
 

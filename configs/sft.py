@@ -26,7 +26,6 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         books=(),  # text files for the passage tasks; empty = the default corpus
         eval_size=40,  # held-out conversations per kind
         eval_math=100,  # held-out arithmetic problems in the chat evaluation, even per level
-        eval_max_new_tokens=96,
     ) | overrides)
 
 

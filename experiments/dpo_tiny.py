@@ -16,7 +16,7 @@ accuracy 78%, gold win rate 0.57 over the SFT model on 22 held-out prompts (32% 
 gold score of the greedy replies −0.22 → −0.07.
 """
 
-from configs import base, preference, sft
+from configs import base, evals, preference, sft
 from llm_jax.config import choose
 
 
@@ -24,6 +24,7 @@ def get_config(arg=None):
     lora_rank = choose(arg, {"default": 0, "lora": 8}, "dpo_tiny variant")
     config = base.base_config()
     config.stage = "dpo"
+    config.evals = evals.dpo()
     config.init.from_run = "runs/sft_tiny/default"
     config.data = base.data(seq_len=256, batch_size=16)
     config.model = sft.compute_only_model()

@@ -12,7 +12,7 @@ to the starting model, AdamW at 1e-6 constant, bf16 compute over fp32 params, FS
 devices; held-out greedy accuracy and pass@8 every 25 iterations.
 """
 
-from configs import base, mesh, optim, rl, sft
+from configs import base, evals, mesh, optim, rl, sft
 from llm_jax.config import choose
 
 
@@ -22,6 +22,7 @@ def get_config(arg=None):
                      "grpo_gsm variant")
     config = base.base_config()
     config.stage = "rl"
+    config.evals = evals.rl(samples=8, ks=(1, 8))
     config.init.from_hf = "Qwen/Qwen2.5-0.5B-Instruct"
     config.model = sft.compute_only_model()
     config.model.dtype = "bfloat16"
@@ -29,8 +30,7 @@ def get_config(arg=None):
     config.rl = rl.grpo(
         prompts_per_iteration=32, group_size=8, max_new_tokens=512, temperature=1.0,
         eps_low=0.2, eps_high=0.28, kl_coef=0.04,
-        aggregation="token_mean", tools=False, format_weight=0.0, eval_samples=8,
-        eval_ks=(1, 8), **variant)
+        aggregation="token_mean", tools=False, format_weight=0.0, **variant)
     config.rl.task = rl.task(source="reasoning_gym", dataset="gsm_symbolic", size=20000,
                              eval_problems=200)
     config.optim = optim.constant_lr(1e-6, warmup_steps=10)

@@ -14,7 +14,7 @@ accuracy (greedy, 50 problems a level, and pass@k over 8 samples) is measured be
 iteration and after the last; word problems (levels 4-5) are reported beside.
 """
 
-from configs import base, optim, rl, sft
+from configs import base, evals, optim, rl, sft
 from llm_jax.config import choose
 
 VARIANTS = {
@@ -29,12 +29,13 @@ def get_config(arg=None):
     variant = choose(arg, VARIANTS, "grpo_math_tiny variant")
     config = base.base_config()
     config.stage = "rl"
+    config.evals = evals.rl(max_new_tokens=152)
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
     # 96 new tokens hold the longest two-digit column working (92 tokens); evaluations get
     # 152, all the 256-token context leaves beside the longest word problem (103 tokens)
     config.rl = rl.grpo(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
-                        temperature=0.8, refill_rounds=2, eval_max_new_tokens=152, **variant)
+                        temperature=0.8, refill_rounds=2, **variant)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)  # word problems, 50 a level, beside the headline
     config.optim = optim.constant_lr(3e-5)
@@ -51,7 +52,7 @@ def get_config(arg=None):
 # Each trial of the comparison gets the same wall time (iterations differ in cost: rejection
 # sampling trains on the kept completions only); greedy held-out accuracy before and after.
 EQUAL_TIME = {"train.time_budget_s": 180.0, "train.steps": 1000, "train.eval_every": 0,
-              "rl.eval_samples": 0, "rl.task.report_levels": ()}
+              "evals.problems.samples": 0, "rl.task.report_levels": ()}
 
 
 def sweep(add, arg=None):

@@ -10,7 +10,7 @@ bf16 compute with fp32 params, FSDP over every device. The tokenizer is trained 
 on the corpus (vocab 50,304: GPT-2's 50,257 rounded up to a multiple of 64 for the matmuls).
 """
 
-from configs import base, mesh, models
+from configs import base, evals, mesh, models
 from llm_jax.config import choose
 
 
@@ -18,6 +18,7 @@ def get_config(arg=None):
     source = choose(arg, {"parquet": "parquet", "hf": "hf"}, "pretrain_gpt2_124m data source")
     config = base.base_config()
     config.stage = "pretrain"
+    config.evals = evals.pretrain()
     config.data = base.data(seq_len=1024, batch_size=512, vocab_size=50304,
                             tokenizer_train_chars=200_000_000)
     if source == "hf":

@@ -12,7 +12,7 @@ problems only), so the model meets digits and carries before chat fine-tuning as
 the tokenizer and the validation set stay the corpus' own.
 """
 
-from configs import base, models
+from configs import base, evals, models
 from llm_jax.config import choose
 
 
@@ -20,6 +20,7 @@ def get_config(arg=None):
     flavour = choose(arg, {"llama": "tiny_llama", "gpt2": "tiny"}, "pretrain_tiny flavour")
     config = base.base_config()
     config.stage = "pretrain"
+    config.evals = evals.pretrain()
     config.data = base.data(seq_len=256, batch_size=8, vocab_size=4096)
     config.data.generated.arithmetic = 0.4
     config.data.generated_levels = (1, 2)  # the RL task's levels

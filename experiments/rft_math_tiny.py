@@ -9,16 +9,17 @@ same RL stage as `grpo_math_tiny.py` with `rl.algorithm=rft`; held-out accuracy 
 the same way, before the first iteration and every `eval_every` iterations.
 """
 
-from configs import base, optim, rl, sft
+from configs import base, evals, optim, rl, sft
 
 
 def get_config(arg=None):
     config = base.base_config()
     config.stage = "rl"
+    config.evals = evals.rl(max_new_tokens=152)
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
     config.rl = rl.rft(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
-                       temperature=0.8, rft_keep=1, epochs=1, eval_max_new_tokens=152)
+                       temperature=0.8, rft_keep=1, epochs=1)
     config.rl.task.eval_problems = 100  # 50 a level
     config.rl.task.report_levels = (4, 5)
     config.optim = optim.constant_lr(1e-5)

@@ -14,7 +14,7 @@ close. Every iteration also scores the rollouts with the programmatic gold judge
 proxy rose past its value there.
 """
 
-from configs import base, optim, rl, sft
+from configs import base, evals, optim, rl, sft
 from llm_jax.config import choose
 
 
@@ -28,6 +28,7 @@ def get_config(arg=None):
     }, "rlhf_tiny variant")
     config = base.base_config()
     config.stage = "rl"
+    config.evals = evals.rlhf()
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
     config.rl = rl.rlhf(reward_model="runs/rm_tiny/default", **variant,

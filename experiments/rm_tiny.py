@@ -15,7 +15,7 @@ Measured: 795 train / 310 held-out pairs; held-out accuracy 52% at the start, 76
 iterations, 80% after 150 (7 min 48 s on 2 AMD EPYC cores shared with another job).
 """
 
-from configs import base, preference, sft
+from configs import base, evals, preference, sft
 from llm_jax.config import choose
 
 
@@ -23,6 +23,7 @@ def get_config(arg=None):
     noise = choose(arg, {"default": 0.0, "noisy": 0.2}, "rm_tiny variant")
     config = base.base_config()
     config.stage = "reward_model"
+    config.evals = evals.reward_model()
     config.init.from_run = "runs/sft_tiny/default"
     config.data = base.data(seq_len=256, batch_size=16)
     config.model = sft.compute_only_model()

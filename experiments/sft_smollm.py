@@ -11,19 +11,19 @@ over fp32 params, FSDP over every device. Without conversation files it trains o
 built-in mixture (identity, refusals, arithmetic, gsm_symbolic, passages).
 """
 
-from configs import base, mesh, sft
+from configs import base, evals, mesh, sft
 
 
 def get_config(arg=None):
     config = base.base_config()
     config.stage = "sft"
+    config.evals = evals.sft(max_new_tokens=256)
     config.init.from_hf = "HuggingFaceTB/SmolLM2-135M-Instruct"
     config.data = base.data(seq_len=1024, batch_size=32)
     config.model = sft.compute_only_model()
     config.model.dtype = "bfloat16"
     config.mesh = mesh.mesh("fsdp")
-    config.sft = sft.sft(identity_name="SmolChat", mixture_size=20000, math_levels=(2, 3, 4, 5),
-                         eval_max_new_tokens=256)
+    config.sft = sft.sft(identity_name="SmolChat", mixture_size=20000, math_levels=(2, 3, 4, 5))
     config.optim.lr = 3e-5
     config.optim.warmup_steps = 50
     config.optim.weight_decay = 0.0

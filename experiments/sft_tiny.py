@@ -10,7 +10,7 @@ instead with --config.data.train_paths='("chats.jsonl",)'. Start from a Hub mode
 --config.init.from_run='' --config.init.from_hf=FOLDER (its own chat template is used).
 """
 
-from configs import base, sft
+from configs import base, evals, sft
 from llm_jax.config import choose
 
 
@@ -18,6 +18,7 @@ def get_config(arg=None):
     answer_first = choose(arg, {"default": False, "answer_first": True}, "sft_tiny variant")
     config = base.base_config()
     config.stage = "sft"
+    config.evals = evals.sft()
     config.init.from_run = "runs/pretrain_tiny/default"
     config.data = base.data(seq_len=256, batch_size=8)
     config.model = sft.compute_only_model()

@@ -34,7 +34,7 @@ def pipeline(arg=None):
         Stage("grpo", "grpo_math_tiny.py", COMMON | {
             "train.steps": 36, "rl.prompts_per_iteration": 8, "optim.lr": 1e-5,
             "train.eval_every": 0,
-            "train.sample_every": 12, "train.checkpoint_every": 12, "rl.eval_samples": 0,
+            "train.sample_every": 12, "train.checkpoint_every": 12, "evals.problems.samples": 0,
             "rl.task.report_levels": ()}),
         # A reward model of the chat model's replies (so it starts from SFT, not GRPO): 60
         # steps (rm_tiny: 200), evaluated before and after.

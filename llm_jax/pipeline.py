@@ -3,35 +3,18 @@
     llm-jax run experiments/speedrun_tiny.py[:ARG] [--config.KEY=VALUE ...]
                 [--stage.NAME.KEY=VALUE ...] [--until NAME] [--dry-run] [--workdir DIR]
 
-An experiment file declares a pipeline with `pipeline(arg=None)`, returning its stages in
-order, each a `Stage(name, experiment, overrides)` (or a plain tuple of those fields):
+An experiment's `pipeline(arg=None)` returns `Stage(name, experiment, overrides)`s in order;
+`experiment` is `NAME.py[:ARG]` (relative to the pipeline's file) or a ConfigDict. Each stage
+runs the trainer its `config.stage` names in `runs/<experiment>/<arg>/NN-name/`, beside
+`pipeline.json` (the plan) and `report.md`.
 
-    def pipeline(arg=None):
-        return [Stage("pretrain", "pretrain_tiny.py", {"train.steps": 300}),
-                Stage("sft", "sft_tiny.py", {"train.steps": 120}),
-                Stage("grpo", "grpo_math_tiny.py", {"train.steps": 10})]
+Overrides, later wins: the stage's own; `--config.KEY=VALUE` for every stage whose config has
+KEY (a child inherits its architecture, so `model.*` reaches only the stage defining it; a key
+no stage has is an error); `init.from_run` = the parent stage's run (the previous stage, or
+`parent=`); `--stage.NAME.KEY=VALUE`. `StageDir("name")` names an earlier stage's directory.
 
-`experiment` is an experiment reference `NAME.py[:ARG]` (relative to the pipeline's own file,
-else to the working directory) or a ConfigDict. Each stage runs the trainer its config's
-`stage` names, in its own run directory:
-
-    runs/<experiment>/<arg or "default">/
-        pipeline.json     the stages as planned (names, experiments, run dirs, overrides)
-        report.md         the pipeline's report card, linking each stage's
-        01-pretrain/      the first stage's run directory (... done.json when finished)
-        02-sft/ ...
-
-Overrides, later wins: the stage's own (from `pipeline()`); `--config.KEY=VALUE`, applied to
-every stage whose config has KEY (so `--config.model.d_model=64` shrinks the stage that
-defines the model and leaves its children, which inherit it, alone; a key no stage has is an
-error); the wiring: `init.from_run` = the parent stage's run directory (the previous stage, or
-`parent=`); last `--stage.NAME.KEY=VALUE`, that stage only. A `StageDir("name")` value in a
-stage's overrides becomes that (earlier) stage's run directory, e.g. a reward model's.
-
-Resume: a stage whose run directory holds `done.json` is skipped; any other stage runs its
-trainer, which resumes from its own newest checkpoint. `done.json` (final metrics, wall time,
-environment) is written here once the trainer returns, never by trainers. To train a finished
-stage further, delete its `done.json` and raise its `train.steps`.
+Resume: a stage whose directory holds `done.json` (written here once its trainer returns,
+never by trainers) is skipped; any other resumes from its own newest checkpoint.
 """
 
 from __future__ import annotations

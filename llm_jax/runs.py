@@ -6,16 +6,12 @@
         checkpoints/<n>/  orbax checkpoints, n = the loop's iteration
         metrics.jsonl     every logged iteration          samples.jsonl  sampled text
         summary.json      run-level numbers                wandb/         the W&B run
-        report.md         the report card                  run.lock       who runs it now
-        plots/            the report card's PNGs           done.json      a pipeline stage that
-                                                                          finished (see pipeline.py)
+        report.md, plots/ the report card                  run.lock       who runs it now
+        done.json         a finished pipeline stage
 
-A pipeline (`llm_jax/pipeline.py`) keeps its stages' run directories side by side:
-`runs/<experiment>/<arg>/pipeline.json` (the stages as run), `report.md`, `01-<stage>/`, ...
-
-The run name is the experiment argument (or `run.name`), and for a sweep trial the overrides
-that make it, e.g. `runs/grpo_math_tiny/lr=0.0003,beta=0.04`. This module reads no arrays and
-imports nothing heavy, so the CLI, the tracker and compare can all use it.
+The run name is the experiment argument (or `run.name`), plus a sweep trial's overrides, e.g.
+`runs/grpo_math_tiny/lr=0.0003,beta=0.04`. Nothing heavy is imported here, so the CLI, the
+tracker and compare can all use it.
 """
 
 from __future__ import annotations

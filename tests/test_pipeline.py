@@ -22,10 +22,10 @@ TINY = [
     "--config.train.log_every=1", "--config.train.checkpoint_every=2",
     "--config.train.sample_tokens=6", "--config.wandb.mode=offline",
     "--config.sft.mixture_size=40", "--config.sft.eval_size=3", "--config.sft.eval_math=3",
-    "--config.sft.eval_max_new_tokens=8", "--config.rl.prompts_per_iteration=4",
+    "--config.evals.chat.max_new_tokens=8", "--config.rl.prompts_per_iteration=4",
     "--config.rl.group_size=4", "--config.rl.max_new_tokens=8",
     "--config.rl.task.eval_problems=4", "--stage.grpo.train.sample_every=1",
-    "--config.rl.task.report_levels=()", "--config.rl.eval_max_new_tokens=0",
+    "--config.rl.task.report_levels=()", "--config.evals.problems.max_new_tokens=0",
 ]
 
 
@@ -59,7 +59,7 @@ def test_speedrun_plan_wires_each_stage_to_its_parent(tmp_path):
     # --stage.NAME wins over --config for that stage
     assert pre.config.model.d_model == 64 and "d_model" not in sft.config.model
     assert (pre.config.train.steps, sft.config.train.steps, grpo.config.train.steps) == (3, 3, 1)
-    assert grpo.config.rl.eval_samples == 0  # the stage's own override from pipeline()
+    assert grpo.config.evals.problems.samples == 0  # the stage's own override from pipeline()
     assert {p.config.wandb.group for p in plan.stages} == {"speedrun_tiny/p"}
     assert all(p.status() == "to run" for p in plan.stages)
 

@@ -3,34 +3,17 @@
     ids, mask = render_for_training(messages, tokenizer)   # mask[i] = 1: train on ids[i]
     prompt = render_for_generation(messages, tokenizer)   # ends <|im_start|>assistant<|im_sep|>
 
-A conversation is a list of messages `{"role": ROLE, "content": CONTENT}` with ROLE one of
-system, user, assistant, tool. It renders as
+Messages `{"role": system|user|assistant|tool, "content": ...}` render as
+`<|bos|> <|im_start|>ROLE<|im_sep|>CONTENT<|im_end|> ...`, special tokens placed by id, so
+content that *contains* "<|im_start|>" stays text. The mask is 1 exactly on what the model
+must produce: assistant content and its `<|im_end|>` (so it learns to stop).
 
-    <|bos|> <|im_start|>ROLE<|im_sep|>CONTENT<|im_end|> <|im_start|>ROLE<|im_sep|>...
-
-(no text between turns). The template's special tokens are placed by id and each piece of
-content is encoded on its own, so a message that *contains* the text "<|im_start|>" stays
-text (our tokenizer cannot produce special ids from text anyway).
-
-The mask is 1 exactly on what the model must learn to produce: every assistant content token
-and the assistant's `<|im_end|>` (so it learns to stop). Everything else is 0: `<|bos|>`,
-role headers, system/user/tool turns.
-
-Calculator calls are *structured content*, not parsed from text: an assistant's content may
-be a list of parts
-
-    [{"type": "text", "text": "37 times 48 is "},
-     {"type": "python", "text": "37 * 48"},        # <|python_start|>37 * 48<|python_end|>: mask 1
-     {"type": "output", "text": "1776"},           # <|output_start|>1776<|output_end|>:  mask 0
-     {"type": "text", "text": ". #### 1776"}]
-
-The call is trained on (the model must learn to ask); the output is what the generation engine
-forces in after evaluating the call, never sampled, so it is never trained on. Keeping parts
-structured means no text a user or a dataset writes can turn into a tool call.
-
-`ChatTemplate` is what trainers and the sampler hold; `OurTemplate` is this format (with an
-optional default system message, e.g. `identity_system_message(name, maker)`), and
-`chat_jinja.JinjaTemplate` renders a Hub model's own template with the same interface.
+Tool calls are structured content, never parsed from text, so nothing a user writes can turn
+into one: an assistant's content may be parts
+`[{"type": "text"|"python"|"output", "text": ...}, ...]`; a `python` call is trained on (the
+model must learn to ask), its `output` is forced by the generation engine, so it is not.
+`ChatTemplate` is the interface trainers and the sampler hold: `OurTemplate` (optionally with
+a default system message) or `chat_jinja.JinjaTemplate`, a Hub model's own template.
 """
 
 from __future__ import annotations

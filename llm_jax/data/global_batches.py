@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import grain
+import numpy as np
 
 from llm_jax.data.errors import DataError
 from llm_jax.data.packing import stack_rows
@@ -38,6 +39,19 @@ def host_rows(global_rows: int, host_index: int, host_count: int) -> range:
         raise DataError(f"data.batch_size={global_rows} is not divisible by {host_count} hosts")
     local = global_rows // host_count
     return range(host_index * local, (host_index + 1) * local)
+
+
+def epoch_order(seed: int, n: int, start: int, count: int) -> list[int]:
+    """Items `start .. start+count` of an endless walk over `n` items in seeded per-epoch
+    permutations: a batch that depends only on (seed, position), so resuming needs no state."""
+    orders: dict[int, np.ndarray] = {}
+    picked = []
+    for k in range(start, start + count):
+        epoch, index = divmod(k, n)
+        if epoch not in orders:
+            orders[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
+        picked.append(int(orders[epoch][index]))
+    return picked
 
 
 class GlobalBatchIterator:

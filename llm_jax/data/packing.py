@@ -22,7 +22,6 @@ import grain
 import numpy as np
 
 Example = dict[str, np.ndarray]
-ROW_FIELDS = ("inputs", "targets", "segment_ids", "positions")
 
 
 def document_example(bos_id: int, eos_id: int, encode: Callable[[str], list[int]]

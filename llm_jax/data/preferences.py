@@ -1,33 +1,16 @@
 """Preference pairs through the records layer: every layout becomes `PreferencePair`s.
 
-    for pair in read_preferences(["prefs.jsonl"]):        # PreferencePair(prompt_messages,
-        ...                                               #   chosen, rejected, meta)
-    tokens = tokenize_pair(pair, tokenizer, template, seq_len=512)
-    batch = preference_batch([tokens, ...], seq_len=512, pad_id=tokenizer.pad_id)
+    for pair in read_preferences(["prefs.jsonl"]): ...   # (prompt_messages, chosen, rejected, meta)
+    batch = preference_batch([tokenize_pair(p, tokenizer, template, 512), ...], 512, pad_id)
 
-Accepted record layouts (JSONL lines or Parquet rows; `layout="auto"` picks one by the fields
-present, in this order):
-
-- `ranking`: `{"prompt": P, "responses": [r0, ..., rK-1], "ranking": [i, ...]}` with `ranking`
-  the 0-based indices of `responses` from best to worst (what `llm-jax rank` writes). It
-  expands to every ordered pair, each response beating every lower one: K(K−1)/2 pairs. A
-  blank response is allowed here (a sampled reply can be empty, and ranking it last is real
-  signal); pairs of two identical responses say nothing and are dropped.
-- `explicit` (TRL's explicit prompt, standard or conversational): `{"prompt": P, "chosen": C,
-  "rejected": R}` where P is text (one user turn) or a list of messages, and C/R are text or
-  a list holding one assistant message (`[{"role": "assistant", "content": ...}]`).
-- `implicit` (TRL's implicit prompt, conversational): `{"chosen": [messages], "rejected":
-  [messages]}`; the prompt is the messages both share, and each must end with one differing
-  assistant turn.
-- `hh` (Anthropic HH-RLHF): `{"chosen": TEXT, "rejected": TEXT}` with TEXT written as
-  "\\n\\nHuman: ...\\n\\nAssistant: ..." turns; it splits into the shared turns (the prompt)
-  and the two differing final assistant replies.
-
-Every other field of a record (and the items of a `meta` object) goes into `pair.meta`: e.g.
-`answer` for a checkable prompt, or TRL's per-pair `margin`. A bad record (a missing field,
-empty text, identical chosen and rejected, a ranking that is not a permutation, a pair that
-cannot fit in `seq_len`) raises `DataError` naming `file:line`, or with `skip_bad=True` is
-skipped and counted in `stats`.
+Layouts (`layout="auto"` picks by the fields present): `ranking` (`prompt`, `responses`,
+`ranking` best → worst, as `llm-jax rank` writes; every ordered pair, identical responses
+dropped, a blank one allowed: ranking it last is signal); `explicit` (TRL's `prompt`,
+`chosen`, `rejected`, text or messages); `implicit` (TRL's `chosen`/`rejected` conversations
+sharing a prompt, each ending in one differing assistant turn); `hh` (Anthropic HH-RLHF
+"\n\nHuman: ... \n\nAssistant: ..." text). Other fields go to `pair.meta` (e.g. `answer`,
+TRL's `margin`). A bad record raises `DataError` naming `file:line`, or with `skip_bad` is
+skipped and counted.
 """
 
 from __future__ import annotations

@@ -1,28 +1,12 @@
-"""Records from files: text, JSONL and Parquet (FineWeb layout), one reader for every stage.
-
-Every file format yields *records* (dicts): a text file gives `{"text": ...}` pieces, a JSONL
-line its object, a Parquet row its columns. Pretraining documents, SFT conversations, math
-problems and preference pairs all come through here, so they share the same path expansion,
+"""Records from files: text, JSONL and Parquet (FineWeb layout), one reader for every stage,
+so pretraining text, conversations, problems and preference pairs share path expansion,
 decompression and error reporting.
 
-A later stage plugs in a *validator*: a function `record -> value` that checks one record and
-returns what the stage keeps (the record itself, a converted object, or `None` to drop it
-silently, e.g. a blank document). It signals a bad record by raising `ValueError` with a
-message that says what is wrong, without the location; this module prefixes `file:line` (or
-`file: row N` for Parquet) and raises `DataError`, or with `skip_bad=True` skips the record
-and counts it in a `BadRecordStats`::
-
-    def conversation(record: dict) -> list[dict]:
-        if not isinstance(record.get("messages"), list):
-            raise ValueError("field 'messages' must be a list of {role, content}")
-        return record["messages"]
-
-    for messages in read_records(["chats.jsonl"], validate=conversation):
-        ...   # DataError("chats.jsonl:17: field 'messages' must be ...") on a bad line
-
-`text_field(name)` is the validator pretraining uses. Library errors met while reading (a
-truncated gzip stream, a damaged Parquet file, bad UTF-8) become the same one-line
-`DataError` naming the file and, where known, the line reached.
+A stage plugs in a *validator* `record -> value` (the value it keeps, or None to drop the
+record silently); it raises `ValueError` saying what is wrong, and this module adds where:
+`DataError("chats.jsonl:17: field 'messages' must be ...")` (`file: row N` for Parquet), or
+with `skip_bad=True` the record is skipped and counted in a `BadRecordStats`. Library errors
+(a truncated gzip stream, a damaged Parquet file, bad UTF-8) become the same one-line error.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
-"""Chat evaluations through the one sampler: do replies end, does the model know who it is,
-does it get held-out arithmetic right.
-
-    evaluate = make_chat_evaluator(sampler, tokenizer, template, identity_questions=qs,
-                                   identity_name="Nano", math_problems=problems, tools=tools)
-    evaluate(params)  # {"chat/end_rate", "chat/identity_acc", "math/accuracy", ...}
-
-Every reply is greedy (temperature 0), so numbers move only when the params do. A reply
-"ends" when it stops on `<|im_end|>` within `max_new_tokens`. Identity counts a reply as
-right when it names the configured model name. Arithmetic extracts the final answer
-(`#### N`, "the answer is N", ...) and checks it against the reference; calculator calls
-in replies are answered by the tool, as in chat and RL.
+"""Chat evaluations through the one sampler: do replies end (on `<|im_end|>` within
+`max_new_tokens`), does the model name itself, does it get held-out arithmetic right (the
+calculator answering its calls, as in chat and RL). Greedy, so numbers move only with params.
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
-"""Held-out preference pairs, scored by a stage's function and summed up by its own loss.
+"""Held-out preference pairs, scored by a pairwise stage and summed up by its own loss.
 
-    scores = score_pairs(fn, params, batches, put_batch)   # {"chosen": [N], "rejected": [N], ...}
-    loss, metrics = bradley_terry_loss(scores["chosen"], scores["rejected"])
-
-`fn(params, batch) -> {name: [B] array}` is jitted by the caller with replicated outputs and
-must return the batch's `weights`; rows of weight 0 (the padding that fills the last batch)
-are dropped, so the metrics are those of the pairs themselves, computed over all of them at
-once rather than averaged batch by batch.
+`scores(params, batch) -> (chosen, rejected)` is the stage's; rows of weight 0 (the padding
+that fills the last batch) are dropped, so the metrics are those of the pairs themselves,
+computed over all of them at once rather than averaged batch by batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Sequence
 
 import jax
 import numpy as np
+
+from llm_jax.sharding.mesh import replicated
 
 
 def score_pairs(fn: Callable, params, batches: Iterable[dict], put_batch: Callable
@@ -29,6 +28,26 @@ def score_pairs(fn: Callable, params, batches: Iterable[dict], put_batch: Callab
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def prefixed(metrics: dict, prefix: str = "eval/") -> dict[str, float]:
-    """Host floats under `prefix` (the loss's own metric names after it)."""
-    return {f"{prefix}{k}": float(v) for k, v in metrics.items()}
+def make_pair_evaluator(objective, batches: Sequence[dict], put_batch: Callable, mesh,
+                        prefix: str = "eval/") -> Callable[[object], dict[str, float]]:
+    """`evaluate(params)`: `objective.pair_loss` and its metrics over every held-out pair; a
+    stage with a frozen reference (`objective.reference`) scores it once, on the first call."""
+
+    @functools.partial(jax.jit, out_shardings=replicated(mesh))
+    def score(params, batch):
+        chosen, rejected = objective.scores(params, batch)
+        return {"chosen": chosen, "rejected": rejected, "margin": batch["margin"],
+                "weights": batch["weights"]}
+
+    reference = functools.cache(lambda: score_pairs(score, objective.reference, batches,
+                                                    put_batch))
+
+    def evaluate(params) -> dict[str, float]:
+        s = score_pairs(score, params, batches, put_batch)
+        if objective.reference is not None:
+            ref = reference()
+            s.update(ref_chosen=ref["chosen"], ref_rejected=ref["rejected"])
+        loss, metrics = objective.pair_loss(s)
+        return {f"{prefix}{k}": float(v) for k, v in {"loss": loss, **metrics}.items()}
+
+    return evaluate

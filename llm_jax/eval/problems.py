@@ -1,15 +1,6 @@
-"""Held-out math problems answered through the sampler: greedy accuracy, pass@k, lengths.
-
-    evaluate = make_problem_evaluator(sampler, tokenizer, template, problems, score,
-                                      max_new_tokens=64, samples=8, ks=(1, 8), tools=tools)
-    evaluate(params)   # {"eval/accuracy", "eval/pass@1", "eval/pass@8", "eval/response_length",
-                       #  "eval/truncated", "eval/answer_rate", "eval/accuracy/level_2", ...}
-
-`eval/accuracy` is greedy (temperature 0), one reply per problem: it moves only when the
-params do. pass@k draws `samples` replies per problem at `temperature` with a fixed rng and
-uses the unbiased estimator (`llm_jax.eval.math.pass_at_k`). `score(completion, problem)`
-says whether a reply is right (a task's own verifier). Problems are the held-out split of the
-task the RL stage trains on, so they are never seen in training.
+"""Held-out problems answered through the sampler: greedy accuracy (moves only with the
+params), pass@k from `samples` replies at a fixed rng (unbiased estimator), lengths. For
+RLHF prompts, where nothing can be checked, the replies' scores under named reward functions.
 """
 
 from __future__ import annotations

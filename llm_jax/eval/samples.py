@@ -1,10 +1,5 @@
-"""Text sampled from the model at fixed prompts, logged during training.
-
-    sample = make_sample_fn(sampler, tokenizer, prompts, prompt_ids, sampling)
-    sample(params)  # -> [{"prompt": ..., "completion": ...}]
-
-Each stage decides how a prompt becomes ids (pretraining: BOS + text; SFT: the chat template).
-The same rng every time, so samples at different steps differ only because the params did.
+"""Text sampled at fixed prompts during training; the same rng every time, so samples at
+different steps differ only because the params did.
 """
 
 from __future__ import annotations

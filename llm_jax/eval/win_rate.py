@@ -1,13 +1,5 @@
-"""Gold win rate: how often the gold judge prefers a policy's greedy reply to a baseline's.
-
-    evaluate = make_win_rate_evaluator(sampler, tokenizer, template, rlhf_prompts("heldout"),
-                                       baseline_params=parent_params, judge=GoldLabeler())
-    evaluate(params)   # {"gold/win_rate", "gold/score", "gold/baseline_score", "gold/ties"}
-
-Both sides reply greedily through the one sampler, so the numbers move only when the params
-do; the baseline's replies are made once, on the first call. A tie (the judge scores both
-replies equal, e.g. the same reply) counts half a win, so a policy equal to its baseline has
-a win rate of exactly 0.5. The judge should be noise-free: this measures the gold preference.
+"""Gold win rate: how often the noise-free gold judge prefers a policy's greedy reply to a
+baseline's (made once). A tie counts half, so a policy equal to its baseline scores exactly 0.5.
 """
 
 from __future__ import annotations

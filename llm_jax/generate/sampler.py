@@ -3,29 +3,19 @@
     sampler = Sampler(model, mesh=mesh, rules=rules)
     rollout = sampler.generate(params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
 
-Eval samples, chat, GRPO and RLHF all sample through a `Sampler`. It owns its compiled
-functions (no module-level state), so an RL stage keeps one policy sampler and hands it new
-params every iteration without recompiling. Prompts are left-padded to a bucketed length and
-prefilled once into a preallocated KV cache; the cache is repeated for the `n` samples of each
-prompt (the GRPO group) and a jitted `lax.while_loop` decodes one token per step until every
-row has stopped. Prefill and decode are one compiled function per (sampling config, bucketed
-shape), so calls with new prompts of similar size reuse it.
+A `Sampler` owns its compiled functions (no module-level state), so RL hands it new params
+every iteration without recompiling. Prompts are left-padded to a bucketed length, prefilled
+once into a KV cache repeated for the `n` samples of each prompt, and a jitted
+`lax.while_loop` decodes until every row has stopped. Choices worth knowing:
 
-Choices worth knowing:
-
-* `Rollout.logprobs` are log-probabilities under the model's *unmodified* distribution
-  (temperature 1, no top-k/top-p), computed from the same logits the token was sampled from.
-  That is what the RL losses need and what `token_logprobs` returns for the same tokens.
-* Bucketing: prompt length rounds up to a power of two below `prompt_bucket` and to a multiple
-  of it from there (1, 2, 4, ..., 64, 128, 192, ... for 64), so short chat prompts are not
-  padded to 64; the number of rows (prompts × n) is bucketed the same way with
-  `batch_bucket`, then rounded up to whole prompts and to a multiple of the data-parallel
-  device count.
-* Random numbers depend only on (rng, row, step) with row = prompt_index * n + sample, so a
-  prompt's samples do not change with the batch bucket, the mesh or the other prompts.
-* Long generations decode in up to 8 segments over a cache that grows between them (by
-  `_SEGMENT_STEPS` steps at a time), so early steps attend over a short cache instead of the
-  full `prompt + max_new_tokens` slots: attention over the cache dominates a CPU decode step.
+* `Rollout.logprobs` are under the *unmodified* distribution (temperature 1, no top-k/top-p),
+  from the logits the token was sampled from: what the RL losses and `token_logprobs` use.
+* Prompt length and row count are bucketed (powers of two, then multiples of the bucket), so
+  calls of similar size reuse one compiled function and short prompts are not over-padded.
+* Random numbers depend only on (rng, row, step), row = prompt_index * n + sample, so a
+  prompt's samples do not change with the bucket, the mesh or the other prompts.
+* Long generations decode in up to 8 segments over a growing cache, so early steps attend over
+  a short cache: attention over the cache dominates a CPU decode step.
 """
 
 from __future__ import annotations

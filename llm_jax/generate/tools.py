@@ -3,25 +3,14 @@
     tools = make_tools(tokenizer, {"search": {"index": "index/"}})   # calculator + search
     rollout = generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
 
-An assistant asks for a calculation as `<|python_start|>37 * 48<|python_end|>`. The decode loop
-treats `<|python_end|>` as a stop token; here, on the host, each row that stopped there has
-its expression evaluated by the safe calculator (`calculator.evaluate`, no `eval`), and
-`<|output_start|>1776<|output_end|>` is appended to the row. Those forced tokens are never
-sampled: their `mask` is 0 (no loss, here or in RL) and their log-prob 0. The row then
-continues from its whole sequence (prompt + generated + forced), with what is left of its
-`max_new_tokens` budget, which forced tokens count against. A call that is not arithmetic gets
-the output "error", as a tool would answer.
-
-Every tool shares that layout and that forcing. Which tool a call goes to is decided by its
-text (a `Toolbox`): `search: QUERY` or `search("QUERY")` goes to the tool named `search` (a
-BM25 index, `generate/search.py`); a call naming no registered tool goes to the calculator.
-A named call with nothing after the colon (`search:`) asks about the user's last message: the
-tool gets that text (the question) as its argument, as retrieval-augmented chat searches with
-the user's words; the model decides when to look something up without having to copy a query.
-
-The returned `Rollout` has the sampler's layout: `tokens` hold sampled and forced tokens in
-order, `mask` is 1 on sampled tokens only, and `lengths` counts both (so positions at or after
-`lengths` are padding, and forced tokens are `position < lengths` with `mask == 0`).
+A call is `<|python_start|>37 * 48<|python_end|>`; the decode loop stops a row on
+`<|python_end|>`, the host answers it (`search: QUERY` goes to the search tool, anything else
+to the safe calculator, "error" if it is not arithmetic) and appends
+`<|output_start|>1776<|output_end|>`, and the row goes on with what is left of its
+`max_new_tokens`. Forced tokens are never sampled: `mask` 0 (no loss, here or in RL),
+log-prob 0, counted in `lengths`. A named call with nothing after the colon (`search:`)
+searches with the user's last message, so the model decides when to look something up
+without having to copy a query.
 """
 
 from __future__ import annotations

@@ -2,38 +2,24 @@
 
     loss, weight, metrics = policy_loss(logp, old_logp, advantages, mask, cfg, ref_logp=ref)
 
-Per completion token t of sample i (PPO, Schulman et al. 2017; GRPO, Shao et al. 2024):
+Per completion token (PPO, Schulman et al. 2017; GRPO, Shao et al. 2024):
+`l_t = -min(ratio · A, clip(ratio, 1 - eps_low, 1 + eps_high) · A) + β · KL_t`,
+`ratio = exp(logp - old_logp)`. `eps_high > eps_low` is DAPO's clip-higher;
+`importance="sequence"` is GSPO: one ratio per completion (exp of the token-mean log-ratio),
+clipped by its own much tighter range (`seq_eps_low/high`).
 
-    ratio = exp(logp - old_logp)
-    l_t   = -min(ratio · A_i, clip(ratio, 1 - eps_low, 1 + eps_high) · A_i) + β · KL_t
+KL to the frozen reference (r = π_ref / π, tokens sampled from π_old):
+* k1 = -log r has zero expected gradient as a *loss* term (E_π[∇ log π] = 0), so it is not
+  offered; PPO pays k1 in its per-token rewards instead (`rl/ppo.py`).
+* k3 = r - log r - 1 (GRPO's): ≥ 0; its gradient is the forward KL's, close to the reverse
+  KL's while the two policies stay close.
+* k3 · sg(π / π_old) (`kl_bias_correction`, TRL's default): the reverse KL's gradient, unbiased.
 
-`eps_high > eps_low` is DAPO's "clip-higher" (Yu et al. 2025). `importance="sequence"` is GSPO
-(Zheng et al. 2025): one ratio per completion, exp of the token-mean log-ratio, the same on
-each of its tokens, clipped by its own, much tighter range (`seq_eps_low/high`).
-
-KL to the frozen reference, and which KL's gradient each choice gives (tokens sampled from the
-behaviour policy π_old, r = π_ref / π):
-* k1 = -log r as a *loss* term has zero expected gradient: E_π[∇ log π] = 0, so it only adds
-  noise. It is not offered here; PPO pays k1 in its per-token *rewards*, where it works
-  (`llm_jax/rl/ppo.py`).
-* k3 = r - log r - 1 (Schulman's estimator, GRPO's): always ≥ 0; its gradient, on samples
-  from π itself, is that of the forward KL(π_ref ‖ π), a good approximation of the reverse
-  KL(π ‖ π_ref) while the two stay close.
-* k3 · sg(π / π_old) (`kl_bias_correction`, TRL 1.16's default, DeepSeek-V3.2): reweights the
-  samples to the current policy, making the gradient the reverse KL(π ‖ π_ref)'s, unbiased.
-
-Aggregation over the batch (the names TRL uses where it has one):
-* `token_mean`: Σ l / Σ mask over the whole batch; every token weighs the same (DAPO, TRL's
-  "dapo"/"bnpo").
-* `sequence_mean`: mean over samples of each sample's token mean (the original GRPO); a long
-  completion's tokens weigh less.
-* `dr_grpo`: Σ l / (samples · max_completion_length), a constant denominator, so there is no
-  length bias at all (Dr. GRPO, Liu et al. 2025).
-
-Each mode also returns a `weight` (tokens, or samples) such that micro-batches accumulated by
-the train step with that weight equal one pass over the whole batch. All inputs are [B, T]
-aligned with the completion tokens; `mask` is 1 on tokens the policy sampled (prompt, padding
-and forced tool output are 0).
+Aggregation: `token_mean` (every token weighs the same: DAPO, TRL's "dapo"/"bnpo"),
+`sequence_mean` (mean of per-sample token means: the original GRPO), `dr_grpo` (Σ l / (samples
+· max length): no length bias, Dr. GRPO). Each returns a `weight` (tokens or samples) so that
+micro-batches accumulated with it equal one pass over the whole batch. Inputs are [B, T] over
+completion tokens; `mask` is 1 on tokens the policy sampled.
 """
 
 from __future__ import annotations

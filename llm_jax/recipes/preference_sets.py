@@ -1,23 +1,13 @@
-"""Preference pairs for the reward-model and DPO stages: files or the built-in gold set,
-tokenized once and served as fixed-shape batches that depend only on (seed, iteration).
+"""Preference pairs for the reward-model and DPO stages (`config.preferences`): files, or the
+built-in set, K replies of the parent to each built-in RLHF prompt ranked by the gold judge
+(held-out prompts labelled without noise).
 
-    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "DPO")
+    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "dpo")
     batch = pairs.schedule(iteration); for batch in pairs.heldout_batches: ...
 
-    sets = load_preference_sets(config, run_dir, tokenizer, template, parent=parent_fn)
-    train = tokenize_pairs(sets.train, tokenizer, template, seq_len)
-    schedule = PairSchedule(train, batch_size=16, length=128, pad_id=tok.pad_id, seed=0)
-    batch = schedule(iteration)              # this host's rows: preference_batch + "margin"
-    for batch in fixed_batches(heldout, batch_size=16, length=128, pad_id=tok.pad_id): ...
-
-Where pairs come from (`config.preferences`, configs/preference.py): `data.train_paths` in any
-layout `read_preferences` accepts, held out from `data.val_paths` or by prompt; else the
-built-in set, K replies of the parent model (`parent()` -> (sampler, params), called only when
-the set must be made) to each `rlhf_prompts("train")` prompt ranked by the gold judge, and
-held-out pairs from `rlhf_prompts("heldout")` labelled without noise. The built-in set is
-written to `<run>/preferences/` as JSONL, so a resumed run reads the pairs it trained on
-instead of sampling again. A batch's rows are a seeded permutation walked epoch by epoch, so a
-resumed run sees the batches an unbroken one would have seen, with no iterator to checkpoint.
+The built-in set is cached in `<run>/preferences/`, so a resumed run reads the pairs it trained
+on instead of sampling again; a batch's rows are a seeded permutation walked epoch by epoch,
+so a resumed run sees an unbroken run's batches with no iterator to checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +25,7 @@ import ml_collections
 import numpy as np
 
 from llm_jax.data.chat import ChatTemplate
+from llm_jax.data.global_batches import epoch_order, host_rows
 from llm_jax.data.preferences import (
     PreferencePair,
     TokenizedPair,
@@ -222,13 +213,6 @@ def batch_length(sets: Sequence[TokenizedPairs], seq_len: int, multiple: int = 1
     return min(seq_len, -(-longest // multiple) * multiple)
 
 
-def _host_rows(rows: Sequence[int], host_index: int, host_count: int) -> Sequence[int]:
-    if len(rows) % host_count:
-        raise ConfigError(f"a batch of {len(rows)} pairs is not divisible by {host_count} hosts")
-    local = len(rows) // host_count
-    return rows[host_index * local:(host_index + 1) * local]
-
-
 def _batch(data: TokenizedPairs, rows: Sequence[int], size: int, length: int, pad_id: int
            ) -> dict[str, np.ndarray]:
     batch = preference_batch([data.pairs[i] for i in rows], length, pad_id, size)
@@ -254,16 +238,12 @@ class PairSchedule:
 
     def rows(self, iteration: int) -> list[int]:
         """Global pair indices of the iteration's batch."""
-        n, picked, orders = len(self.data), [], {}
-        for k in range((iteration - 1) * self.batch_size, iteration * self.batch_size):
-            epoch, index = divmod(k, n)
-            if epoch not in orders:
-                orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(n)
-            picked.append(int(orders[epoch][index]))
-        return picked
+        return epoch_order(self.seed, len(self.data), (iteration - 1) * self.batch_size,
+                           self.batch_size)
 
     def __call__(self, iteration: int) -> dict[str, np.ndarray]:
-        rows = _host_rows(self.rows(iteration), self.host_index, self.host_count)
+        rows = self.rows(iteration)
+        rows = [rows[i] for i in host_rows(len(rows), self.host_index, self.host_count)]
         return _batch(self.data, rows, len(rows), self.length, self.pad_id)
 
 
@@ -277,7 +257,7 @@ def fixed_batches(data: TokenizedPairs, *, batch_size: int, length: int, pad_id:
     batches = []
     for start in range(0, len(data), batch_size):
         rows = list(range(start, min(start + batch_size, len(data))))
-        slots = _host_rows(list(range(batch_size)), host_index, host_count)
+        slots = host_rows(batch_size, host_index, host_count)
         mine = [rows[s] for s in slots if s < len(rows)]
         batches.append(_batch(data, mine, len(slots), length, pad_id))
     return batches

@@ -1,28 +1,15 @@
-"""The built-in SFT mixture: chat data generated offline and deterministically from a seed.
+"""The built-in SFT mixture: chat data generated deterministically from a seed, since no chat
+dataset is reachable offline.
 
     train, heldout = build_mixture(seed=0, size=2000, eval_size=50, name="Quill",
                                    maker="the Lantern Lab", books=load_books(paths))
-    it = packed_batches(train, lambda r: sft_example(r["messages"], tok), seq_len=256, ...,
-                        fields=("inputs", "targets", "loss_mask"), split=False)
 
-No chat dataset is reachable offline, so the mixture is made here. Each record is
-`{"messages": [...], "kind": KIND, "answer": ...}` (the `messages` layout, so it can be
-written to JSONL and read back by `conversations.py`); `answer` is what an evaluation checks
-(the name, the number, the book). Kinds and their default weights are `DEFAULT_WEIGHTS`:
-
-- identity: "who are you / who made you" answered with `name` and `maker`;
-- refusal: questions about made-up people answered "I don't know";
-- arithmetic: our generator's problems, step by step, ending `#### N`;
-- gsm_symbolic: reasoning-gym's grade-school problems, same reply layout;
-- calculator: the assistant calls the calculator tool and uses its output;
-- passages: continue a passage / name its book, from `books` (skipped without books).
-
-Train and held-out never share a prompt: every kind decides a record's split from a stable
-hash of what the question is about (the computation, the person, the passage), identity from
-its held-out phrasings. `answer_first=True` moves the answer before the reasoning in the math
-kinds (the "tokens to think" comparison); `working` says how our arithmetic is worked
-(`column`, digit by digit, or `plain`, a line per operation). The same arguments always
-give the same lists.
+Records are `{"messages", "kind", "answer"}` (`answer`: what an evaluation checks). Kinds
+(`DEFAULT_WEIGHTS`): identity, refusal (made-up people), arithmetic and gsm_symbolic worked step
+by step to `#### N`, calculator calls, and passages of `books`. Train and held-out never share
+a prompt: a record's split is a stable hash of what it is about (the computation, the person,
+the passage). `answer_first` puts the answer before the reasoning (the "tokens to think"
+comparison); `working` is `column` (digit by digit) or `plain`.
 """
 
 from __future__ import annotations

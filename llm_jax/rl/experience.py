@@ -1,25 +1,13 @@
 """From a rollout to the learner's batches: sequences, masks, log-probs, advantages.
 
-    experience.learner_rows()                 # = learner_batch(experience.rollout)
-    batch = learner_batch(rollout)            # host numpy, one row per completion
-    batch["advantages"] = advantages(rewards, G)
-    for rows in minibatch_rows(len(rewards), minibatches, rng): step(take(batch, rows))
-
-A row is the left-padded prompt (P slots) followed by the completion (T slots):
-* `tokens` [R, P+T] and `present` [R, P+T] (1 on every real token: prompt, sampled tokens and
-  forced tool output, which the policy must attend to);
-* `loss_mask` [R, T]: 1 only on tokens the policy sampled. Forced tool output, the prompt and
-  padding are never trained on;
-* `old_logprobs` [R, T]: the sampler's log-probs of those tokens (the behaviour policy).
-
-With β = 0, `drop_silent_rows` leaves out the rows whose advantage is 0 (every sample of a
-group that all got the same reward) before they reach the learner, keeping the loss exact.
-`trim_completions` then cuts the completion slots past a minibatch's longest completion
-(rollouts are laid out for `max_new_tokens`; a model that stops early leaves most of them
-empty), which is exact too: a causal model's earlier positions never see later ones.
-
-Dynamic sampling scores several rollouts (`Sampled`) and keeps whole groups of them:
-`merge_groups` lays the chosen groups out as one rollout.
+A row is the left-padded prompt (P slots) then the completion (T slots): `tokens` and
+`present` [R, P+T] (1 on every real token, forced tool output included: the policy attends to
+it), `loss_mask` [R, T] (1 only on sampled tokens) and `old_logprobs` [R, T] (the behaviour
+policy's). Two exact savings: with β = 0, `drop_silent_rows` leaves out rows of advantage 0
+(groups that all got the same reward); `trim_completions` cuts completion slots past a
+minibatch's longest completion (a causal model's earlier positions never see later ones).
+Dynamic sampling keeps whole groups of several rollouts (`Sampled`); `merge_groups` lays them
+out as one.
 """
 
 from __future__ import annotations

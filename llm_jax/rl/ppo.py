@@ -1,20 +1,13 @@
-"""PPO for RLHF: a critic beside the policy, per-token rewards, GAE targets.
+"""PPO for RLHF (Ouyang et al. 2022; TRL's `PPOTrainer`): a critic beside the policy,
+per-token rewards, GAE targets.
 
-    critic = Critic(model_cfg)                       # transformer backbone + ValueHead
-    values = critic.apply({"params": params["critic"]}, tokens, present, prompt_len)  # [B, T]
     rewards = token_rewards(scores, logp, ref_logp, mask, kl_coef)               # [B, T]
     advantages, returns = ppo_targets(rewards, values, mask, gamma, lam, whiten=True)
 
-The RLHF recipe of Ouyang et al. (2022) and TRL's `PPOTrainer`: the reward model's score is
-given on the completion's last sampled token, and every sampled token pays the KL penalty
-−β·(log π − log π_ref) (the k1 estimate, as TRL), so the KL lives in the reward rather than in
-the loss. GAE (`llm_jax.rl.gae`) turns those rewards and the critic's values into per-token
-advantages (whitened over the batch's tokens) and value targets; the policy takes the one
-clipped policy loss with those advantages and the critic the clipped value loss
-(`llm_jax.losses.value`).
-
-The critic (`llm_jax.models.headed.Critic`) is its own transformer, started from the policy's
-parent, with a value head per token.
+The reward model's score lands on the last sampled token and every sampled token pays
+−β·(log π − log π_ref) (k1, as TRL), so the KL lives in the reward, not the loss. GAE turns
+rewards and the critic's values (`models.headed.Critic`, its own transformer from the
+policy's parent) into whitened advantages and value targets.
 """
 
 from __future__ import annotations

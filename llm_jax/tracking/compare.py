@@ -3,19 +3,13 @@
     print(compare_runs(run_dirs, metrics=("loss", "eval_loss")))
     plot_compare(run_dirs, metrics=("loss", "eval_loss"), out_dir=Path("compare"))
 
-The table has one line per run: the config keys whose values differ between the runs (from
-each run's config.json, flattened to `optim.lr`-style keys), the last step, and per metric
-"last / best@step". Best is the minimum, except for metrics named as scores, where it is the
-maximum: the part after the last "/" is `accuracy`, `acc`, `reward`, `score`, `win_rate`,
-`mfu` or `tokens_per_s(ec)`, or ends with `_` and one of those (`eval_accuracy`, `mean_reward`),
-or starts with `pass@`. `maximize=` adds names. NaN/inf values are never best.
-
-A run's label is `run.name` from its config.json (else the directory name), prefixed by the
-parent directory when two compared runs would otherwise share a label. A W&B link is listed
-for a run that reached a W&B server: one recorded as `wandb_url` in summary.json, else one
-built from what wandb recorded in the run's wandb/ folder (an online run directory, or an
-offline one marked synced by `wandb sync`, whose log names entity/project/id) on the W&B host
-configured on this machine. Offline-only runs get no link.
+One line per run: the config keys that differ between the runs, the last step, and per
+metric "last / best@step". Best is the minimum, or the maximum for scores (the name's last
+part is, or ends in `_` plus, `accuracy`, `acc`, `reward`, `score`, `win_rate`, `mfu` or
+`tokens_per_s(ec)`, or starts with `pass@`; `maximize=` adds names); NaN/inf is never best.
+Labels are `run.name` (else the directory), prefixed by the parent when two would clash. A
+W&B link is listed only for a run that reached a server (`wandb_url` in summary.json, or an
+online or synced wandb/ folder).
 """
 
 from __future__ import annotations

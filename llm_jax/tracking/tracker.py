@@ -1,18 +1,11 @@
 """Weights & Biases tracking that never blocks or prompts, plus the local metrics.jsonl mirror.
 
-Modes: "disabled" (no wandb at all), "offline" (wandb writes `<run_dir>/wandb/offline-run-*`,
-uploaded later with `wandb sync`), "online", and "auto": online only when an API key is
-configured (WANDB_API_KEY, ~/.netrc, or wandb's settings file, read without any network) and the
-server answers a 2-second HTTP probe, otherwise offline. The environment variable WANDB_MODE
-(offline/disabled) or WANDB_DISABLED=true overrides the configured mode, as it does in wandb.
-
-A failed online start (no key, unreachable or hung server, rejected key) never stops training:
-the run continues offline after exactly one warning saying how to upload it later.
-
-Whatever W&B does, every logged step lands in `<run_dir>/metrics.jsonl` and every sample in
-`<run_dir>/samples.jsonl`. Only the main process logs; on other processes every method is a
-no-op. The W&B run id is kept in `<run_dir>/wandb_run_id.txt`, so re-running the same run
-directory resumes the same W&B run.
+Modes: disabled, offline (`wandb sync` later), online, and auto: online only when an API key
+is configured (read without network) and the server answers a 2-second probe. WANDB_MODE or
+WANDB_DISABLED override it, as in wandb. A failed online start never stops training: the run
+goes on offline after one warning. Whatever W&B does, every step lands in metrics.jsonl and
+every sample in samples.jsonl (main process only); the W&B run id is kept in the run
+directory, so re-running it resumes the same W&B run.
 """
 
 from __future__ import annotations

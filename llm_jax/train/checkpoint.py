@@ -1,17 +1,14 @@
 """orbax checkpoints of the train state and the grain iterator, with a safe resume.
 
-A checkpoint holds params, optimizer state, step and rng (`state`) and the data iterator's
-position (`data`), so a resumed run continues with exactly the batches it would have seen.
-Restoring walks from the newest checkpoint backwards: a damaged one is reported by name and
-skipped, and if every one is damaged the run stops instead of silently starting over.
-Nothing here unpickles: orbax stores arrays as tensorstore/OCDBT and metadata as JSON.
+A checkpoint holds the state (params, optimizer, step, rng) and the data position, so a
+resumed run sees exactly the batches it would have. Restore walks back from the newest: a
+damaged one is named and skipped; if all are, the run stops instead of starting over. Nothing
+unpickles (tensorstore/OCDBT arrays, JSON metadata).
 
-A save that fails (full disk, the directory removed or replaced under the run) is never silent
-and never hangs: every orbax call runs on a daemon thread that the caller waits on in short,
-bounded slices, so the error comes back as one `CheckpointError` naming the step, the cause and
-the last complete checkpoint; signal handlers keep running while it waits; and the helper
-threads orbax starts from there are daemons too, so a save stuck on a dead filesystem cannot
-keep the process alive at exit.
+A failed save (full disk, the directory replaced) is never silent and never hangs: orbax calls
+run on daemon threads waited on in short slices, so signals are still handled, the error comes
+back as one `CheckpointError` naming the step, the cause and the last complete checkpoint, and
+a save stuck on a dead filesystem cannot keep the process alive at exit.
 """
 
 from __future__ import annotations

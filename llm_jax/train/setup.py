@@ -1,21 +1,15 @@
-"""The one run set-up every trainer calls: mesh, model source, state, checkpoints, tracker.
+"""The one stage scaffold every trainer calls: mesh, where params start, state, update step,
+checkpoints, tracker and the loop.
 
     with start_run(config, run_dir, stage="sft") as run:
-        tokenizer = run.parent_tokenizer()              # pretraining trains its own instead
-        model_cfg = run.model_config(tokenizer.vocab_size)
+        optimizer, schedule = run.optimizer()
         state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
-        step_fn = run.jit_step(make_train_step(loss_fn, optimizer), shardings)
-        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                  start=start, data_iter=data_iter, evaluate=..., sample=...)
+        step_fn, full_params = run.update_step(loss_fn, optimizer, schedule, shardings)
+        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), ...)
 
-A trainer's `main` keeps only what is particular to its stage (data, loss, evaluations).
-Everything here reads the config sections `run`, `init`, `mesh`, `train`, `wandb` and `model`.
-
-Where the params start is `init.from_run` (a parent run directory, newest or `init.from_step`
-checkpoint) or `init.from_hf` (a Hugging Face folder), else a random init. Either way they are
-restored straight into the target shardings, and the parent (path, step) is recorded in
-`config.json` and W&B. A run that has checkpoints of its own always resumes from them instead,
-with the architecture it saved, so a resumed child never needs its parent again.
+Params start from this run's newest checkpoint (with the architecture it saved, so a resumed
+child never needs its parent), else `init.from_run` / `init.from_hf`, else a random init;
+either way restored straight into the target shardings.
 """
 
 from __future__ import annotations
@@ -63,7 +57,7 @@ from llm_jax.train.loop import LoopConfig, run_training
 from llm_jax.train.lora import LoraTraining
 from llm_jax.train.optim import OptimConfig, make_optimizer
 from llm_jax.train.state import TrainState
-from llm_jax.train.step import jit_train_step
+from llm_jax.train.step import jit_train_step, make_train_step
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +75,6 @@ def optimizer_from_config(config: ml_collections.ConfigDict, total_updates: int)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"optim: {e}") from None
     return make_optimizer(optim, total_updates)
-
-
-def local_batch_size(global_batch: int) -> int:
-    """This host's rows of a global batch."""
-    n = jax.process_count()
-    if global_batch % n:
-        raise ConfigError(f"data.batch_size={global_batch} is not divisible by {n} hosts")
-    return global_batch // n
 
 
 class Run:
@@ -292,24 +278,79 @@ class Run:
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
                 for k, v in batch.items()}
 
-    def trained(self, loss_fn: Callable) -> tuple[Callable, Callable, Callable]:
-        """(loss_fn, jit_step, full_params) for the params the train state holds: as given, or
-        under LoRA the loss over adapters on the frozen base, its jit, and the merged weights
-        that evaluations and samplers see."""
+    def optimizer(self, updates_per_iteration: int = 1):
+        """(optax optimizer, lr schedule) from `config.optim` for `train.steps` iterations."""
+        return optimizer_from_config(self.config, self.config.train.steps * updates_per_iteration)
+
+    def update_step(self, loss_fn: Callable, optimizer: optax.GradientTransformation,
+                    lr_schedule, shardings: TrainState) -> tuple[Callable, Callable]:
+        """(jitted step, full_params): one update with `optim.grad_accum` micro-batches and
+        `train.on_nonfinite`. Under LoRA the loss is over adapters on the frozen base and
+        `full_params` gives the merged weights that evaluations and samplers see."""
+        jit_step, full_params = self.jit_step, lambda p: p
         if self.lora is not None:
-            return self.lora.loss(loss_fn), self.lora.jit_step, self.lora.merged
-        return loss_fn, self.jit_step, lambda p: p
+            loss_fn, jit_step, full_params = (self.lora.loss(loss_fn), self.lora.jit_step,
+                                              self.lora.merged)
+        step = make_train_step(loss_fn, optimizer, grad_accum=self.config.optim.grad_accum,
+                               skip_nonfinite=self.config.train.on_nonfinite == "skip",
+                               lr_schedule=lr_schedule)
+        return jit_step(step, shardings), full_params
+
+    def train_lm(self, model_cfg: ModelConfig, data_iter, heldout_batches, tokenizer, *,
+                 started: Callable[[int], None] | None = None,
+                 sample: Callable | None = None, **eval_parts) -> dict[str, float]:
+        """A language-model stage once its data is ready (pretraining, SFT): the LM loss on
+        the batches' `loss_mask` (every real token without one), `config.evals` given the
+        held-out batches, a sampler and `eval_parts`, and the loop. `started(start)` runs
+        once the tracker is up; `sample(sampler)` makes the loop's sample function."""
+        from llm_jax.eval.registry import build_evaluators
+        from llm_jax.generate.sampler import Sampler
+        from llm_jax.losses.lm import make_lm_loss
+        from llm_jax.train.loop import batch_iteration
+
+        model = Transformer(model_cfg)
+
+        def apply(params, tokens, positions, segment_ids):
+            return model.apply({"params": params}, tokens, positions, segment_ids)
+
+        optimizer, schedule = self.optimizer()
+        state, shardings, start = self.init_state(model_cfg, optimizer, data_iter=data_iter)
+        if started is not None:
+            started(start)
+        step_fn, full_params = self.update_step(make_lm_loss(apply), optimizer, schedule,
+                                                shardings)
+        sampler = Sampler(model, mesh=self.mesh, rules=self.rules)
+        evaluate = build_evaluators(self.config, apply=apply, lm_batches=heldout_batches,
+                                    put_batch=self.put_batch, tokenizer=tokenizer,
+                                    sampler=sampler, **eval_parts)
+        seq_len = self.config.data.seq_len
+        tokens = self.config.data.batch_size * seq_len
+        loop_cfg = self.loop_config(tokens_per_iteration=tokens,
+                                    flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens)
+        return self.train(state, batch_iteration(step_fn, data_iter, self.put_batch), loop_cfg,
+                          start=start, data_iter=data_iter,
+                          sample=sample(sampler) if sample is not None else None,
+                          evaluate=lambda params: evaluate(full_params(params)))
 
     def jit_step(self, train_step: Callable, shardings: TrainState) -> Callable:
         return jit_train_step(train_step, shardings, self.batch_sharding)
 
     def train(self, state, iteration_fn: Callable, loop_cfg: LoopConfig, *, start: int,
-              data_iter=None, evaluate=None, sample=None, should_stop=None):
-        """The shared loop with this run's checkpointer and tracker."""
-        return run_training(state, iteration_fn, loop_cfg, start=start,
-                            checkpointer=self.checkpointer, data_iter=data_iter,
-                            tracker=self.tracker, evaluate=evaluate, sample=sample,
-                            should_stop=should_stop)
+              data_iter=None, evaluate=None, sample=None, should_stop=None
+              ) -> dict[str, float]:
+        """The shared loop with this run's checkpointer and tracker; returns the metrics of
+        the last evaluation (the stage's final metrics)."""
+        final: dict[str, float] = {}
+
+        def evaluate_and_keep(params):
+            final.update(evaluate(params))
+            return final
+
+        run_training(state, iteration_fn, loop_cfg, start=start, checkpointer=self.checkpointer,
+                     data_iter=data_iter, tracker=self.tracker, sample=sample,
+                     evaluate=evaluate_and_keep if evaluate is not None else None,
+                     should_stop=should_stop)
+        return final
 
     def loop_config(self, *, tokens_per_iteration: int = 0, flops_per_iteration: float = 0.0
                     ) -> LoopConfig:

@@ -19,8 +19,8 @@ def _lazy(module: str) -> Callable[[ml_collections.ConfigDict, Path], dict]:
 
 
 # Stage name (config.stage) -> trainer.
-TRAINERS: dict[str, Callable] = {name: _lazy(name) for name in
-                                 ("pretrain", "sft", "rl", "reward_model", "dpo", "probe")}
+TRAINERS: dict[str, Callable] = {name: _lazy(name) for name in ("pretrain", "sft", "rl", "probe")}
+TRAINERS |= {name: _lazy("pairwise") for name in ("reward_model", "dpo")}
 
 
 def stage_of(config: ml_collections.ConfigDict) -> str:

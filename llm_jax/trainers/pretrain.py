@@ -1,10 +1,7 @@
-"""Pretraining: next-token prediction on packed documents.
+"""Pretraining: next-token prediction on packed documents of a corpus (files, a HF dataset
+or the default corpus), with the tokenizer it trains and a unigram baseline to beat.
 
     llm-jax train experiments/pretrain_tiny.py [--config.train.steps=2000] [--workdir DIR]
-
-What is particular to this stage: the corpus (files, a HF dataset or the default corpus), the
-tokenizer it trains, and the unigram baseline its validation loss must beat. Everything else
-is the shared run set-up (`train/setup.py`).
 """
 
 from __future__ import annotations
@@ -33,16 +30,11 @@ from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
 from llm_jax.data.stats import unigram_entropy
 from llm_jax.data.tokenizer import Tokenizer
 from llm_jax.errors import ConfigError, DataError
-from llm_jax.eval.heldout import make_lm_evaluator
 from llm_jax.eval.samples import make_sample_fn
-from llm_jax.generate.sampler import Sampler, SamplingConfig
-from llm_jax.losses.lm import make_lm_loss
-from llm_jax.models.transformer import Transformer
+from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.recipes.generated import mix_generated
 from llm_jax.runs import RunDir
-from llm_jax.train.loop import batch_iteration
-from llm_jax.train.setup import optimizer_from_config, start_run
-from llm_jax.train.step import make_train_step
+from llm_jax.train.setup import start_run
 
 log = logging.getLogger(__name__)
 
@@ -150,53 +142,26 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         seq_len, global_batch = config.data.seq_len, config.data.batch_size
         data_iter = data_iterator(config.data, train, tokenizer)
 
-        # --- model, optimizer, state
-        model_cfg = run.model_config(tokenizer.vocab_size)
-        model = Transformer(model_cfg)
-        optimizer, schedule = optimizer_from_config(config, config.train.steps)
-        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
-        if start == 0:
-            entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
-                                      tokenizer.vocab_size)
-            run.tracker.summary(unigram_entropy=entropy, train_documents=len(train))
-            log.info("validation unigram entropy: %.3f nats/token", entropy)
-        if bad_records.count:
-            run.tracker.summary(bad_records=bad_records.count)
-
-        # --- update step
-        def apply(params, tokens, positions, segment_ids):
-            return model.apply({"params": params}, tokens, positions, segment_ids)
-
-        train_step = make_train_step(
-            make_lm_loss(apply), optimizer, grad_accum=config.optim.grad_accum,
-            skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule)
-        step_fn = run.jit_step(train_step, shardings)
-
-        # --- evaluations
         val = eval_batches(val_docs, tokenizer, seq_len=seq_len, batch_size=global_batch,
                            max_batches=config.train.eval_batches,
                            host_index=jax.process_index(), host_count=jax.process_count())
-        evaluate = make_lm_evaluator(apply, val, run.put_batch, tokenizer.token_byte_lengths())
+
+        def started(start: int) -> None:  # the baseline a model must beat, once
+            if start == 0:
+                entropy = unigram_entropy((tokenizer.encode(d) for d in documents(val_docs)),
+                                          tokenizer.vocab_size)
+                run.tracker.summary(unigram_entropy=entropy, train_documents=len(train))
+                log.info("validation unigram entropy: %.3f nats/token", entropy)
+            if bad_records.count:
+                run.tracker.summary(bad_records=bad_records.count)
+
         t = config.train
         sampling = SamplingConfig(max_new_tokens=t.sample_tokens,
                                   temperature=t.sample_temperature, top_p=t.sample_top_p,
                                   stop_tokens=(tokenizer.eos_id,), pad_id=tokenizer.pad_id)
         prompts = list(t.sample_prompts)
-        sample = make_sample_fn(Sampler(model, mesh=run.mesh, rules=run.rules), tokenizer,
-                                prompts, [[tokenizer.bos_id, *tokenizer.encode(p)]
-                                          for p in prompts], sampling)
-
-        # --- loop
-        tokens_per_step = global_batch * seq_len
-        loop_cfg = run.loop_config(
-            tokens_per_iteration=tokens_per_step,
-            flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens_per_step)
-        final_metrics: dict[str, float] = {}
-
-        def evaluate_and_keep(params):
-            final_metrics.update(evaluate(params))
-            return final_metrics
-
-        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                  start=start, data_iter=data_iter, evaluate=evaluate_and_keep, sample=sample)
-    return final_metrics
+        prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
+        return run.train_lm(
+            run.model_config(tokenizer.vocab_size), data_iter, val, tokenizer, started=started,
+            sample=lambda sampler: make_sample_fn(sampler, tokenizer, prompts, prompt_ids,
+                                                  sampling))

@@ -1,19 +1,10 @@
-"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, and
-rejection-sampling fine-tuning.
+"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, rejection
+sampling. Tunix's split: roles built once (`rl/roles.py`), a rollout worker returning an
+`Experience` each iteration, and the learner `rl.algorithm` names (`rl/learners/`), so a new
+algorithm is a new learner and a config preset, never a copy of this loop.
 
     llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default
-    llm-jax train experiments/rft_math_tiny.py
     llm-jax train experiments/rlhf_tiny.py:ppo       # PPO with a critic against a reward model
-
-The stage is roles, a rollout worker and a learner (Tunix's split):
-* the roles (`llm_jax.rl.roles`) are built once: the policy, the frozen reference (for a KL
-  term or KL tracking), the reward (`rl.reward`) and the gold judge (`rl.gold`);
-* each iteration the rollout worker (`llm_jax.rl.rollout`) samples `group_size` completions
-  for `prompts_per_iteration` training problems, scores them and returns an `Experience`;
-* the learner named by `rl.algorithm` (`llm_jax.rl.learners`) turns it into updates: the
-  GRPO family's clipped surrogate, PPO's actor-critic, or rejection sampling's LM loss.
-Held-out evaluation and the RLHF stop rules are callbacks of the shared loop. Which algorithm
-runs is the config's `rl` section (configs/rl.py), never a copy of this loop.
 """
 
 from __future__ import annotations
@@ -25,7 +16,7 @@ import jax
 import ml_collections
 
 from llm_jax.checkpoints.sources import chat_template_for
-from llm_jax.eval.problems import make_problem_evaluator, make_reward_evaluator
+from llm_jax.eval.registry import build_evaluators
 from llm_jax.generate.sampler import Sampler
 from llm_jax.generate.tools import make_tools
 from llm_jax.recipes.math.schedule import ProblemSchedule, make_tasks
@@ -54,21 +45,6 @@ class RLIteration:
         return state, {**metrics, **learned}
 
 
-def heldout_evaluator(rl: ml_collections.ConfigDict, sampler, tokenizer, template, heldout,
-                      task, roles, tools):
-    """Accuracy and pass@k on held-out problems with answers; for RLHF prompts (nothing to
-    check) the held-out replies' reward, and the gold judge's beside it."""
-    eval_tokens = rl.eval_max_new_tokens or rl.max_new_tokens
-    if rl.task.source != "rlhf":
-        return make_problem_evaluator(
-            sampler, tokenizer, template, heldout, task.is_correct, max_new_tokens=eval_tokens,
-            samples=rl.eval_samples, ks=tuple(rl.eval_ks), temperature=rl.temperature,
-            tools=tools)
-    judges = {"proxy_reward": roles.reward} | ({"gold_reward": roles.gold} if roles.gold else {})
-    return make_reward_evaluator(sampler, tokenizer, template, heldout, judges,
-                                 max_new_tokens=eval_tokens)
-
-
 def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
     """Train (or resume) the RL run in `run_dir`; returns the final held-out metrics."""
     rl = config.rl
@@ -88,20 +64,23 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
         tools = make_tools(tokenizer, config.tools.to_dict()) if rl.tools else None
         rollouts = RolloutWorker(config, run, roles, sampler, tokenizer, template, tools,
                                  schedule)
-        heldout_eval = heldout_evaluator(rl, sampler, tokenizer, template, heldout, train_task,
-                                         roles, tools)
-        final_metrics: dict[str, float] = {}
+        # held-out accuracy and pass@k, or (RLHF) the replies' reward and gold score
+        heldout_eval = build_evaluators(
+            config, sampler=sampler, tokenizer=tokenizer, template=template,
+            heldout_problems=heldout, task=train_task, tools=tools,
+            rollout_tokens=rl.max_new_tokens, temperature=rl.temperature,
+            judges={"proxy_reward": roles.reward} | ({"gold_reward": roles.gold}
+                                                     if roles.gold else {}))
 
         def evaluate(params):
-            final_metrics.update(heldout_eval(learner.sampler_params(params)))
+            metrics = heldout_eval(learner.sampler_params(params))
             if roles.gold is not None and jax.process_index() == 0:
                 plot_overoptimization(run.dir.metrics, run.dir.path / OVEROPTIMIZATION_PLOT)
-            return final_metrics
+            return metrics
 
         stop_rules = (StopRules(rl.kl_budget, rl.gold_patience)
                       if rl.kl_budget or rl.gold_patience else None)
         tokens = rl.prompts_per_iteration * rl.group_size * rl.max_new_tokens
-        run.train(learner.state, RLIteration(rollouts, learner, learner.start),
-                  run.loop_config(tokens_per_iteration=tokens), start=learner.start,
-                  evaluate=evaluate, should_stop=stop_rules.check if stop_rules else None)
-    return final_metrics
+        return run.train(learner.state, RLIteration(rollouts, learner, learner.start),
+                         run.loop_config(tokens_per_iteration=tokens), start=learner.start,
+                         evaluate=evaluate, should_stop=stop_rules.check if stop_rules else None)

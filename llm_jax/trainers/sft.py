@@ -1,14 +1,7 @@
-"""Supervised fine-tuning: a base model becomes an assistant by training on conversations.
+"""Supervised fine-tuning: conversations (files, or the built-in mixture) rendered with a chat
+template into packed rows whose `loss_mask` is 1 only on assistant tokens.
 
     llm-jax train experiments/sft_tiny.py        # from runs/pretrain_tiny/default
-    llm-jax train experiments/sft_tiny.py --config.init.from_hf=path/to/hub/folder
-
-What is particular to this stage: conversations (files in any layout the loaders accept, or
-the built-in mixture), rendered with a chat template (ours, or a Hub model's own Jinja
-template) into packed rows whose `loss_mask` is 1 only on assistant tokens, and chat
-evaluations (held-out assistant-token loss, replies that end, identity, arithmetic).
-The loss is the pretraining loss restricted to the mask; everything else is the shared run
-set-up.
 """
 
 from __future__ import annotations
@@ -26,15 +19,8 @@ from llm_jax.data.conversations import read_conversations
 from llm_jax.data.pipeline import eval_batches, packed_batches
 from llm_jax.data.records import BadRecordStats
 from llm_jax.errors import DataError
-from llm_jax.eval.chat import make_chat_evaluator
-from llm_jax.eval.heldout import make_lm_evaluator
-from llm_jax.generate.sampler import Sampler
 from llm_jax.generate.tools import make_tools
-from llm_jax.losses.lm import make_lm_loss
-from llm_jax.models.transformer import Transformer
-from llm_jax.train.loop import batch_iteration
-from llm_jax.train.setup import optimizer_from_config, start_run
-from llm_jax.train.step import make_train_step
+from llm_jax.train.setup import start_run
 
 log = logging.getLogger(__name__)
 SFT_FIELDS = ("inputs", "targets", "loss_mask")
@@ -119,51 +105,17 @@ def main(config: ml_collections.ConfigDict, run_dir: Path) -> dict[str, float]:
             host_count=jax.process_count())
         log.info("SFT: %d train / %d held-out conversations", len(train), len(heldout))
 
-        # --- model, optimizer, state
-        model_cfg = run.model_config(tokenizer.vocab_size)
-        model = Transformer(model_cfg)
-        optimizer, schedule = optimizer_from_config(config, config.train.steps)
-        state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
-        if stats.count:
-            run.tracker.summary(bad_records=stats.count)
-
-        # --- update step: the LM loss on assistant tokens only (the batch's loss_mask)
-        def apply(params, tokens, positions, segment_ids):
-            return model.apply({"params": params}, tokens, positions, segment_ids)
-
-        # under LoRA: adapters on a frozen base, evaluations see merged weights
-        loss_fn, jit_step, full_params = run.trained(make_lm_loss(apply))
-        step_fn = jit_step(make_train_step(
-            loss_fn, optimizer, grad_accum=config.optim.grad_accum,
-            skip_nonfinite=config.train.on_nonfinite == "skip", lr_schedule=schedule),
-            shardings)
-
-        # --- evaluations
         val = eval_batches(heldout, to_example=to_example, seq_len=seq_len, batch_size=batch,
                            max_batches=config.train.eval_batches,
                            host_index=jax.process_index(), host_count=jax.process_count(),
                            fields=SFT_FIELDS)
-        heldout_loss = make_lm_evaluator(apply, val, run.put_batch,
-                                         tokenizer.token_byte_lengths())
-        sampler = Sampler(model, mesh=run.mesh, rules=run.rules)
-        tools = make_tools(tokenizer, config.tools.to_dict())
-        chat_checks = make_chat_evaluator(
-            sampler, tokenizer, template, identity_questions=questions["identity"],
-            identity_name=config.sft.identity_name, math_problems=questions["math"],
-            extra_prompts=questions["extra"], max_new_tokens=config.sft.eval_max_new_tokens,
-            tools=tools)
-        final_metrics: dict[str, float] = {}
+        # the LM loss on assistant tokens only (the rows' loss_mask); under LoRA, adapters on
+        # a frozen base, evaluations see merged weights
+        def started(start: int) -> None:
+            if stats.count:
+                run.tracker.summary(bad_records=stats.count)
 
-        def evaluate(params):
-            params = full_params(params)
-            final_metrics.update(heldout_loss(params))
-            final_metrics.update(chat_checks(params))
-            return final_metrics
-
-        tokens = batch * seq_len
-        loop_cfg = run.loop_config(
-            tokens_per_iteration=tokens,
-            flops_per_iteration=model_cfg.flops_per_token(seq_len) * tokens)
-        run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), loop_cfg,
-                  start=start, data_iter=data_iter, evaluate=evaluate)
-    return final_metrics
+        return run.train_lm(
+            run.model_config(tokenizer.vocab_size), data_iter, val, tokenizer, started=started,
+            template=template, chat_questions=questions, identity_name=config.sft.identity_name,
+            tools=make_tools(tokenizer, config.tools.to_dict()))

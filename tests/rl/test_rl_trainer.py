@@ -24,8 +24,9 @@ EXPERIMENT = str(ROOT / "experiments/grpo_math_tiny.py")
 TINY_RL = [
     "--config.rl.prompts_per_iteration=4", "--config.rl.group_size=4",
     "--config.rl.max_new_tokens=8", "--config.rl.task.levels=(1,)",
-    "--config.rl.task.eval_problems=4", "--config.rl.eval_samples=2", "--config.rl.eval_ks=(1,2)",
-    "--config.rl.task.report_levels=(2,)", "--config.rl.eval_max_new_tokens=0",
+    "--config.rl.task.eval_problems=4", "--config.evals.problems.samples=2",
+    "--config.evals.problems.ks=(1,2)",
+    "--config.rl.task.report_levels=(2,)", "--config.evals.problems.max_new_tokens=0",
     "--config.rl.reward=tests.rl.letter_reward:e_share", "--config.rl.temperature=1.5",
     "--config.train.eval_every=2", "--config.train.eval_at_start=false",
     "--config.train.checkpoint_every=1", "--config.train.sample_every=1",

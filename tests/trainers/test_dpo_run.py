@@ -23,7 +23,8 @@ def test_two_iterations_from_a_preference_file(tiny_pretrained_run, tmp_path):
             f"--config.init.from_run={tiny_pretrained_run}",
             f"--config.data.train_paths={write_preferences(tmp_path / 'prefs.jsonl')}",
             "--config.preferences.heldout_fraction=0.25", "--config.dpo.beta=0.5",
-            "--config.dpo.win_rate_prompts=4", "--config.dpo.win_rate_max_new_tokens=8",
+            "--config.evals.gold_win_rate.prompts=4",
+            "--config.evals.gold_win_rate.max_new_tokens=8",
             "--config.train.eval_at_start=true"]
     assert main(argv) == 0
     logged = metrics_by_step(run_dir)

@@ -41,8 +41,8 @@ def test_grpo_gsm_recipe_runs_two_iterations_on_a_qwen2_folder(qwen2_folder, tmp
             f"--config.init.from_hf={qwen2_folder}", "--config.model.dtype=float32",
             "--config.rl.prompts_per_iteration=4", "--config.rl.group_size=2",
             "--config.rl.max_new_tokens=8", "--config.rl.task.size=60",
-            "--config.rl.task.eval_problems=2", "--config.rl.eval_samples=2",
-            "--config.rl.eval_ks=(1,2)", "--config.train.steps=2",
+            "--config.rl.task.eval_problems=2", "--config.evals.problems.samples=2",
+            "--config.evals.problems.ks=(1,2)", "--config.train.steps=2",
             "--config.train.eval_every=2", "--config.train.checkpoint_every=1",
             "--config.wandb.mode=offline"]
     assert main(argv) == 0

@@ -22,7 +22,7 @@ def chat_run(tmp_path_factory, tiny_pretrained_run):
                  "--config.train.eval_at_start=false", "--config.train.eval_batches=1",
                  "--config.wandb.mode=offline", "--config.sft.mixture_size=40",
                  "--config.sft.eval_size=3", "--config.sft.eval_math=2",
-                 "--config.sft.eval_max_new_tokens=4"]) == 0
+                 "--config.evals.chat.max_new_tokens=4"]) == 0
     return out
 
 
@@ -37,7 +37,7 @@ def _pipeline_args(chat_run, test_corpus, workdir, variant=""):
             "--config.probe.max_new_tokens=6", "--config.probe.unknown_at=0.5",
             "--config.wandb.mode=offline", "--stage.sft.train.steps=2",
             "--stage.sft.data.seq_len=64", "--stage.sft.train.eval_batches=1",
-            "--stage.sft.sft.eval_max_new_tokens=4", "--config.tools.search.max_chars=30",
+            "--stage.sft.evals.chat.max_new_tokens=4", "--config.tools.search.max_chars=30",
             # a few conversations of the built-in mixture replayed among the probe's
             "--stage.sft.sft.replay=12"]
 

@@ -40,7 +40,7 @@ def test_sft_recipe_runs_two_steps_on_a_hub_folder(llama_folder, tmp_path):
             "--config.train.steps=2", "--config.train.eval_batches=1",
             "--config.train.log_every=1", "--config.wandb.mode=offline",
             "--config.sft.mixture_size=40", "--config.sft.eval_size=2",
-            "--config.sft.eval_math=2", "--config.sft.eval_max_new_tokens=8",
+            "--config.sft.eval_math=2", "--config.evals.chat.max_new_tokens=8",
             "--config.sft.weights.passages=0.0", "--config.sft.weights.gsm_symbolic=0.0"]
     assert main(argv) == 0
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -12,7 +12,7 @@ TINY = ["--config.data.seq_len=64", "--config.data.batch_size=8", "--config.trai
         "--config.train.eval_every=0", "--config.train.eval_batches=1",
         "--config.train.log_every=1", "--config.wandb.mode=offline",
         "--config.sft.mixture_size=40", "--config.sft.eval_size=3", "--config.sft.eval_math=3",
-        "--config.sft.eval_max_new_tokens=8", "--config.sft.system=false"]
+        "--config.evals.chat.max_new_tokens=8", "--config.sft.system=false"]
 
 
 def _rows(run_dir: Path) -> list[dict]:

@@ -13,6 +13,7 @@ from itertools import islice
 import ml_collections
 import numpy as np
 
+from llm_jax.data.global_batches import epoch_order
 from llm_jax.errors import ConfigError
 from llm_jax.recipes.math.sources import (
     ArithmeticTask,
@@ -63,6 +64,7 @@ class PromptTask(AnswerTask):
     """A fixed list of prompts (RLHF: nothing to check, a reward model judges the replies)."""
 
     name = "prompts"
+    checkable = False
 
     def __init__(self, problems: list[Problem]):
         self._problems = problems
@@ -88,10 +90,5 @@ class ProblemSchedule:
         return [self.pool[k] for k in rng.choice(len(self.pool), self.per_iteration)]
 
     def __call__(self, iteration: int) -> list[Problem]:
-        n = len(self.pool)
-        picked = []
-        for k in range((iteration - 1) * self.per_iteration, iteration * self.per_iteration):
-            epoch, index = divmod(k, n)
-            order = np.random.default_rng([self.seed, epoch]).permutation(n)
-            picked.append(self.pool[order[index]])
-        return picked
+        return [self.pool[i] for i in epoch_order(self.seed, len(self.pool), (iteration - 1)
+                                                  * self.per_iteration, self.per_iteration)]

@@ -57,6 +57,7 @@ class AnswerTask(abc.ABC):
     """
 
     name = "answer"
+    checkable = True  # its replies can be checked against an answer
 
     @abc.abstractmethod
     def problems(self) -> Iterator[Problem]:

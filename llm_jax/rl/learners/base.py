@@ -21,8 +21,6 @@ from llm_jax.losses.policy import PolicyLossConfig
 from llm_jax.models.config import ModelConfig
 from llm_jax.models.transformer import Transformer
 from llm_jax.rl.experience import Experience, trim_completions
-from llm_jax.train.setup import optimizer_from_config
-from llm_jax.train.step import make_train_step
 
 LEARNERS: dict[str, type[Learner]] = {}
 
@@ -66,13 +64,10 @@ class Learner(abc.ABC):
         self.config, self.rl, self.run = config, config.rl, run
         self.seed = config.run.seed
         self.model = Transformer(model_cfg)
-        optimizer, lr_schedule = optimizer_from_config(
-            config, config.train.steps * self.updates_per_iteration)
+        optimizer, lr_schedule = run.optimizer(self.updates_per_iteration)
         self.state, shardings, self.start = self.init_state(model_cfg, optimizer)
-        loss_fn, jit_step, self.sampler_params = run.trained(self.loss())
-        self.step_fn = jit_step(make_train_step(
-            loss_fn, optimizer, skip_nonfinite=config.train.on_nonfinite == "skip",
-            lr_schedule=lr_schedule), shardings)
+        self.step_fn, self.sampler_params = run.update_step(self.loss(), optimizer, lr_schedule,
+                                                            shardings)
 
     # ---------------------------------------------------------------- what subclasses give
     uses_reference: ClassVar[bool] = True  # whether a KL term may need the reference model
