@@ -29,6 +29,10 @@ def _setup_logging() -> None:
         if type(handler) is logging.StreamHandler:
             handler.setFormatter(formatter)
     root.setLevel(logging.INFO)
+    # absl must create its own "absl" logger (one that reports the library's caller, e.g.
+    # orbax, rather than absl itself) before the loop below creates a plain one by that name.
+    import absl.logging  # noqa: F401
+
     for noisy in ("absl", "orbax", "jax", "grain", "wandb", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
