@@ -59,9 +59,7 @@ class _OrbaxErrorsOnOneLine(logging.Filter):
     threads still finishing the abandoned save go to the debug log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and ("orbax" in Path(record.pathname).parts
-                                or (record.exc_info[1] is not None
-                                    and _raised_in_orbax(record.exc_info[1]))):
+        if record.exc_info and "orbax" in Path(record.pathname).parts:
             error = record.exc_info[1]
             if _is_orphaned_callback(error) or _SAVE_FAILED.is_set():
                 # An abandoned save's thread outliving the run: the failure is already
