@@ -54,7 +54,7 @@ def load_conversations(config: ml_collections.ConfigDict, tokenizer, template,
         firsts = [next((m["content"] for m in c if m["role"] == "user"), None) for c in heldout]
         questions = {"identity": [], "math": [],
                      "extra": [q for q in firsts if isinstance(q, str)][:sft.eval_math]}
-        if sft.get("replay", 0):  # the files' conversations among the built-in mixture's
+        if sft.replay:  # the files' conversations among the built-in mixture's
             mixture = builtin_mixture(config, size=sft.replay)[0]
             train = train + mixture
             random.Random(data.shuffle_seed).shuffle(train)
