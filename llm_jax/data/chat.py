@@ -3,18 +3,10 @@
     ids, mask = render_for_training(messages, tokenizer)   # mask[i] = 1: train on ids[i]
     prompt = render_for_generation(messages, tokenizer)   # ends <|im_start|>assistant<|im_sep|>
 
-Messages `{"role": system|user|assistant|tool, "content": ...}` render as
-`<|bos|> <|im_start|>ROLE<|im_sep|>CONTENT<|im_end|> ...`, special tokens placed by id, so
-content that *contains* "<|im_start|>" stays text. The mask is 1 exactly on what the model
-must produce: assistant content and its `<|im_end|>` (so it learns to stop).
-
-Tool calls are structured content, never parsed from text, so nothing a user writes can turn
-into one: an assistant's content may be parts
-`[{"type": "text"|"python"|"output", "text": ...}, ...]`; a `python` call is trained on (the
-model must learn to ask), its `output` is forced by the generation engine, so it is not.
-`ChatTemplate` is the interface trainers and the sampler hold: `OurTemplate` (optionally with
-a default system message) or `chat_jinja.JinjaTemplate`, a Hub model's own template.
-"""
+Turns render as `<|bos|> <|im_start|>ROLE<|im_sep|>CONTENT<|im_end|> ...`, special tokens
+placed by id (content spelling "<|im_start|>" stays text). The mask covers assistant content
+and its `<|im_end|>`. Assistant content may be parts `[{"type": "text"|"python"|"output",
+"text": ...}]`: a `python` call is trained on, its `output` (forced by the engine) is not."""
 
 from __future__ import annotations
 
@@ -83,10 +75,7 @@ def with_system(messages: Sequence[Message], system: str | None) -> list[Message
 
 @dataclasses.dataclass(frozen=True)
 class OurTemplate:
-    """`<|im_start|>ROLE<|im_sep|>CONTENT<|im_end|>` turns after `<|bos|>` (see module doc).
-
-    `system`: a default system message used when a conversation has none (None: no default).
-    """
+    """`<|im_start|>ROLE<|im_sep|>CONTENT<|im_end|>` turns; `system`: default system message."""
 
     system: str | None = None
 
@@ -158,10 +147,7 @@ def sft_example(messages: Sequence[Message], tokenizer: Any,
                 template: ChatTemplate | None = None) -> dict[str, np.ndarray]:
     """A packing example: inputs = ids[:-1], targets = ids[1:], loss_mask = mask[1:].
 
-    Shifted like pretraining's document examples: `loss_mask[t]` says whether `targets[t]`
-    is trained on. Use as `packed_batches(..., fields=("inputs", "targets", "loss_mask"),
-    split=False)` so a conversation is never cut across rows.
-    """
+    Pack with `fields=("inputs", "targets", "loss_mask"), split=False`."""
     ids, mask = (template or OurTemplate()).render_for_training(messages, tokenizer)
     ids_arr = np.asarray(ids, np.int32)
     return {"inputs": ids_arr[:-1], "targets": ids_arr[1:],

@@ -1,27 +1,14 @@
 """A Hub model's own chat template (Jinja, from `tokenizer_config.json`) with our interface.
 
-    template = JinjaTemplate.from_folder("path/to/qwen")       # reads tokenizer_config.json
+    template = JinjaTemplate.from_folder("path/to/qwen")
     ids, mask = template.render_for_training(messages, HFTokenizer("path/to/qwen"))
-    prompt = template.render_for_generation(messages, tokenizer)
 
-Rendering follows `transformers`' `apply_chat_template`: a sandboxed Jinja environment with
-`trim_blocks` and `lstrip_blocks`, the loop-control extension, `raise_exception`,
-`strftime_now`, a `tojson` filter that keeps non-ASCII text, and `bos_token`/`eos_token`
-(plus any other `*_token` strings the config names) in the context. The text is then
-tokenized without adding special tokens (the template writes them).
-
-The assistant mask is found by rendering prefixes, since most Hub templates do not mark the
-assistant's part: for the assistant message at index i, the conversation up to i rendered
-with the generation prompt is a prefix P of the conversation up to and including i, and the
-characters the turn adds after P are what the model generates. Of those, the span up to and
-including the template's end-of-turn token (e.g. `<|im_end|>`) is trained on; what follows it
-(a newline the template writes between turns) is never sampled, so it is not. Each span is
-tokenized on its own and the pieces concatenated, which is also how a prompt and a sampled
-reply meet at inference. A template that rewrites earlier turns when later ones arrive (one
-that drops old reasoning, say) has no such prefixes: it is refused with a ValueError rather
-than given a wrong mask. Templates that mark assistant text with `{% generation %}` render
-as if the markers were absent.
-"""
+Rendering follows `transformers`' `apply_chat_template` (sandboxed, trim/lstrip blocks,
+`raise_exception`, `strftime_now`, `*_token` strings in the context), then tokenizes without
+special tokens. The assistant mask comes from rendering prefixes: the characters turn i adds
+after the conversation up to i with the generation prompt, up to and including the
+end-of-turn token, are trained on. Templates that rewrite earlier turns have no such prefixes
+and are refused with ValueError rather than given a wrong mask."""
 
 from __future__ import annotations
 
@@ -85,10 +72,8 @@ def _environment():
 class JinjaTemplate:
     """A Jinja chat template and the special-token strings its context needs.
 
-    `end_of_turn`: the text that ends an assistant turn (trained on; anything the template
-    writes after it is not). Defaults to the first of `END_OF_TURN` the template mentions,
-    else `eos_token`.
-    """
+    `end_of_turn` ends an assistant turn (trained on); default: the first of `END_OF_TURN` the
+    template mentions, else `eos_token`."""
 
     source: str
     bos_token: str = ""

@@ -1,14 +1,8 @@
 """Saving the data position in orbax checkpoints so any host count can resume it.
 
-grain's own handler writes `process_{i}-of-{n}.json` per host and, on restore, reads only the
-file of the same index *and* count: a run saved on 2 hosts cannot resume on 1. This handler
-saves the same files, and restores a `GlobalBatchIterator` from the union of every host's
-file (see `global_batches.py`), so the run continues the same global batch sequence on any
-host count. Other iterators restore as grain's handler does.
-
-    items["data"] = DataSave(data_iter)        # in place of grain.checkpoint.CheckpointSave
-    items["data"] = DataRestore(data_iter)     # in place of grain.checkpoint.CheckpointRestore
-"""
+grain's handler restores only a file of the same host index and count; this one restores a
+`GlobalBatchIterator` from every host's file. Use `DataSave`/`DataRestore` in place of
+grain's `CheckpointSave`/`CheckpointRestore`."""
 
 from __future__ import annotations
 

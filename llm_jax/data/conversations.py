@@ -1,24 +1,8 @@
 """Conversation datasets through the records layer: every layout becomes a list of messages.
 
-    for messages in read_conversations(["chats.jsonl"], tokenizer=tok, seq_len=1024):
-        ...   # [{"role": "user", "content": ...}, {"role": "assistant", ...}, ...]
-
-Accepted record layouts (JSONL lines or Parquet rows with the same columns; `layout="auto"`
-picks one by the fields present):
-
-- `messages`: `{"messages": [{"role": ..., "content": ...}, ...]}` (roles system, user,
-  assistant, tool; assistant content may be a list of parts, see `chat.py`).
-- ShareGPT: `{"conversations": [{"from": "human"|"gpt"|"system"|"tool", "value": ...}]}`
-  ("user"/"assistant" are accepted too, as are "function_call"/"observation" for tool turns).
-- prompt/completion, as TRL accepts them: strings (`{"prompt": "Q", "completion": "A"}` is
-  one user turn and one assistant turn), or message lists (`{"prompt": [messages],
-  "completion": [assistant messages]}`) concatenated.
-
-A bad record (unknown role, empty content, no assistant turn, a conversation longer than
-`seq_len` once rendered; bad JSON is caught by the JSONL reader) raises `DataError` naming
-`file:line` (`file: row N` for Parquet), or with `skip_bad=True` is skipped and counted in
-`stats`. `hf_conversations` reads a Hugging Face dataset the same way (needs network).
-"""
+Layouts (JSONL or Parquet; `layout="auto"` picks by fields): `messages`; ShareGPT
+`conversations` (`from`/`value`); TRL prompt/completion (strings or message lists). A bad
+record raises `DataError` naming `file:line`, or with `skip_bad=True` is skipped and counted."""
 
 from __future__ import annotations
 
@@ -127,8 +111,7 @@ def conversation_validator(layout: str = "auto", *, tokenizer: Any = None,
                            seq_len: int | None = None, template: ChatTemplate | None = None
                            ) -> Callable[[Record], list[Message]]:
     """A `read_records` validator: record → messages; with `tokenizer` and `seq_len` it also
-    rejects conversations that do not fit in a row once rendered by `template` (ours by
-    default)."""
+    rejects conversations that do not fit in a row."""
     if layout not in LAYOUTS:
         raise DataError(f"data.layout={layout!r} is not one of {', '.join(LAYOUTS)}")
     if (tokenizer is None) != (seq_len is None):

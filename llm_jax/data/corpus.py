@@ -1,11 +1,7 @@
 """The default corpus: Jane Austen's six novels and the King James Bible, from Debian packages.
 
-Used when an experiment names no data. The texts are fetched once with `apt-get download`
-(no installation, no root needed where apt's package lists exist), unpacked with `dpkg-deb`,
-decoded (Austen from R's lazy-load data; the Bible by the package's own `bible` program) and
-cached in `~/.cache/llm_jax/corpora` (or `$LLM_JAX_CACHE/corpora`). *Persuasion* is held out
-for validation.
-"""
+Fetched once with `apt-get download` (no root), cached in `~/.cache/llm_jax/corpora` (or
+`$LLM_JAX_CACHE/corpora`). *Persuasion* is held out for validation."""
 
 from __future__ import annotations
 

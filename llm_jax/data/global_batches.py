@@ -1,19 +1,9 @@
 """One global batch sequence, whatever the number of hosts; each host makes only its rows.
 
-Row `r` of every global batch comes from its own *stream*: stream `r` reads the records at
-positions `r, r + B, r + 2B, ...` of the corpus' seeded order (`B` = global batch rows),
-tokenizes and packs them into rows, and yields one row per step. Stream contents depend on
-the seed and `B` only, never on the host count, so host `h` of `H` builds streams
-`[h*B/H, (h+1)*B/H)` and the concatenation of the hosts' batches is the same global batch
-whether the run has 1, 2 or 64 hosts. Each record is read and tokenized by exactly one host,
-and the rows of a batch come from `B` different documents.
-
-The iterator's state is a small JSON object holding each stream's grain state by stream
-number. A host saves its own streams; `merge_states` joins the hosts' saved states, and any
-host count can resume from the union (`restore_from_files` reads a checkpoint's per-host
-files). A state saved with a different batch size or seed is refused (`DataError`) rather
-than silently mis-resumed.
-"""
+Row `r` of every batch comes from stream `r`, which reads records `r, r + B, r + 2B, ...` of
+the seeded order (`B` = global rows), so batches never depend on the host count. The state
+is JSON holding each stream's grain state; `merge_states` joins the hosts' states so any host
+count can resume. A state saved with another batch size or seed is refused (`DataError`)."""
 
 from __future__ import annotations
 
@@ -55,11 +45,7 @@ def epoch_order(seed: int, n: int, start: int, count: int) -> list[int]:
 
 
 class GlobalBatchIterator:
-    """Endless batches of this host's rows; `get_state`/`set_state` bytes for checkpoints.
-
-    `make_stream(r)` returns the grain dataset of packed rows for global row `r`;
-    `fingerprint` names what a saved state must match to be resumed (batch size, seed, ...).
-    """
+    """Endless batches of this host's rows; `make_stream(r)` builds global row `r`'s packed rows."""
 
     def __init__(self, make_stream: Callable[[int], grain.IterDataset], *, global_rows: int,
                  host_index: int = 0, host_count: int = 1,

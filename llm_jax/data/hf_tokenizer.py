@@ -1,11 +1,7 @@
-"""A Hugging Face folder's own tokenizer (`tokenizer.json`), for sampling from imported models.
+"""A Hugging Face folder's own tokenizer (`tokenizer.json`), with our tokenizer's interface.
 
-Our runs train a sentencepiece `Tokenizer`; a GPT-2 or Llama folder from the Hub brings its own
-fast-tokenizer file instead. `HFTokenizer` gives it the same small interface the sample and
-chat commands use (encode, decode, pad/bos/eos ids), reading the special ids from the folder's
-`config.json` and `generation_config.json` the way transformers does. Needs the `tokenizers`
-package (the `[hf]` extra).
-"""
+Special ids come from `config.json`/`generation_config.json` as in transformers. Needs the
+`[hf]` extra."""
 
 from __future__ import annotations
 
@@ -100,12 +96,7 @@ class HFTokenizer:
         return self._tok.id_to_token(int(token_id)) or ""
 
     def token_byte_lengths(self) -> np.ndarray:
-        """UTF-8 bytes each id stands for (0 for special tokens), for bits per byte.
-
-        Byte-level BPE (GPT-2, Llama 3, Qwen) spells each byte as one printable character, so
-        a token's byte count is its length; sentencepiece-style vocabularies spell bytes as
-        `<0xNN>` and spaces as "▁".
-        """
+        """UTF-8 bytes each id stands for (0 for special tokens), for bits per byte."""
         byte_level = type(self._tok.decoder).__name__ == "ByteLevel"
         special = {t.content for t in self._tok.get_added_tokens_decoder().values()
                    if t.special}

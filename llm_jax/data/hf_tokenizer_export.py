@@ -1,18 +1,10 @@
-"""Write our sentencepiece tokenizer as Hugging Face files (`tokenizer.json` and its configs), so
-`transformers.AutoTokenizer.from_pretrained(folder)` gives the same ids as `Tokenizer.encode`.
+"""Write our sentencepiece tokenizer as Hugging Face files with the same ids as `Tokenizer.encode`.
 
     write_hf_tokenizer(tokenizer, "exported/", model_max_length=1024)
 
-The sentencepiece model is BPE over the whole (space → "▁") text with byte fallback; that
-translates into a `tokenizers` BPE model whose merges are read off the vocabulary: every way
-of splitting a piece into two pieces is a merge, ranked by the piece's sentencepiece score
-(higher first), which is the order sentencepiece itself merges in. Digits never merge (no
-piece holds a digit beside anything else), and "\\n", a user-defined piece, is an added token
-that is never merged. Special tokens keep their ids; `split_special_tokens` makes raw text
-that spells one tokenize as ordinary pieces, as our encoder does, so a conversation cannot be
-forged from inside a message. The files are plain JSON written here; only reading them back
-needs `tokenizers` / `transformers` (the `[hf]` extra).
-"""
+Merges are read off the vocabulary (each split of a piece into two, ranked by the piece's
+score, as sentencepiece merges); digits never merge, "\\n" is an added token, and
+`split_special_tokens` keeps raw text from forging special tokens."""
 
 from __future__ import annotations
 

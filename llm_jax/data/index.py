@@ -1,18 +1,8 @@
 """Random access to a corpus: records by number, Parquet read lazily by row group.
 
-`RecordIndex` is a grain `RandomAccessDataSource` (`len` + `[i]`) over every record the file
-patterns name. Text and JSONL files are small enough to hold: they are read and validated
-when the index is built. Parquet corpora (FineWeb's shards) can be far larger than memory:
-the index keeps only each file's row-group sizes and reads a row group when one of its rows
-is asked for, keeping the last few in a small cache. `index[i]` is the record after the
-validator (see `records.py`), or None when the validator dropped it or it was bad and skipped.
-
-Records are grouped in *blocks*: a Parquet row group is one block, an in-memory record is a
-block of its own. `BlockShuffle` orders a corpus for training: each epoch it shuffles the
-blocks, then the records within windows of a few consecutive blocks, so a reader touches a
-handful of row groups at a time instead of a random row group per document, while in-memory
-corpora still get a full shuffle.
-"""
+Text/JSONL are read when the index is built; Parquet keeps only row-group sizes and caches a
+few row groups. `BlockShuffle` shuffles blocks (row groups), then records within windows of
+blocks, so a reader touches a handful of row groups at a time."""
 
 from __future__ import annotations
 
@@ -135,10 +125,7 @@ def build_index(patterns: Sequence[str], *, validate: Validator | None = None,
                 skip_bad: bool = False, stats: BadRecordStats | None = None,
                 columns: Sequence[str] | None = None, cached_row_groups: int = 8
                 ) -> RecordIndex:
-    """An index over every file the patterns name: text/JSONL read now, Parquet on demand.
-
-    `columns` limits what Parquet rows hold (pretraining reads only its text column).
-    """
+    """An index over every file the patterns name; `columns` limits what Parquet rows hold."""
     index = RecordIndex(validate, skip_bad=skip_bad, stats=stats,
                         cached_row_groups=cached_row_groups)
     for path in expand_paths(patterns):
@@ -216,10 +203,7 @@ def split_tail(index: RecordIndex | IndexView, n: int) -> tuple[IndexView, Index
 class BlockShuffle(grain.MapDataset):
     """An endless, seeded, epoch-by-epoch order over `parent`, shuffled block-locally.
 
-    Position `p` is record `order(p // len)[p % len]`: each epoch permutes the blocks, then
-    permutes records within each window of `window_blocks` consecutive (permuted) blocks. Any
-    position is computed directly, so slicing (`ds[i::n]`) and resuming cost nothing.
-    """
+    Any position is computed directly, so slicing (`ds[i::n]`) and resuming cost nothing."""
 
     def __init__(self, parent: grain.MapDataset, block_sizes: np.ndarray, *, seed: int,
                  window_blocks: int = 8):

@@ -1,18 +1,8 @@
 """Packing tokenized examples into fixed-length rows, per-token fields kept aligned.
 
-An example is a dict of equal-length int arrays: `inputs`, `targets`, and any per-token
-fields a stage adds (SFT's `loss_mask`: 1 where the target is trained on). A packed row holds
-each field at `seq_len`, plus `segment_ids` (1, 2, ... for the examples in the row, 0 for
-padding) and `positions` (restarting at 0 at each example's start), so attention never
-crosses examples. Two ways to pack, both grain's:
-
-- `split=True` (pretraining): concatenate and cut; a long document continues in the next row
-  (as a new segment from position 0: positions never exceed `seq_len`), so no token is
-  thrown away.
-- `split=False` (SFT, preference data): first-fit bins; an example stays whole in one row (a
-  reply is never separated from its prompt), longer ones are cut to `seq_len`, and rows are
-  padded.
-"""
+Rows carry `segment_ids` (0 = padding) and `positions` (restarting per example).
+`split=True` (pretraining) concatenates and cuts; `split=False` (SFT, preferences) keeps each
+example whole in one row (first-fit), cutting only those longer than `seq_len`."""
 
 from __future__ import annotations
 

@@ -2,15 +2,9 @@
 
     it = train_iterator(index, tokenizer, seq_len=256, batch_size=64, seed=0,
                         host_index=jax.process_index(), host_count=jax.process_count())
-    batch = next(it)   # this host's rows of global batch 1: inputs, targets, segment_ids, positions
 
-The corpus is anything with `len` and `[i]` (a `RecordIndex`, an `IndexView`, a list of
-strings); a Parquet corpus is read lazily. Training batches are the same global batches for
-any host count (see `global_batches.py`); each document becomes `<|bos|> text <|eos|>` and
-packing (see `packing.py`) keeps documents from attending to one another. `packed_batches` is
-the general entry point: a stage that builds its own examples (SFT conversations with a
-`loss_mask`) passes its `to_example` and the per-token fields it adds.
-"""
+Batches are the same for any host count (see `global_batches.py`); documents are
+`<|bos|> text <|eos|>`."""
 
 from __future__ import annotations
 
@@ -49,14 +43,9 @@ def packed_batches(corpus: Any, to_example: Callable[[Any], Example | None], *, 
                    batch_size: int, seed: int, fields: Iterable[str] = ("inputs", "targets"),
                    split: bool = True, host_index: int = 0, host_count: int = 1,
                    window_blocks: int = 8, num_packing_bins: int = 4) -> GlobalBatchIterator:
-    """Endless packed training batches: this host's rows of global batches of `batch_size`.
+    """Endless packed batches: this host's rows of global batches of `batch_size`.
 
-    `to_example(record)` turns a record into an example (`None` drops it); `fields` names
-    every per-token field examples carry. Each epoch visits the corpus in a fresh seeded
-    order. `split=True` packs pretraining documents (cut across rows), `split=False` keeps
-    each example whole (SFT). The iterator's `get_state()/set_state()` resume exactly and do
-    not depend on the host count.
-    """
+    `to_example(record)` makes an example (`None` drops it); `fields` names its per-token fields."""
     corpus = _as_corpus(corpus)
     fields = tuple(fields)
     order = BlockShuffle(grain.MapDataset.source(corpus), corpus.block_sizes, seed=seed,
@@ -82,12 +71,7 @@ def train_iterator(documents: Any, tokenizer: Tokenizer, *, seq_len: int, batch_
                    seed: int, host_index: int = 0, host_count: int = 1,
                    window_blocks: int = 8, shard_index: int | None = None,
                    shard_count: int | None = None) -> GlobalBatchIterator:
-    """Pretraining batches of documents (strings): `packed_batches` with the document example.
-
-    `batch_size` is the global batch; this host gets `batch_size // host_count` rows. The
-    older `shard_index/shard_count` form, where `batch_size` is this host's rows, is kept
-    until every caller passes the global batch.
-    """
+    """Pretraining document batches: `batch_size` is global (legacy `shard_*` form: per host)."""
     if shard_count is not None:
         host_index, host_count = shard_index or 0, shard_count
         batch_size *= shard_count
@@ -100,9 +84,7 @@ def eval_batches(documents: Any, tokenizer: Tokenizer | None = None, *, seq_len:
                  batch_size: int, max_batches: int, host_index: int = 0, host_count: int = 1,
                  to_example: Callable[[Any], Example | None] | None = None,
                  fields: Iterable[str] = ("inputs", "targets")) -> list[dict[str, np.ndarray]]:
-    """This host's rows of a fixed list of global validation batches (corpus order, no
-    shuffle), the same at every evaluation and for every host count; the tail is padded
-    with segment 0 (no loss)."""
+    """This host's rows of fixed global validation batches, tail padded with segment 0."""
     rows = host_rows(batch_size, host_index, host_count)
     to_example = to_example or tokenize_fn(tokenizer)
     ds = grain.MapDataset.source(_as_corpus(documents)).filter(_not_none).map(to_example)
@@ -127,9 +109,7 @@ def _empty_row(like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def train_documents_sample(documents: Sequence[Any], max_chars: int, *, seed: int = 0,
                            window_blocks: int = 8) -> Iterable[str]:
-    """Documents for tokenizer training: the first `max_chars` of the corpus' seeded
-    order, read from the whole corpus (never a host's share), so every host count trains the
-    same tokenizer."""
+    """Tokenizer-training text: the first `max_chars` of the whole corpus' seeded order."""
     corpus = _as_corpus(documents)
     order = BlockShuffle(grain.MapDataset.source(corpus), corpus.block_sizes, seed=seed,
                          window_blocks=window_blocks)

@@ -1,17 +1,7 @@
 """Preference pairs through the records layer: every layout becomes `PreferencePair`s.
 
-    for pair in read_preferences(["prefs.jsonl"]): ...   # (prompt_messages, chosen, rejected, meta)
-    batch = preference_batch([tokenize_pair(p, tokenizer, template, 512), ...], 512, pad_id)
-
-Layouts (`layout="auto"` picks by the fields present): `ranking` (`prompt`, `responses`,
-`ranking` best → worst, as `llm-jax rank` writes; every ordered pair, identical responses
-dropped, a blank one allowed: ranking it last is signal); `explicit` (TRL's `prompt`,
-`chosen`, `rejected`, text or messages); `implicit` (TRL's `chosen`/`rejected` conversations
-sharing a prompt, each ending in one differing assistant turn); `hh` (Anthropic HH-RLHF
-"\n\nHuman: ... \n\nAssistant: ..." text). Other fields go to `pair.meta` (e.g. `answer`,
-TRL's `margin`). A bad record raises `DataError` naming `file:line`, or with `skip_bad` is
-skipped and counted.
-"""
+Layouts (`layout="auto"` picks by fields): `ranking` (as `llm-jax rank` writes), TRL's
+`explicit` and `implicit`, and Anthropic `hh` text. Other fields go to `pair.meta`."""
 
 from __future__ import annotations
 
@@ -168,11 +158,7 @@ def check_ranking(ranking: Any, k: int) -> list[int]:
 
 def ranking_pairs(prompt: list[Message], responses: Sequence[str], ranking: Sequence[int],
                   meta: dict | None = None) -> list[PreferencePair]:
-    """Every response beats each one ranked below it: K(K−1)/2 pairs, best-first order.
-
-    `meta["ranks"]` is (chosen's place, rejected's place) in the ranking; pairs of identical
-    responses are dropped.
-    """
+    """Every response beats each one ranked below it; identical responses are dropped."""
     pairs = []
     for hi, better in enumerate(ranking):
         for lo in range(hi + 1, len(ranking)):
@@ -216,12 +202,7 @@ _LAYOUTS = {"ranking": ranking_layout, "explicit": explicit_layout,
 
 @dataclasses.dataclass(frozen=True)
 class TokenizedPair:
-    """A pair rendered with a chat template: ids and reply masks for each side.
-
-    `*_mask[t]` is 1 where `*_ids[t]` belongs to the reply (what DPO scores; shift it like the
-    ids: targets = ids[1:], mask[1:]). `prompt_cut` is how many prompt tokens were dropped
-    from the front to fit `seq_len` (0 when it fit).
-    """
+    """A pair rendered with a chat template; `prompt_cut` = prompt tokens dropped to fit."""
 
     chosen_ids: np.ndarray      # int32 [Lc]
     chosen_mask: np.ndarray     # int32 [Lc]
@@ -241,14 +222,10 @@ class TokenizedPair:
 
 def tokenize_pair(pair: PreferencePair, tokenizer: Any, template: ChatTemplate | None = None,
                   seq_len: int | None = None, *, min_prompt_tokens: int = 8) -> TokenizedPair:
-    """Render prompt + each reply with `template` (ours by default) into a `TokenizedPair`.
+    """Render prompt + each reply into a `TokenizedPair` of at most `seq_len` ids each.
 
-    Each sequence has at most `seq_len` ids. When one does not fit, the prompt is cut at its
-    front (keeping its leading `<|bos|>`, which every sequence starts with in training) so that
-    both replies stay whole after the same prompt tail; if that leaves fewer than
-    `min_prompt_tokens` prompt tokens (the assistant header and a few words), the pair cannot
-    fit and this raises ValueError, like any bad record.
-    """
+    Too long: the prompt is cut at its front (keeping `<|bos|>`); below `min_prompt_tokens` left,
+    ValueError."""
     template = template or OurTemplate()
     prompt = list(template.render_for_generation(pair.prompt_messages, tokenizer))
     replies = []
@@ -280,11 +257,8 @@ def preference_batch(pairs: Sequence[TokenizedPair], seq_len: int, pad_id: int,
                      batch_size: int | None = None) -> dict[str, np.ndarray]:
     """Right-padded arrays for a reward-model or DPO step, rows padded to `batch_size`.
 
-    For side in (chosen, rejected): `{side}_tokens` int32 [B, seq_len], `{side}_segment_ids`
-    (1 on real tokens, 0 on padding: the model's segment ids and the reward head's mask),
-    `{side}_loss_mask` (1 on the reply), `{side}_last` [B] (index of the last real token);
-    `weights` [B] float32 is 1 for a pair and 0 for a padding row.
-    """
+    Per side: `{side}_tokens` [B, seq_len], `{side}_segment_ids`, `{side}_loss_mask`,
+    `{side}_last` [B]; `weights` [B] is 0 on padding rows."""
     rows = len(pairs) if batch_size is None else batch_size
     if rows < len(pairs):
         raise ValueError(f"{len(pairs)} pairs do not fit in batch_size={batch_size}")

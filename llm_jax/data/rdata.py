@@ -1,9 +1,4 @@
-"""A small reader for R's lazy-load databases (`Rdata.rdx` + `Rdata.rdb`).
-
-Enough of R's XDR serialization for the data R packages ship as text: character, integer,
-logical and double vectors, lists and pairlists. Used to read Jane Austen's novels out of the
-Debian package `r-cran-janeaustenr`; it evaluates nothing.
-"""
+"""A small reader for R's lazy-load databases (`Rdata.rdx` + `Rdata.rdb`); it evaluates nothing."""
 
 from __future__ import annotations
 

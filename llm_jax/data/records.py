@@ -1,13 +1,7 @@
-"""Records from files: text, JSONL and Parquet (FineWeb layout), one reader for every stage,
-so pretraining text, conversations, problems and preference pairs share path expansion,
-decompression and error reporting.
+"""Records from text, JSONL and Parquet files: one reader and one error style for every stage.
 
-A stage plugs in a *validator* `record -> value` (the value it keeps, or None to drop the
-record silently); it raises `ValueError` saying what is wrong, and this module adds where:
-`DataError("chats.jsonl:17: field 'messages' must be ...")` (`file: row N` for Parquet), or
-with `skip_bad=True` the record is skipped and counted in a `BadRecordStats`. Library errors
-(a truncated gzip stream, a damaged Parquet file, bad UTF-8) become the same one-line error.
-"""
+A stage's validator returns the value to keep (None drops) or raises ValueError; this module
+adds where (`chats.jsonl:17: ...`) as a `DataError`, or skips and counts with `skip_bad=True`."""
 
 from __future__ import annotations
 
@@ -209,10 +203,7 @@ def file_records(path: Path, *, skip_bad: bool = False, stats: BadRecordStats | 
 def read_records(patterns: Sequence[str], *, skip_bad: bool = False,
                  stats: BadRecordStats | None = None, validate: Validator | None = None,
                  columns: Sequence[str] | None = None) -> Iterator[Any]:
-    """`validate(record)` for every record of every file the patterns name (None dropped).
-
-    `columns` limits what Parquet files read (e.g. only `text` out of FineWeb's columns).
-    """
+    """`validate(record)` for every record of every file the patterns name (None dropped)."""
     for path in expand_paths(patterns):
         for where, record in file_records(path, skip_bad=skip_bad, stats=stats,
                                           columns=columns):

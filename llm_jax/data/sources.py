@@ -1,10 +1,4 @@
-"""Document sources for pretraining: strings out of text, JSONL, Parquet and HF datasets.
-
-A thin layer over `records.read_records` with the `text_field` validator, so documents and
-every other kind of record share one reader and one kind of error: bad records raise
-`DataError` naming file and line (or file and field); with `skip_bad=True` they are skipped
-and counted in a `BadRecordStats`.
-"""
+"""Document sources for pretraining: `records.read_records` with the `text_field` validator."""
 
 from __future__ import annotations
 

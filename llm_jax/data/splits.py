@@ -1,14 +1,7 @@
 """Train and held-out splits that never share a problem.
 
-A problem's split is a pure function of its *key* (by default its normalized question text):
-the key's SHA-256 maps it to a number in [0, 1), and keys below `heldout_fraction` are held
-out. So the assignment needs no global pass over the data, agrees between two processes and
-between an endless generator and a fixed list, and the same question can never land on both
-sides. Duplicates within one split are dropped by the same key.
-
-    train = [p for p in problems if split_of(key(p), 0.1) == "train"]
-    assert not shared(train, heldout)
-"""
+A problem's split is a pure function of its key's SHA-256, so it needs no global pass and
+agrees across processes. Duplicates within a split are dropped by the same key."""
 
 from __future__ import annotations
 
@@ -57,11 +50,7 @@ def check_split(split: str, heldout_fraction: float) -> None:
 def select(problems: Iterable[Problem], split: str, heldout_fraction: float, *,
            key: Key = question_key, salt: str = "", dedupe: bool = True,
            exclude: Iterable[Problem] = ()) -> Iterator[Problem]:
-    """The problems of one split, first occurrence of each key only (when `dedupe`).
-
-    `exclude` drops problems whose key appears there: how a training file is kept apart from
-    a separate test file (e.g. GSM8K's train and test).
-    """
+    """The problems of one split (deduplicated); `exclude` drops keys found there."""
     check_split(split, heldout_fraction)
     seen = {key(p) for p in exclude}
     for problem in problems:

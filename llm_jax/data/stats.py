@@ -8,11 +8,7 @@ import numpy as np
 
 
 def unigram_entropy(token_lists: Iterable[Iterable[int]], vocab_size: int) -> float:
-    """Entropy (nats/token) of the corpus' unigram token distribution.
-
-    A model that ignores context entirely can do no better than this, so a useful language
-    model's validation loss must sit well below it.
-    """
+    """Unigram entropy (nats/token): a context-free model's floor."""
     counts = np.zeros(vocab_size, np.int64)
     for ids in token_lists:
         counts += np.bincount(np.asarray(list(ids), np.int64), minlength=vocab_size)

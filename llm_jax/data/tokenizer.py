@@ -1,9 +1,6 @@
 """The project's tokenizer: sentencepiece BPE with byte fallback, split digits, special tokens.
 
-Special tokens are sentencepiece *control* symbols: they have ids and can be placed by the chat
-template, but raw text can never produce them (a user typing "<|im_start|>" gets ordinary
-pieces), so conversations cannot be forged from inside a message.
-"""
+Special tokens are control symbols: raw text can never produce them."""
 
 from __future__ import annotations
 
@@ -83,11 +80,7 @@ class Tokenizer:
     def train(cls, texts: Iterable[str], vocab_size: int, model_path: str | Path, *,
               max_sentences: int = 2_000_000, corpus_name: str = "the training text"
               ) -> Tokenizer:
-        """Train a BPE model on `texts`, write it to `model_path` and return it loaded.
-
-        Training is deterministic for the same text and settings. `corpus_name` names the
-        text in errors: a corpus too small for `vocab_size` is a DataError, not a crash.
-        """
+        """Train a deterministic BPE model on `texts`, save it to `model_path` and load it."""
         model_path = Path(model_path)
         model = io.BytesIO()
         lines = list(_training_lines(texts, max_sentences))
