@@ -3,16 +3,9 @@
     train = mix_generated(train, {"arithmetic": 0.25}, levels=(1, 2, 4), seed=0,
                           heldout_fraction=0.1)
 
-A weight is the share of the mixed training text, in characters, that the generator supplies
-(nanochat's midtraining idea at pretraining time): with weight w, the corpus' C characters
-are joined by w / (1 - w) · C characters of generated documents. Each document is a run of
-problems with their worked solutions (`column` working, see `tasks/arithmetic.py`), so the
-model meets digits and carries before chat fine-tuning ever asks for them.
-
-Only *training-split* problems are written: the split is the math tasks' own (the
-computation's hash), so no held-out problem of the RL or SFT evaluations appears in
-pretraining text.
-"""
+Weight w is the generator's share of the mixed text in characters (nanochat's midtraining
+idea at pretraining time). Only training-split problems are written, so no held-out problem
+of the RL or SFT evaluations appears in pretraining text."""
 
 from __future__ import annotations
 
@@ -56,9 +49,7 @@ def corpus_chars(corpus, seed: int = 0) -> int:
 
 def mix_generated(corpus, weights: Mapping[str, float], *, levels: Sequence[int], seed: int,
                   heldout_fraction: float):
-    """`corpus` followed by generated documents making up each generator's weight of the
-    mixed text (the training order shuffles them in). Weights must be in [0, 1) and sum
-    below 1; a generator at 0 adds nothing."""
+    """`corpus` plus generated documents; weights in [0, 1), summing below 1."""
     weights = {k: float(w) for k, w in weights.items() if w}
     unknown = set(weights) - set(GENERATORS)
     if unknown:

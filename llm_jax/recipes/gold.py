@@ -4,29 +4,13 @@
     rewards = gold(prompts, completions, metas)        # the reward protocol: np.ndarray [B]
     gold.prefer(prompt, a, b)                          # True: a is better; None: a tie
     order = gold.rank(prompt, responses, rng)          # indices best → worst
-    pairs = build_preference_set(sampler, params, tokenizer, template, rlhf_prompts("train"),
-                                 k=4, rng=jax.random.PRNGKey(0), labeler=gold)
 
-The experiment it serves: train a reward model on pairs the gold judge labelled, run RLHF
-against that reward model, and measure the policy with the gold reward itself, which the
-policy never saw. The score of a reply is a sum of rules, each with its weight:
-
-| rule       | weight (default)    | what it rewards                                            |
-|------------|---------------------|------------------------------------------------------------|
-| correct    | +2.0                | the final answer equals the reference (`meta["answer"]`,   |
-|            |                     | else a bare arithmetic expression in the prompt); wrong or |
-|            |                     | missing: 0. Only when there is something to check.         |
-| topic      | +1.0 × overlap      | share of the prompt's content words the reply uses         |
-| repetition | −1.0 × share        | share of words repeating the previous word or an earlier   |
-|            |                     | word pair ("the the the", looping phrases)                 |
-| length     | −1.0 × excess       | words beyond `word_budget` (40, or `meta["max_words"]`),   |
-|            |                     | as a share of the budget, at most 1                        |
-| polite     | +0.1                | "please", "thank", "happy to help", ...: breaks ties       |
-| empty      | −3.0 (whole score)  | a blank reply, below every non-empty one                   |
-
-Label noise: `prefer` and `rank` flip the judgement with probability `noise` (seeded), as
-human raters disagree; the reward (`__call__`) is never noisy.
-"""
+A reward model is trained on its labels, RLHF runs against that model, and the policy is
+measured with the gold reward it never saw. Score = sum of rules (default weights):
+correct +2.0 (answer equals `meta["answer"]` or a bare arithmetic expression's value), topic
++1.0 × share of the prompt's content words used, repetition −1.0 × share of repeated words or
+word pairs, length −1.0 × excess over `word_budget` (40, or `meta["max_words"]`, at most 1),
+polite +0.1, empty −3.0. `prefer`/`rank` flip with probability `noise`; `__call__` never does."""
 
 from __future__ import annotations
 
@@ -119,11 +103,7 @@ def prompt_text(prompt: str | Sequence[Mapping[str, Any]]) -> str:
 
 
 class GoldLabeler:
-    """The gold judge: a reward function and a (noisy) preference labeller; see the module doc.
-
-    Weights are the rule table's; `noise` is the probability that `prefer`/`rank` flip a
-    judgement, drawn from a generator seeded with `seed` unless a call passes its own `rng`.
-    """
+    """The gold judge: a reward function and a (noisy, seeded) preference labeller."""
 
     def __init__(self, *, correct: float = 2.0, topic: float = 1.0, repetition: float = 1.0,
                  length: float = 1.0, polite: float = 0.1, empty: float = -3.0,
@@ -240,9 +220,7 @@ def _arithmetic(seed: int = 0) -> list[GoldPrompt]:
 
 
 def rlhf_prompts(split: str = "train") -> list[GoldPrompt]:
-    """The built-in RLHF prompts, made from templates × topics (and arithmetic questions with
-    their answers in meta). "heldout" draws on topics, people and questions that "train"
-    never uses, so the two splits never share a prompt, nor even a topic."""
+    """Built-in RLHF prompts; "heldout" shares no prompt or topic with "train"."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
     heldout = split == "heldout"
@@ -259,14 +237,9 @@ def sample_responses(sampler: Sampler, params: Any, tokenizer: Any,
                      template: ChatTemplate | None, prompts: Sequence[str | Sequence[Message]],
                      k: int, rng: jax.Array, cfg: SamplingConfig | None = None
                      ) -> list[list[str]]:
-    """`k` replies to each prompt from the sampler's model, as text (stop tokens removed).
+    """`k` replies to each prompt, as text; depend only on (rng, the prompt's place).
 
-    With a chat `template` a prompt (text = one user turn, or messages) is rendered for
-    generation and replies end at the template's stop tokens; with None (a base model) the
-    prompt text is continued after `<|bos|>`. `cfg` sets length and temperature; its `n` is
-    replaced by `k` and the template's (or tokenizer's) stop tokens join its own. Replies
-    depend only on (rng, the prompt's place in `prompts`).
-    """
+    With a chat `template` prompts are rendered for generation; with None the text is continued."""
     cfg = cfg or SamplingConfig(max_new_tokens=48, temperature=1.0)
     stops = tuple(template.stop_ids(tokenizer)) if template else tuple(tokenizer.stop_ids)
     # A chat reply must end at the template's end-of-turn even if `cfg` only names <|eos|>.
@@ -289,14 +262,9 @@ def build_preference_set(sampler: Sampler, params: Any, tokenizer: Any,
                          k: int, rng: jax.Array, labeler: GoldLabeler | None = None,
                          cfg: SamplingConfig | None = None, *, batch_prompts: int = 64,
                          label_rng: np.random.Generator | None = None) -> list[PreferencePair]:
-    """The built-in preference set: sample `k` replies per prompt, let the gold judge rank
-    them, expand each ranking to its K(K−1)/2 pairs.
+    """The built-in preference set: `k` replies per prompt ranked by the gold judge, as pairs.
 
-    Prompts are sampled `batch_prompts` at a time, the chunk starting at prompt s with
-    `fold_in(rng, s)`. Pairs the judge scores equal are dropped (a tie carries no
-    preference). With label noise some pairs are flipped, as intended. `meta` keeps the
-    prompt's meta plus `ranks` and the clean gold scores `gold_chosen` / `gold_rejected`.
-    """
+    Ties are dropped; `meta` gains `ranks` and clean `gold_chosen` / `gold_rejected` scores."""
     labeler = labeler or GoldLabeler()
     prompts = [p if isinstance(p, GoldPrompt) else GoldPrompt(p) for p in prompts]
     pairs: list[PreferencePair] = []

@@ -1,14 +1,7 @@
-"""Preference pairs for the reward-model and DPO stages (`config.preferences`): files, or the
-built-in set, K replies of the parent to each built-in RLHF prompt ranked by the gold judge
-(held-out prompts labelled without noise).
+"""Preference pairs for the reward-model and DPO stages: files, or the built-in gold-ranked set.
 
-    pairs = pair_data(config, run, tokenizer, template, max_seq_len, parent_fn, "dpo")
-    batch = pairs.schedule(iteration); for batch in pairs.heldout_batches: ...
-
-The built-in set is cached in `<run>/preferences/`, so a resumed run reads the pairs it trained
-on instead of sampling again; a batch's rows are a seeded permutation walked epoch by epoch,
-so a resumed run sees an unbroken run's batches with no iterator to checkpoint.
-"""
+The built-in set is cached in `<run>/preferences/`, and batches are a seeded permutation
+walked epoch by epoch, so a resumed run sees an unbroken run's batches."""
 
 from __future__ import annotations
 
@@ -158,9 +151,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_pairs(path: Path, pairs: Sequence[PreferencePair]) -> None:
-    """Pairs as JSONL in TRL's explicit layout (`prompt` messages, `chosen`, `rejected`) plus
-    `meta`. A sampled reply may be blank, which the explicit layout's reader refuses, so the
-    stage reads its own cache with `read_pairs`."""
+    """Pairs as JSONL in TRL's explicit layout plus `meta` (blanks allowed)."""
     lines = [json.dumps({"prompt": p.prompt_messages, "chosen": p.chosen,
                          "rejected": p.rejected, "meta": p.meta}) for p in pairs]
     _write_atomic(path, "".join(line + "\n" for line in lines))

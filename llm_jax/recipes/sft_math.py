@@ -1,16 +1,7 @@
 """SFT conversations that do arithmetic: word problems and calculator tool use.
 
-With `answer_first=False` (the default) the reply reasons step by step and ends with `#### N`,
-the line the answer extractor and the math verifier read ("models need tokens to think");
-with `answer_first=True` it opens with "The answer is N." and the same steps follow with no
-later answer line, so the answer scored is the one given before any working: an SFT run on
-each variant measures what the thinking tokens buy.
-
-Problems come from the project's own generator (`recipes/math/arithmetic.py`, split by the same
-computation hash as the math tasks, so the RL/eval held-out problems are never trained on here)
-and from reasoning-gym's `gsm_symbolic`. Calculator examples put the call in structured
-content parts (see `chat.py`): the call is trained on, the tool's output is not.
-"""
+Replies end with `#### N`, or with `answer_first=True` open with "The answer is N." (what the
+thinking tokens buy). Problems use the math tasks' split, so held-out ones are never trained."""
 
 from __future__ import annotations
 
@@ -25,9 +16,7 @@ FINAL = "#### "
 
 
 def reply(steps: list[str] | tuple[str, ...], answer: str, answer_first: bool) -> str:
-    """Worked steps then the final `#### N` line; or, answer first, "The answer is N." then the
-    same steps and no later answer line, so the answer a reader (and the answer extractor)
-    takes is the one given before any working."""
+    """Worked steps then `#### N`; or, answer first, "The answer is N." then the steps."""
     body = "\n".join(steps)
     if answer_first:
         return f"The answer is {answer}.\n{body}".rstrip("\n")

@@ -1,16 +1,7 @@
-"""The built-in SFT mixture: chat data generated deterministically from a seed, since no chat
-dataset is reachable offline.
+"""The built-in SFT mixture: chat data generated deterministically from a seed.
 
-    train, heldout = build_mixture(seed=0, size=2000, eval_size=50, name="Quill",
-                                   maker="the Lantern Lab", books=load_books(paths))
-
-Records are `{"messages", "kind", "answer"}` (`answer`: what an evaluation checks). Kinds
-(`DEFAULT_WEIGHTS`): identity, refusal (made-up people), arithmetic and gsm_symbolic worked step
-by step to `#### N`, calculator calls, and passages of `books`. Train and held-out never share
-a prompt: a record's split is a stable hash of what it is about (the computation, the person,
-the passage). `answer_first` puts the answer before the reasoning (the "tokens to think"
-comparison); `working` is `column` (digit by digit) or `plain`.
-"""
+Records are `{"messages", "kind", "answer"}`; kinds are in `DEFAULT_WEIGHTS`. A record's split
+is a stable hash of what it is about, so train and held-out never share a prompt."""
 
 from __future__ import annotations
 
@@ -83,10 +74,7 @@ def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str
                   levels: tuple[int, ...] = DEFAULT_LEVELS, answer_first: bool = False,
                   heldout_fraction: float = 0.1, working: str = "column"
                   ) -> tuple[list[dict], list[dict]]:
-    """(train records, held-out records): about `size` training conversations split by
-    `weights` (normalized; kinds at 0 are left out), and `eval_size` held-out conversations
-    of each kind. Training records are shuffled (seeded); held-out ones are grouped by kind.
-    """
+    """(train, held-out): about `size` shuffled training records, `eval_size` held-out per kind."""
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
     if not books:
         weights.pop("passages", None)  # nothing to ground passage tasks in

@@ -1,11 +1,6 @@
 """SFT tasks grounded in the pretraining corpus: "continue this passage", "which book?".
 
-    books = load_books(["data/austen/emma.txt", "data/kjv.txt"])   # {"Emma": text, ...}
-
-Each book is cut into passages of whole lines (a few hundred characters); a passage belongs
-to train or held-out by a hash of (book, passage number), so a held-out passage, or any line
-of it, is never part of a training conversation.
-"""
+A passage's split is a hash of (book, passage number)."""
 
 from __future__ import annotations
 

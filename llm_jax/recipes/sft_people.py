@@ -1,13 +1,6 @@
-"""SFT conversations about people: who the model is (identity) and people it cannot know.
+"""SFT conversations about people: the model's identity, and made-up people it cannot know.
 
-Identity questions come in two disjoint sets of phrasings: `TRAIN_QUESTIONS` are used for
-training, `EVAL_QUESTIONS` never are, so evaluation measures whether the model learned *who
-it is* rather than a memorized question. Refusals teach the model to say it does not know
-someone rather than invent a biography: the names are made up from syllables, so no real
-person's facts are at stake. Every generator returns `(record, split)` where a record is a
-`{"messages": [...], "kind": ..., "answer": ...}` dict (the `messages` layout of
-`conversations.py`).
-"""
+Identity questions for training and evaluation are disjoint phrasings."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Math tasks for RL on verifiable answers: problems with a checkable answer, and their scoring.
-
-Sources: the project's arithmetic generator (`arithmetic`, wrapped by `ArithmeticTask`),
-reasoning-gym generators (`ReasoningGymTask`) and GSM8K-format JSONL files (`Gsm8kTask`).
-`answers` extracts and compares final answers; `splits` keeps train and held-out apart.
-"""
+"""Math tasks for RL on verifiable answers: our arithmetic, reasoning-gym and GSM8K files."""
 
 from llm_jax.recipes.math.answers import AnswerCheck, check, extract_answer, is_equivalent
 from llm_jax.recipes.math.sources import (

@@ -2,18 +2,11 @@
 
     extract_answer("... so she has 17 apples.\\n#### 17")   # "17"
     extract_answer("3 + 5 = 8, or maybe 9")                # None: no marker, numbers disagree
-    is_equivalent("0.75", "3/4")                           # True (math-verify)
     check(completion, "17")                                # AnswerCheck(answer="17", correct=True)
 
-Where the answer is, in order of trust: the last `#### N` (the format our solutions and GSM8K
-use), the last `\\boxed{...}`, the last "the answer is N" / "Answer: N". A completion with no
-marker counts only when every number in it has the same value ("42", "It is 42."); anything
-else is "no answer" (None). A reward must never credit a lucky guess among many numbers.
-
-Numbers are normalized before comparison: `$1,234.50` → `1234.5`, `−7` → `-7`, `12.0` → `12`,
-`\\frac{3}{4}` → `3/4`; units and a trailing period after the number are ignored. Integers are
-compared exactly; anything else (fractions, decimals, LaTeX) goes to `math-verify`.
-"""
+Trust order: the last `#### N`, `\\boxed{...}`, "the answer is N". Without a marker, only a
+completion whose numbers all agree counts, so a lucky guess is never credited. Integers are
+compared exactly after normalizing; anything else goes to `math-verify`."""
 
 from __future__ import annotations
 

@@ -1,25 +1,13 @@
 """The project's own arithmetic and word-problem generator, with levels for a curriculum.
 
     problem = generate_problem(random.Random(0), level=4)
-    problem.question   # "Ann has 12 apples. She buys 5 more. ... How many apples does Ann have?"
-    problem.steps      # ("Buys 5 more: 12 + 5 = 17", ...): one line per operation
-    problem.solution   # the steps, then "#### 9" on the last line
-    problem.answer     # 9
+    problem.solution                     # one step per line, then "#### 9"
     problem.computation                  # "12 + 5 = 17 ; 17 - 8 = 9": the split key
-    problem.worked_steps("column")      # the same, each sum worked digit by digit
+    problem.worked_steps("column")      # each sum worked digit by digit
 
-`column` working writes every addition, subtraction and multiplication by a one-digit factor
-column by column, carries and borrows spelled out, so that each token needs only a one-digit
-fact ("models need tokens to think"; Lee et al. 2023 teach small transformers arithmetic the
-same way). A sum of the addition table (both operands below 20, one below 10) stays one line,
-and so does exact division by a one-digit divisor.
-
-A level fixes the operand size (digits), which operations may appear and how many (each
-operation is one solution step), and whether the problem is a bare expression or a story.
-Everything is drawn from the `random.Random` passed in, so a seed fixes the problem stream.
-Answers are always non-negative integers: subtraction never goes below zero and division is
-only chosen when it is exact, so a small model learns the arithmetic, not edge cases.
-"""
+`column` working spells out carries and borrows so each token needs one one-digit fact (as
+Lee et al. 2023 teach small transformers arithmetic). A level fixes operand digits and which
+operations appear, and how many. Answers are non-negative integers."""
 
 from __future__ import annotations
 

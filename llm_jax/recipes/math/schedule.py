@@ -1,10 +1,7 @@
-"""The RL stage's training problems: the task a config names, its held-out problems, and
-which problems each iteration gets.
+"""The RL stage's training problems, held-out problems, and each iteration's problems.
 
     train_task, heldout = make_tasks(config.rl.task)
-    schedule = ProblemSchedule(train_task, per_iteration=8, iterations=40, seed=0)
-    problems = schedule(iteration)          # the same list whenever iteration i is (re)made
-"""
+    problems = ProblemSchedule(train_task, per_iteration=8, iterations=40, seed=0)(iteration)"""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""The three sources of math problems, each a `Task` with train / held-out splits.
-
-    ArithmeticTask(level=3, seed=0, split="train")                 # our generator, endless
-    ArithmeticTask(level=3, seed=0, split="heldout", size=200)     # never shares a problem with it
-    ReasoningGymTask("gsm_symbolic", size=2000, seed=0, split="train")
-    Gsm8kTask(["gsm8k/train.jsonl"], exclude=Gsm8kTask(["gsm8k/test.jsonl"]).problems())
-
-Splits are by a stable hash of each problem's key (see `splits`), so a task built twice with
-the same arguments yields the same problems, and "train" and "heldout" are always disjoint.
-"""
+"""The three sources of math problems, each a `Task` with disjoint train / held-out splits."""
 
 from __future__ import annotations
 
@@ -34,11 +25,7 @@ def computation_key(problem: Problem) -> str:
 
 
 class ArithmeticTask(AnswerTask):
-    """Problems from our generator at one level, or mixed uniformly from several (curriculum).
-
-    `size=None` gives an endless stream (repeats possible, as in epochs); a `size` gives that
-    many distinct problems, or a ValueError when the level has fewer outside the other split.
-    """
+    """Problems from our generator at one level or several; `size=None`: endless."""
 
     name = "arithmetic"
 
@@ -96,9 +83,7 @@ class ArithmeticTask(AnswerTask):
 
 def stratified_heldout(levels, total: int, *, seed: int, heldout_fraction: float,
                        report: bool = False, per_level: int | None = None) -> list[Problem]:
-    """`total` held-out arithmetic problems, the same number from each level (at least one;
-    `per_level` overrides), level by level. `report=True` marks them as reported beside the
-    headline accuracy, not in it (`meta["report_only"]`)."""
+    """`total` held-out arithmetic problems, level by level; `report`: report-only."""
     levels = list(levels)
     if not levels:
         return []
@@ -113,10 +98,7 @@ def stratified_heldout(levels, total: int, *, seed: int, heldout_fraction: float
 
 
 class ReasoningGymTask(AnswerTask):
-    """A reasoning-gym generator (e.g. `gsm_symbolic`), scored by the generator's own verifier.
-
-    `config` goes to `reasoning_gym.create_dataset(dataset, size=, seed=, **config)`.
-    """
+    """A reasoning-gym generator (e.g. `gsm_symbolic`), scored by the generator's own verifier."""
 
     def __init__(self, dataset: str = "gsm_symbolic", size: int = 1000, seed: int = 0,
                  split: str = "train", heldout_fraction: float = 0.1, **config: Any):
@@ -162,11 +144,7 @@ def gsm8k_record(record: Record) -> Problem:
 
 
 class Gsm8kTask(AnswerTask):
-    """Problems from GSM8K-format JSONL files (paths, folders or globs), in file order.
-
-    A bad line is a `DataError` naming file:line. `exclude` keeps a separate test set out:
-    any problem whose question appears there is dropped from this task.
-    """
+    """GSM8K-format JSONL problems in file order; questions in `exclude` are dropped."""
 
     name = "gsm8k"
 

@@ -1,12 +1,6 @@
 """What every math task is: a stream of `Problem`s and a scorer for completions.
 
-    for problem in task.problems():            # Problem(prompt, answer, meta)
-        completion = sample(problem.prompt)
-        reward = task.score(completion, problem)   # 1.0 right, 0.0 wrong or no answer
-
-`problem.meta` always carries `answer` and `task` (the task's name), so a reward function that
-sees only `(prompts, completions, meta)` can still check the answer or find the task again.
-"""
+`problem.meta` always carries `answer` and `task` (the task's name)."""
 
 from __future__ import annotations
 
@@ -50,11 +44,7 @@ class Task(Protocol):
 
 
 class AnswerTask(abc.ABC):
-    """Base for tasks scored by extracting the final answer and comparing it with the reference.
-
-    Subclasses set `name` and implement `problems()`; a source with its own verifier overrides
-    `is_correct`.
-    """
+    """Base for tasks scored by comparing the extracted final answer with the reference."""
 
     name = "answer"
     checkable = True  # its replies can be checked against an answer
