@@ -2,19 +2,10 @@
 
     adv = advantages(rewards, group_size=8, estimator="grpo")   # float32 [prompts × G]
 
-Rewards come problem-major, the `G` samples of a prompt adjacent (as the sampler lays them
-out). Every token of a completion gets its sample's advantage (outcome supervision).
-
-* `grpo` (Shao et al. 2024, DeepSeekMath): (r - mean_group) / (std_group + eps), with the
-  unbiased (n-1) std, as TRL computes it.
-* `dr_grpo` (Liu et al. 2025, "Understanding R1-Zero-Like Training"): r - mean_group. Dividing
-  by the std weights easy and hard prompts unequally; Dr. GRPO drops it.
-* `rloo` (Ahmadian et al. 2024): r_i - mean of the *other* G-1 rewards = G/(G-1)·(r - mean),
-  an unbiased baseline that does not include the sample itself.
-
-A group whose samples all got the same reward has advantage exactly 0 under every estimator
-(nothing in it says which sample was better), never NaN.
-"""
+Rewards come problem-major (a prompt's `G` samples adjacent); every token of a completion gets
+its sample's advantage. `grpo` (Shao et al. 2024): (r - mean) / (std + eps), unbiased std as
+TRL. `dr_grpo` (Liu et al. 2025): r - mean. `rloo` (Ahmadian et al. 2024): r minus the mean of
+the other G-1 = G/(G-1)·(r - mean). A group of equal rewards gets exactly 0, never NaN."""
 
 from __future__ import annotations
 

@@ -1,14 +1,8 @@
 """From a rollout to the learner's batches: sequences, masks, log-probs, advantages.
 
-A row is the left-padded prompt (P slots) then the completion (T slots): `tokens` and
-`present` [R, P+T] (1 on every real token, forced tool output included: the policy attends to
-it), `loss_mask` [R, T] (1 only on sampled tokens) and `old_logprobs` [R, T] (the behaviour
-policy's). Two exact savings: with β = 0, `drop_silent_rows` leaves out rows of advantage 0
-(groups that all got the same reward); `trim_completions` cuts completion slots past a
-minibatch's longest completion (a causal model's earlier positions never see later ones).
-Dynamic sampling keeps whole groups of several rollouts (`Sampled`); `merge_groups` lays them
-out as one.
-"""
+A row is the left-padded prompt (P slots) then the completion (T slots): `tokens`, `present`
+[R, P+T] (forced tool output included), `loss_mask` and `old_logprobs` [R, T] (sampled tokens
+only). `drop_silent_rows` (β = 0) and `trim_completions` are exact savings."""
 
 from __future__ import annotations
 
@@ -80,14 +74,10 @@ def bucket_rows(n: int, devices: int) -> int:
 
 def drop_silent_rows(minibatch: dict[str, np.ndarray], aggregation: str, devices: int
                      ) -> tuple[dict[str, np.ndarray], int]:
-    """(the rows of `minibatch` whose advantage is not 0, padded by `bucket_rows`, and how many
-    rows were kept).
+    """(rows of `minibatch` with advantage ≠ 0, padded by `bucket_rows`; rows kept).
 
-    Without a KL term a row with advantage 0 adds exactly nothing to the policy gradient, but
-    it counts in the loss's normaliser; the returned batch carries the whole minibatch's
-    `weight` (`aggregation_weight`) so its loss and gradient are the minibatch's. A minibatch
-    with nothing to learn still keeps one bucket of empty rows: its update (zero gradient)
-    then moves the optimizer exactly as the whole minibatch's would."""
+    Exact without a KL term: the batch keeps the whole minibatch's `weight`, and an empty
+    minibatch keeps one bucket of empty rows so the optimizer moves as it would have."""
     mask = minibatch["loss_mask"]
     kept = np.flatnonzero((minibatch["advantages"] != 0) & (mask.sum(1) > 0))
     out = take(minibatch, kept if len(kept) else np.zeros(1, np.int64))
@@ -104,12 +94,9 @@ COMPLETION_BUCKET = 16
 
 
 def trim_completions(minibatch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """`minibatch` with its completion slots cut to its longest completion, rounded up by
-    `bucket_size(·, COMPLETION_BUCKET)` so the learner compiles for few widths.
+    """`minibatch` with completion slots cut to its longest completion (bucketed).
 
-    Every per-token array ([rows, T], e.g. `loss_mask`, `old_logprobs`, PPO's `advantages`)
-    and every sequence array ([rows, P+T]: `tokens`, `present`) loses the same trailing
-    columns; per-row arrays are unchanged. Only columns where no row has a token are cut."""
+    Per-token [rows, T] and sequence [rows, P+T] arrays lose the same trailing, empty columns."""
     steps = minibatch["loss_mask"].shape[1]
     width = minibatch["tokens"].shape[1]
     used = minibatch["present"][:, width - steps:].any(0)
@@ -168,9 +155,8 @@ def merge_groups(parts: list[Sampled], picks: list[tuple[int, int]], group_size:
 
 @dataclasses.dataclass(frozen=True)
 class Experience:
-    """One iteration's scored rollout, as the learner receives it: `group_size` consecutive
-    rows per problem (after any dynamic-sampling refills), and the frozen reference's
-    log-probs of the sampled tokens [R, T] when a KL term or KL tracking loaded one."""
+    """One iteration's scored rollout: `group_size` rows per problem, plus the reference's
+    log-probs [R, T] when one is loaded."""
 
     rollout: Rollout
     texts: list[str]

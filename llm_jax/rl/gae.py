@@ -1,18 +1,10 @@
 """Generalized Advantage Estimation (Schulman et al. 2016) over completion tokens, for PPO.
 
     advantages, returns = gae(rewards, values, mask, gamma=1.0, lam=0.95)    # all [B, T]
-
-Per token t of a completion (rewards usually 0 except the RM score on the last token, minus
-a per-token KL penalty):
-
     δ_t = r_t + γ·V_{t+1} − V_t          A_t = δ_t + γλ·A_{t+1}          R_t = A_t + V_t
 
-computed backwards with `lax.scan`, the episode ending after the last real token (V = 0 and
-A = 0 beyond it). Positions where `mask` is 0 (padding, or a forced tool output the policy
-did not produce) neither contribute nor propagate: they get A = R = 0, and the recursion
-carries (V_{t+1}, A_{t+1}) from the next real token straight across them, so a masked hole
-inside a completion is as if it were not there. γ = 1, λ = 0.95 are TRL's PPO defaults.
-"""
+Computed backwards; masked positions (padding, forced tool output) get A = R = 0 and the
+recursion carries across them. γ = 1, λ = 0.95 are TRL's PPO defaults."""
 
 from __future__ import annotations
 
@@ -22,10 +14,7 @@ import jax.numpy as jnp
 
 def gae(rewards: jnp.ndarray, values: jnp.ndarray, mask: jnp.ndarray, *, gamma: float = 1.0,
         lam: float = 0.95) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(advantages, returns), each [B, T] float32 and 0 where `mask` is 0; see the module doc.
-
-    The results are targets, not things to differentiate: gradients are stopped.
-    """
+    """(advantages, returns), each [B, T] float32, 0 where `mask` is 0; gradients stopped."""
     rewards, values = (jax.lax.stop_gradient(x).astype(jnp.float32) for x in (rewards, values))
     real = mask > 0
 

@@ -1,16 +1,10 @@
 """Reward over-optimisation made visible: proxy (reward model) vs gold reward against KL.
 
-    rules = StopRules(kl_budget=20.0, gold_patience=3)
-    reason = rules.check(metrics)          # None, or why the RLHF run should stop now
+    reason = StopRules(kl_budget=20.0, gold_patience=3).check(metrics)   # None, or why stop
     plot_overoptimization(run_dir / "metrics.jsonl", run_dir / "overoptimization.png")
 
-As a policy climbs a learned reward model, the true ("gold") reward first rises with it, then
-falls while the proxy keeps rising: the policy found what the reward model gets wrong (Gao et
-al. 2022, "Scaling Laws for Reward Model Overoptimization"). The plot puts both rewards
-against the policy's KL from the reference (x axis √KL, as in that paper), so where they part
-is visible; the stop rules end a run at a KL budget or once gold has stayed below its best
-for `gold_patience` evaluations while the proxy rose past its value there.
-"""
+Gold rises with the proxy, then falls while the proxy keeps rising (Gao et al. 2022); the
+plot uses √KL on x as that paper does."""
 
 from __future__ import annotations
 
@@ -25,14 +19,10 @@ EVAL_PROXY, EVAL_GOLD = "eval/proxy_reward", "eval/gold_reward"
 
 
 class StopRules:
-    """When an RLHF run should stop early; `check` is called with each iteration's metrics
-    (and evaluations' metrics) in order.
+    """When an RLHF run should stop early; `check` takes each iteration's metrics in order.
 
-    The gold rule compares each evaluation with the one where gold was best: once gold has
-    stayed below that best for `gold_patience` evaluations and the proxy now stands above its
-    value then, the policy is being paid by the reward model for what the gold judge dislikes.
-    Measured against the best rather than step by step, one noisy evaluation neither starts
-    nor resets the count."""
+    Gold rule: gold below its best for `gold_patience` evaluations while the proxy stands above
+    its value at that best (against the best, so one noisy evaluation does not reset it)."""
 
     def __init__(self, kl_budget: float = 0.0, gold_patience: int = 0):
         self.kl_budget, self.gold_patience = kl_budget, gold_patience
@@ -62,12 +52,7 @@ def _moving_average(values: list[float], window: int) -> list[float]:
 
 
 def plot_overoptimization(metrics_path: str | Path, out_path: str | Path) -> Path | None:
-    """Proxy and gold reward against √KL, saved as PNG; None when the run has not logged both
-    rewards and a KL yet.
-
-    Each reward has its own y axis (a reward model's scale is arbitrary, the gold judge's is
-    not), the rollouts' values are dots with a moving average through them in order of KL,
-    and held-out evaluations, where logged, are large markers at their iteration's KL."""
+    """Proxy and gold reward (own y axes) against √KL as PNG; None before both are logged."""
     if not Path(metrics_path).is_file():  # nothing logged yet (the evaluation before iteration 1)
         return None
     by_step = metrics_by_step(metrics_path)  # an iteration's and its evaluation's lines, merged

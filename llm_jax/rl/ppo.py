@@ -1,14 +1,10 @@
-"""PPO for RLHF (Ouyang et al. 2022; TRL's `PPOTrainer`): a critic beside the policy,
-per-token rewards, GAE targets.
+"""PPO for RLHF (Ouyang et al. 2022; TRL's `PPOTrainer`): per-token rewards and GAE targets.
 
     rewards = token_rewards(scores, logp, ref_logp, mask, kl_coef)               # [B, T]
     advantages, returns = ppo_targets(rewards, values, mask, gamma, lam, whiten=True)
 
-The reward model's score lands on the last sampled token and every sampled token pays
-−β·(log π − log π_ref) (k1, as TRL), so the KL lives in the reward, not the loss. GAE turns
-rewards and the critic's values (`models.headed.Critic`, its own transformer from the
-policy's parent) into whitened advantages and value targets.
-"""
+The score lands on the last sampled token; every sampled token pays −β·(log π − log π_ref)
+(k1, as TRL)."""
 
 from __future__ import annotations
 
@@ -30,9 +26,7 @@ POLICY, CRITIC = "policy", "critic"  # the two subtrees of a PPO run's params
 
 def token_rewards(scores: jnp.ndarray, logp: jnp.ndarray, ref_logp: jnp.ndarray | None,
                   mask: jnp.ndarray, kl_coef: float) -> jnp.ndarray:
-    """Per-token rewards [B, T]: −β·(logp − ref_logp) on every sampled token, plus the
-    sequence's score [B] on its last sampled token; 0 where `mask` is 0. A row without a
-    sampled token gets nothing."""
+    """Per-token rewards [B, T]: −β·(logp − ref_logp), plus the score on the last sampled token."""
     mask = mask.astype(jnp.float32)
     rewards = jnp.zeros_like(mask)
     if kl_coef and ref_logp is not None:
@@ -67,11 +61,7 @@ def ppo_targets(rewards: jnp.ndarray, values: jnp.ndarray, mask: jnp.ndarray, *,
 def ppo_batch_targets(critic: Critic, critic_params: Mapping, batch: Mapping, prompt_len: int,
                       *, kl_coef: float, gamma: float, lam: float, whiten_advantages: bool
                       ) -> dict[str, jnp.ndarray]:
-    """A rollout batch's PPO targets, all [B, T]: the critic's `old_values`, the per-token
-    `rewards`, the `advantages` and the value targets `returns`.
-
-    `batch` holds the learner rows (`tokens`, `present`, `loss_mask`, the sampler's
-    `old_logprobs`), the sequence `scores` [B] and, when β > 0, `ref_logprobs`."""
+    """A rollout batch's PPO targets [B, T]: `old_values`, `rewards`, `advantages`, `returns`."""
     values = critic.apply({"params": critic_params}, batch["tokens"], batch["present"],
                           prompt_len)
     mask = batch["loss_mask"]
@@ -84,9 +74,7 @@ def ppo_batch_targets(critic: Critic, critic_params: Mapping, batch: Mapping, pr
 
 
 def init_actor_critic(run, model_cfg: ModelConfig, critic: Critic, optimizer):
-    """(state, shardings, start) of a PPO run's `{"policy", "critic"}` params: its newest
-    checkpoint, else the parent's params as the policy and a copy of the parent's backbone
-    with a fresh value head as the critic."""
+    """(state, shardings, start): newest checkpoint, else parent as policy + fresh-head critic."""
     policy_init = model_init_fn(Transformer(model_cfg))
 
     def init_params(rng):

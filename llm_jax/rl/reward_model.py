@@ -1,19 +1,11 @@
-"""A trained reward-model run: loading it, and scoring completions with it as an RL reward
-function.
+"""A trained reward-model run: loading it, and scoring completions with it as an RL reward.
 
-    rewards = rm.apply({"params": params}, tokens, segment_ids)   # [B], segment_ids 0 = pad
     rm, params, tokenizer, template = load_reward_model("runs/rm_tiny/default")
     reward_fn = RewardModelReward("runs/rm_tiny/default", mesh=run.mesh, rules=run.rules)
     rewards = reward_fn(prompts, completions, metas)     # np.ndarray [B] float32
 
-The model is `llm_jax.models.headed.RewardModel`; its `{"transformer", "head"}` params are what
-a reward-model run's checkpoints hold, so `load_reward_model` restores both from any of them.
-
-`RewardModelReward` renders each prompt + completion with the RM's own chat template exactly
-as its training pairs were rendered (the reply closed by the template's end-of-turn token) and
-reads the head there. Rows and lengths are bucketed like the sampler's, so a run compiles one
-scoring function per bucketed shape, not one per batch.
-"""
+Replies are rendered with the RM's own template as its training pairs were; shapes are
+bucketed like the sampler's."""
 
 from __future__ import annotations
 
@@ -46,9 +38,7 @@ def reward_model_shardings(rm: RewardModel, mesh, rules) -> dict:
 
 def load_reward_model(run_dir: str | Path, *, step: int | None = None, mesh=None, rules=None
                       ) -> tuple[RewardModel, dict, Any, Any]:
-    """(reward model, params, tokenizer, chat template) of a reward-model run, its newest
-    checkpoint (or `step`); params on `mesh` under `rules` (default: the run's own rule set),
-    else on the first device."""
+    """(reward model, params, tokenizer, template) of a reward-model run's newest checkpoint."""
     run = RunDir(run_dir)
     saved = run.read_config()
     if saved.get("stage") != STAGE:
@@ -77,11 +67,7 @@ def fit_to(ids: list[int], max_len: int, bos_id: int | None) -> list[int]:
 
 
 class RewardModelReward:
-    """A reward-model run as a `RewardFn(prompts, completions, meta) -> float32 [B]`.
-
-    A prompt is text (one user turn) or a list of messages; `meta` is not read. Completions
-    are scored `batch_size` rows at a time.
-    """
+    """A reward-model run as a `RewardFn(prompts, completions, meta) -> float32 [B]`."""
 
     def __init__(self, run_dir: str | Path, mesh=None, rules=None, *, step: int | None = None,
                  batch_size: int = 64, max_len: int | None = None):
@@ -141,15 +127,9 @@ class RewardModelReward:
 
 
 def make_reward_model_reward(run_dir: str | Path, run) -> RewardModelReward:
-    """The RL stage's reward when `rl.reward = "reward_model"`: the reward-model run at
-    `run_dir` (`rl.reward_model`) scoring completions on the RL run's mesh and rule set.
+    """`rl.reward = "reward_model"`: the run at `run_dir` scoring on the RL run's mesh.
 
-        reward = make_reward_model_reward(config.rl.reward_model, run)
-        rewards = reward(prompts, completions, metas)    # np.ndarray [B] float32
-
-    Raises ConfigError when no run directory is given, RunError when it is not a trained
-    reward-model run.
-    """
+    ConfigError without a run directory, RunError when it is not a reward-model run."""
     if not run_dir:
         raise ConfigError("rl.reward=reward_model needs rl.reward_model=RUN_DIR (a "
                           "reward_model run)")

@@ -2,16 +2,8 @@
 
     reward_fn = MathReward(format_weight=0.1, truncated_reward=0.0)
     rewards = reward_fn(prompts, completions, metas)          # np.ndarray [B] float32
-    info = reward_fn.details(prompts, completions, metas)     # + correct, has_answer, ... [B]
-    tracker.log(info.metrics())
 
-`meta[i]` is the `Problem.meta` of the prompt sample i answers (it carries `answer` and `task`)
-plus what the rollout adds: `truncated` is True when the completion hit the token limit
-before ending. A reward model implements the same `RewardFn`, so GRPO on math and RLHF differ
-only in which function the config names.
-
-Rewards are plain numpy on the host: extraction and verification are string work.
-"""
+`meta[i]` is the problem's meta (`answer`, `task`) plus `truncated` from the rollout."""
 
 from __future__ import annotations
 
@@ -82,11 +74,7 @@ def weighted_sum(*terms: tuple[RewardFn, float]) -> RewardFn:
 
 @dataclasses.dataclass(frozen=True)
 class RewardInfo:
-    """Per-sample rewards and what went into them, for metrics and rejection sampling.
-
-    `correct` is what the reward credited: a truncated completion is not correct when
-    truncation overrides the reward, even if an answer appeared before the cut.
-    """
+    """Per-sample rewards and what went into them; `correct` is what the reward credited."""
 
     rewards: np.ndarray     # float32 [B]
     correct: np.ndarray     # bool [B]
@@ -108,11 +96,8 @@ class RewardInfo:
 class MathReward:
     """correct_weight·[answer right] + format_weight·[ends with `#### N`], truncation handled.
 
-    `truncated_reward`: the reward a truncated completion gets instead (0.0 by default, or a
-    negative penalty); None scores truncated completions like any other. `tasks` maps
-    `meta['task']` to a Task whose own `is_correct` judges that task's samples (e.g. a
-    reasoning-gym verifier); other samples compare the extracted answer with `meta['answer']`.
-    """
+    `truncated_reward` replaces a truncated completion's reward (None: no special case); `tasks`
+    maps `meta['task']` to a Task whose `is_correct` judges its samples."""
 
     def __init__(self, correct_weight: float = 1.0, format_weight: float = 0.0,
                  truncated_reward: float | None = 0.0, tasks: Mapping[str, Task] | None = None):

@@ -1,15 +1,7 @@
-"""The models and judges one RL stage holds, built once: the policy it trains, a frozen
-reference for the KL, the reward it is paid by, and the gold judge it is checked against.
+"""The models and judges one RL stage holds: policy, frozen reference, reward, gold judge.
 
-    roles = build_roles(config, run, model_cfg, train_task, policy=learner.model,
-                        wants_reference=learner.uses_reference)
-    roles.reference    # a Role, or None when neither a KL term nor KL tracking needs it
-
-The reference is the policy's starting point (the run's parent), restored into the same
-shardings as the policy's params and never updated. With a KL weight of 0 nothing is loaded,
-so a β = 0 run costs no memory for it. (PPO's critic is trained, so it lives in the learner's
-state, not here.)
-"""
+The reference is the run's parent, never updated, and not loaded when β = 0 and KL is not
+tracked. (PPO's critic is trained, so it lives in the learner's state.)"""
 
 from __future__ import annotations
 
@@ -54,10 +46,7 @@ def reference_role(run, model_cfg: ModelConfig, kl_coef: float,
 
 
 def make_reward(rl: ml_collections.ConfigDict, task, run=None) -> Callable:
-    """`rl.reward`: "math" (correctness against the task, optional format bonus, truncation
-    handled), "reward_model" (the RM run `rl.reward_model`, scored at the end of the
-    sequence), "gold" (the programmatic judge), or "module:name" naming any
-    `RewardFn(prompts, completions, meta)`."""
+    """`rl.reward`: "math", "reward_model", "gold", or "module:name" of any `RewardFn`."""
     if rl.reward == "math":
         return MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
                           tasks={task.name: task})

@@ -1,14 +1,9 @@
-"""One iteration's experience: sample G completions per training problem, score them, refill
-silent groups (dynamic sampling) and, when a reference is loaded, take its log-probs.
+"""One iteration's experience: sample, score, refill silent groups, reference log-probs.
 
-    rollouts = RolloutWorker(config, run, roles, sampler, tokenizer, template, tools, schedule)
-    experience, metrics = rollouts(params, iteration)
+    experience, metrics = RolloutWorker(config, run, roles, sampler, ...)(params, iteration)
 
-The problems and every random stream are functions of the iteration number (and of the refill
-round), so a run resumed from a checkpoint repeats exactly the iterations a run that never
-stopped would have made. Calculator calls are answered by the one tool loop; their forced
-output is never trained on.
-"""
+Problems and random streams depend only on the iteration (and refill round), so a resumed run
+repeats an unbroken run's iterations."""
 
 from __future__ import annotations
 
@@ -33,9 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class RolloutWorker:
-    """`worker(params, iteration) -> (Experience, metrics)`; see the module docstring. The
-    metrics describe the policy's own first rollout (refills only choose what to learn
-    from), under TRL's names where one exists."""
+    """`worker(params, iteration) -> (Experience, metrics)`; metrics of the first rollout."""
 
     def __init__(self, config: ml_collections.ConfigDict, run, roles: Roles, sampler,
                  tokenizer, template, tools, schedule):
@@ -107,9 +100,7 @@ class RolloutWorker:
 
     def _refill(self, params, first: Sampled, iteration: int
                 ) -> tuple[Sampled, dict[str, float]]:
-        """DAPO's dynamic sampling: groups whose rewards are all equal are swapped for
-        informative groups of fresh problems, round by round, until none is left or
-        `refill_rounds` extra rollouts are spent (the rest then stay, with advantage 0)."""
+        """DAPO's dynamic sampling: swap all-equal groups for fresh ones, up to `refill_rounds`."""
         g, rounds = self.rl.group_size, [first]
         silent = zero_std_groups(first.info.rewards, g)
         informative = [(0, k) for k in np.flatnonzero(~silent)]
@@ -130,9 +121,7 @@ class RolloutWorker:
                             zero_std_groups(merged.info.rewards, g).mean())}
 
     def _reference(self, rollout) -> tuple[np.ndarray, float]:
-        """The reference's log-probs of the sampled tokens, and Σ_t (log π − log π_ref) over
-        each completion averaged: the sequence KL's unbiased estimate (the x axis of the
-        over-optimisation plot)."""
+        """The reference's log-probs and the mean sequence KL estimate Σ_t (log π − log π_ref)."""
         batch = learner_batch(rollout)
         device = self.run.put_batch({"tokens": batch["tokens"], "present": batch["present"]})
         prompt_len = batch["tokens"].shape[1] - batch["loss_mask"].shape[1]

@@ -1,9 +1,4 @@
-"""What every RL learner shares: its train state and step, and running a pass of updates.
-
-A learner is built once per run. It validates the config it needs, makes the optimizer, the
-train state (fresh from the parent or resumed) and the jitted step over its loss, and then
-turns each iteration's `Experience` into updates. Subclasses give `loss` and `update`.
-"""
+"""What every RL learner shares: its train state and step, and running a pass of updates."""
 
 from __future__ import annotations
 
@@ -52,11 +47,10 @@ def loss_config(rl: ml_collections.ConfigDict, kl_coef: float) -> PolicyLossConf
 
 
 class Learner(abc.ABC):
-    """Loss and updates of one algorithm over a run's train state (see the module docstring).
+    """Loss and updates of one algorithm over a run's train state.
 
-    After construction: `state` and `start` (the iteration it was restored at), `step_fn`
-    (one jitted update on a device batch) and `sampler_params(params)` (the weights the
-    sampler and the evaluations see: merged LoRA weights, or PPO's policy subtree)."""
+    Attributes: `state`, `start` (restored iteration), `step_fn` (jitted update) and
+    `sampler_params(params)` (what the sampler sees: merged LoRA, or PPO's policy)."""
 
     name: ClassVar[str]
 

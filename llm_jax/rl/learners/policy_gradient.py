@@ -1,10 +1,7 @@
-"""The GRPO family (GRPO, Dr. GRPO, RLOO, DAPO's clip-higher, GSPO): group-relative
-advantages and the clipped surrogate, `epochs` × `minibatches` updates an iteration.
+"""The GRPO family (GRPO, Dr. GRPO, RLOO, DAPO's clip-higher, GSPO): the clipped surrogate.
 
-Rows flagged `fresh` (those of the iteration's first update, taken before any update) use
-the trainer's own detached log-probs as the old ones, so their ratio is exactly 1; the
-sampler's agree with them to float rounding, which `sampler_logprob_diff` reports.
-"""
+Rows of the iteration's first update use the trainer's own log-probs as the old ones (ratio
+exactly 1); `sampler_logprob_diff` reports how far the sampler's differ."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""PPO for RLHF: the clipped surrogate on the policy with GAE advantages from a critic, plus
-the critic's clipped value loss, over one `{"policy", "critic"}` train state.
+"""PPO for RLHF: clipped policy surrogate with GAE from a critic, plus the clipped value loss.
 
-The KL penalty is paid in the per-token rewards (`llm_jax.rl.ppo.token_rewards`), so the
-policy loss carries none. The critic starts as a copy of the parent's backbone with a fresh
-value head; PPO trains both in full (never LoRA).
-"""
+The KL is paid in the per-token rewards, not the loss. PPO trains both in full (never LoRA)."""
 
 from __future__ import annotations
 
