@@ -1,18 +1,12 @@
 """The calculator tool: a small, safe arithmetic evaluator for the model's tool calls.
 
     evaluate("12 × (3 + 4)")   # "84"
-    evaluate("7 / 2")          # "3.5"
     evaluate("__import__('os')")   # CalculatorError
 
-An assistant writes `<|python_start|>EXPR<|python_end|>`; the generation engine evaluates
-EXPR here and forces `<|output_start|>RESULT<|output_end|>` into the sequence. EXPR is model
-output, so it is untrusted: only digits, ".", + - * / (× ÷ accepted), parentheses and spaces
-may appear at all, and the `ast` parse is walked accepting only numbers, those operators and
-unary minus (never `eval`). Exact arithmetic runs on `Fraction`s, so 0.1 + 0.2
-gives "0.3" and 6 / 3 gives "2"; limits on length, nesting and magnitude keep a call from
-costing more than a few microseconds (there is no power operator, so numbers cannot blow up
-except through repeated multiplication, which the magnitude cap stops).
-"""
+EXPR is untrusted model output: only digits, ".", + - * / × ÷, parentheses and spaces are
+allowed, and the `ast` is walked accepting only numbers and those operators (never `eval`).
+Arithmetic is exact (`Fraction`: 0.1 + 0.2 gives "0.3"); length, nesting and magnitude limits
+keep a call to microseconds."""
 
 from __future__ import annotations
 

@@ -1,19 +1,10 @@
 """Next-token logits → one sampled id per row: temperature, top-k, top-p (nucleus), greedy.
 
-Everything here runs once per decode step inside the jitted loop, so each piece is written
-for XLA on CPU as much as for accelerators:
-
-* greedy picks the first index of the row maximum with two plain reductions (`jnp.argmax`
-  lowers to a variadic reduce that is ~6x slower on CPU at vocab 4096);
-* top-k and top-p find their probability thresholds by bisection over the float32 bit
-  patterns (32 masked counts or sums) instead of `lax.top_k` or sorting the vocabulary,
-  which cost ~4 and ~13 ms per step on CPU at vocab 4096;
-* sampling inverts the CDF with one uniform number per row instead of drawing a Gumbel
-  variate for every vocabulary entry (~10x cheaper), and builds that CDF in two levels
-  rather than as one running sum over the vocabulary. A token whose filtered probability
-  is 0 is never chosen; the kept tokens are chosen with their probabilities up to float32
-  rounding of the sums (~1e-7 absolute).
-"""
+Runs every decode step, so each piece avoids what is slow on CPU at vocab 4096: greedy uses two
+plain reductions (`jnp.argmax` ~6x slower); top-k/top-p thresholds come by bisection over
+float32 bit patterns (`lax.top_k`/sorting cost ~4/~13 ms a step); sampling inverts a two-level
+CDF with one uniform per row (~10x cheaper than Gumbel noise). Filtered-out tokens are never
+chosen."""
 
 from __future__ import annotations
 
@@ -34,12 +25,7 @@ def greedy(logits: jnp.ndarray) -> jnp.ndarray:
 
 
 def _bisect_threshold(probs: jnp.ndarray, ok) -> jnp.ndarray:
-    """[rows, 1]: the smallest float x >= 0 with `ok(x)` true, per row.
-
-    `ok(x [rows, 1]) -> bool [rows]` must turn from false to true as x grows and hold at the
-    row's largest probability. Bisection runs over the int32 bit patterns, whose order is
-    the order of non-negative floats, so the result is exact, not an approximation.
-    """
+    """[rows, 1]: the smallest float x >= 0 with monotone `ok(x)` true (exact bit bisection)."""
     lo = jnp.zeros(probs.shape[:1], jnp.int32)
     hi = jax.lax.bitcast_convert_type(jnp.max(probs, axis=-1), jnp.int32)
 
@@ -56,12 +42,8 @@ def _bisect_threshold(probs: jnp.ndarray, ok) -> jnp.ndarray:
 def filter_logits(logits: jnp.ndarray, top_k: int = 0, top_p: float = 1.0) -> jnp.ndarray:
     """Logits [rows, vocab] with every token outside the top-k and the nucleus set to -inf.
 
-    top-k keeps the k most likely tokens (ties with the k-th kept); top-p then keeps the
-    smallest set of most likely tokens whose probability (renormalised after top-k) reaches
-    `top_p`, ties kept together and always at least the most likely token. `top_k=0` and
-    `top_p=1` switch them off. Both cut at a probability threshold found by bisection:
-    `lax.top_k` and sorting the vocabulary each cost milliseconds per step on CPU.
-    """
+    Ties with the threshold are kept; top-p renormalises after top-k and keeps at least the top
+    token. `top_k=0` and `top_p=1` switch them off."""
     logits = logits.astype(jnp.float32)
     use_k, use_p = 0 < top_k < logits.shape[-1], top_p < 1.0
     if not (use_k or use_p):
@@ -89,11 +71,8 @@ def _cdf_block(vocab: int) -> int:
 def categorical(logits: jnp.ndarray, uniform: jnp.ndarray) -> jnp.ndarray:
     """Sample each row of softmax(logits) by inverting its CDF at `uniform` [rows] in [0, 1).
 
-    The CDF is built in two levels, over blocks of ~sqrt(vocab) tokens and then inside the
-    one block the uniform falls in: two short running sums instead of one over the whole
-    vocabulary (~4x faster on CPU, and smaller rounding error). -inf logits have weight
-    exactly 0 and are never chosen, whatever the rounding.
-    """
+    The CDF is built over blocks of ~sqrt(vocab) tokens, then inside one block (~4x faster on
+    CPU); -inf logits are never chosen."""
     rows, vocab = logits.shape
     block = _cdf_block(vocab)
     blocks = -(-vocab // block)
@@ -104,9 +83,7 @@ def categorical(logits: jnp.ndarray, uniform: jnp.ndarray) -> jnp.ndarray:
     threshold = uniform * block_cdf[:, -1]
 
     def first_above(cdf, mass, size):
-        """First index whose running sum passes the threshold and whose weight is > 0; if
-        rounding leaves none, the last index with weight (the top token guarantees one;
-        a row of NaN logits, from diverged weights, has none and gets 0)."""
+        """First index past the threshold with weight > 0; else the last with weight."""
         index = jnp.arange(size, dtype=jnp.int32)
         first = jnp.min(jnp.where((cdf > threshold[:, None]) & (mass > 0), index, size), -1)
         last = jnp.max(jnp.where(mass > 0, index, 0), axis=-1)  # 0 for a NaN row: in range
@@ -121,10 +98,7 @@ def categorical(logits: jnp.ndarray, uniform: jnp.ndarray) -> jnp.ndarray:
 
 def sample_tokens(logits: jnp.ndarray, uniform: jnp.ndarray | None, temperature: float,
                   top_k: int = 0, top_p: float = 1.0) -> jnp.ndarray:
-    """One token id per row (int32 [rows]); greedy (argmax) when temperature == 0.
-
-    `uniform` [rows] holds one U[0, 1) number per row (unused when greedy).
-    """
+    """One token id per row (int32 [rows]); greedy when temperature == 0; `uniform` [rows]."""
     if temperature == 0.0:
         return greedy(logits)
     scaled = logits.astype(jnp.float32) / temperature

@@ -1,10 +1,7 @@
 """`token_logprobs`: log p of each token given its prefix, shared by the sampler and trainers.
 
-RL losses compare the policy's log-probs with the sampler's and the reference model's. The
-sampler records `token_logprobs_from_logits` of the model's raw logits (temperature 1, no
-top-k/top-p) and this function applies the same one to a full forward pass, so the three agree
-to float rounding whatever sampling settings produced the tokens.
-"""
+Both sides use `token_logprobs_from_logits` on raw logits (temperature 1, no top-k/top-p), so
+policy, sampler and reference agree to float rounding."""
 
 from __future__ import annotations
 
@@ -30,14 +27,9 @@ def token_logprobs(model: nn.Module, params, tokens: jnp.ndarray,
                    segment_ids: jnp.ndarray | None = None) -> jnp.ndarray:
     """[batch, seq-1]: log p(tokens[:, t+1] | tokens[:, :t+1]) under `model`, in fp32.
 
-    One document per row: give `mask` (1 = real token, 0 = padding; the real tokens one
-    contiguous run, e.g. a left-padded prompt, its completion, then right padding); positions
-    count real tokens only, as in the sampler. Packed rows: give `segment_ids` (0 = padding)
-    and ideally their `positions` (by default positions restart wherever the segment id
-    changes); a `mask` given with them only zeroes more targets. Entries whose target is
-    padding or the first token of another document are 0, so a row's sum never includes a
-    prediction across documents.
-    """
+    One document per row: give `mask` (1 = real token, one contiguous run). Packed rows: give
+    `segment_ids` (0 = padding) and ideally `positions`. Targets that are padding or start
+    another document get 0."""
     if segment_ids is None:
         segment_ids = (jnp.ones_like(tokens) if mask is None else mask).astype(jnp.int32)
         if positions is None:
@@ -58,12 +50,8 @@ def completion_logprobs(model: nn.Module, params, tokens: jnp.ndarray, mask: jnp
                         ) -> tuple[jnp.ndarray, jnp.ndarray | None]:
     """(logp, entropy) [batch, T] of the completion tokens `tokens[:, prompt_len:]`.
 
-    Rows are rollouts: a left-padded prompt of `prompt_len` slots, then T completion slots;
-    `mask` is 1 on every real token (prompt, sampled and forced tool tokens), positions count
-    real tokens only, as in the sampler and `token_logprobs`. The entropy of the full next-
-    token distribution at each completion position (what RL dashboards plot) comes from the
-    same logits. Entries at padding are left as computed; callers mask them.
-    """
+    Rows are a left-padded prompt of `prompt_len` slots then T completion slots; `mask` is 1 on
+    every real token. Padding entries are left as computed; callers mask them."""
     mask = mask.astype(jnp.int32)
     variables = {"params": params}
     hidden = model.apply(variables, tokens, positions_from_mask(mask), mask, features_only=True)

@@ -3,20 +3,11 @@
     sampler = Sampler(model, mesh=mesh, rules=rules)
     rollout = sampler.generate(params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
 
-A `Sampler` owns its compiled functions (no module-level state), so RL hands it new params
-every iteration without recompiling. Prompts are left-padded to a bucketed length, prefilled
-once into a KV cache repeated for the `n` samples of each prompt, and a jitted
-`lax.while_loop` decodes until every row has stopped. Choices worth knowing:
-
-* `Rollout.logprobs` are under the *unmodified* distribution (temperature 1, no top-k/top-p),
-  from the logits the token was sampled from: what the RL losses and `token_logprobs` use.
-* Prompt length and row count are bucketed (powers of two, then multiples of the bucket), so
-  calls of similar size reuse one compiled function and short prompts are not over-padded.
-* Random numbers depend only on (rng, row, step), row = prompt_index * n + sample, so a
-  prompt's samples do not change with the bucket, the mesh or the other prompts.
-* Long generations decode in up to 8 segments over a growing cache, so early steps attend over
-  a short cache: attention over the cache dominates a CPU decode step.
-"""
+* `Rollout.logprobs` are under the unmodified distribution (temperature 1, no top-k/top-p).
+* Prompt length and row count are bucketed, so similar calls reuse one compiled function.
+* Random numbers depend only on (rng, row, step), row = prompt_index * n + sample.
+* Long generations decode in up to 8 segments over a growing cache (attention over the cache
+  dominates a CPU decode step)."""
 
 from __future__ import annotations
 
@@ -115,12 +106,10 @@ def _segment_ends(steps: int) -> tuple[int, ...]:
 
 def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes,
                emit: Callable | None, on_trace: Callable[[], None]):
-    """The pure prefill + decode computation for fixed shapes; `emit(step, ids)` (if given)
-    receives each step's ids from inside the loop, `on_trace()` runs once per trace.
+    """The pure prefill + decode computation for fixed shapes.
 
-    run(params, prompt_tokens [B, P], prompt_mask [B, P], rng)
-        -> tokens, logprobs [B*n, max_new_tokens], lengths, stopped [B*n]
-    """
+        run(params, prompt_tokens [B, P], prompt_mask [B, P], rng)
+            -> tokens, logprobs [B*n, max_new_tokens], lengths, stopped [B*n]"""
     steps = cfg.max_new_tokens
     segment_ends = _segment_ends(steps)
     variables = lambda params: {"params": params}  # noqa: E731
@@ -230,11 +219,7 @@ def _checked_prompts(prompts: Sequence[Sequence[int]], model_cfg, cfg: SamplingC
 
 
 class Sampler:
-    """Samples from one model on one mesh (or a single device), compiling each shape once.
-
-    On a `mesh`, rows are split over the axes `rules` (default: the "dp" set) give the
-    activation batch, and `params` are used with whatever sharding they have.
-    """
+    """Samples from one model on one mesh, compiling each shape once."""
 
     def __init__(self, model: nn.Module, *, mesh: Mesh | None = None, rules=None,
                  max_compiled: int = _MAX_COMPILED):
@@ -279,13 +264,9 @@ class Sampler:
     def generate(self, params, prompts: Sequence[Sequence[int]], rng: jax.Array,
                  cfg: SamplingConfig, *,
                  on_token: Callable[[np.ndarray, np.ndarray], None] | None = None) -> Rollout:
-        """Sample `cfg.n` continuations of each prompt (a list of token ids, at least one).
+        """Sample `cfg.n` continuations of each prompt (token ids); deterministic for a given `rng`.
 
-        `on_token(step, ids)` receives each step's ids (one per padded row) as they are
-        produced. It may return a bool per padded row: True ends that row after this token
-        (it counts as stopped), so a server can drop a cancelled request and the loop exits
-        once every row has ended. Deterministic for a given `rng`.
-        """
+        `on_token(step, ids)` sees each step's ids; returning a bool per row ends rows early."""
         model, mesh = self.model, self.mesh
         prompts = _checked_prompts(prompts, model.cfg, cfg)
         longest, limit = max(len(p) for p in prompts), model.cfg.max_seq_len

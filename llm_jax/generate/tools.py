@@ -3,15 +3,9 @@
     tools = make_tools(tokenizer, {"search": {"index": "index/"}})   # calculator + search
     rollout = generate_with_tools(sampler, params, prompts, rng, cfg, tokenizer, tools)
 
-A call is `<|python_start|>37 * 48<|python_end|>`; the decode loop stops a row on
-`<|python_end|>`, the host answers it (`search: QUERY` goes to the search tool, anything else
-to the safe calculator, "error" if it is not arithmetic) and appends
-`<|output_start|>1776<|output_end|>`, and the row goes on with what is left of its
-`max_new_tokens`. Forced tokens are never sampled: `mask` 0 (no loss, here or in RL),
-log-prob 0, counted in `lengths`. A named call with nothing after the colon (`search:`)
-searches with the user's last message, so the model decides when to look something up
-without having to copy a query.
-"""
+A row stops on `<|python_end|>`; the host answers (`search: QUERY` to search, else the
+calculator) and forces `<|output_start|>RESULT<|output_end|>`. Forced tokens have `mask` 0
+and log-prob 0. A bare `search:` searches with the user's last message."""
 
 from __future__ import annotations
 
@@ -93,9 +87,7 @@ class ToolTokens:
 
 
 def make_tools(tokenizer, settings: Mapping | None = None) -> ToolTokens | None:
-    """The tools of a run: the calculator, and search over `settings["search"]["index"]` when
-    that names an index (`tools.search.*` in a config). None for a tokenizer without tool
-    tokens (a Hub model's)."""
+    """Calculator, and search when `settings["search"]["index"]` is set (None: no tool tokens)."""
     if not hasattr(tokenizer, "special_id"):
         return None
     search = dict((settings or {}).get("search") or {})
@@ -154,14 +146,10 @@ def generate_with_tools(sampler: Sampler, params, prompts: Sequence[Sequence[int
                         rng: jax.Array, cfg: SamplingConfig, tokenizer, tools: ToolTokens, *,
                         max_calls: int = 4, on_token=None, on_forced=None,
                         on_round=None) -> Rollout:
-    """`sampler.generate` with tool calls run and their results forced in.
+    """`sampler.generate` with tool calls run and their results forced in (`max_calls` per row).
 
-    At most `max_calls` calls per row are answered; a row that asks for more stops there.
-    `on_token(step, ids)` streams sampled ids as `Sampler.generate` does (for each round);
-    `on_forced(row, ids)` receives each forced tool output (chat prints it);
-    `on_round(rows)` is told which rows each round's sampler call holds, in order (a server
-    maps the streamed ids back to its requests with it).
-    """
+    Callbacks: `on_token(step, ids)` as in `Sampler.generate`, `on_forced(row, ids)` per forced
+    output, `on_round(rows)` the rows of each round's sampler call."""
     budget = cfg.max_new_tokens
     with_stop = dataclasses.replace(cfg, stop_tokens=(*cfg.stop_tokens, tools.python_end))
     if on_round is not None:

@@ -1,15 +1,8 @@
 """orbax checkpoints of the train state and the grain iterator, with a safe resume.
 
-A checkpoint holds the state (params, optimizer, step, rng) and the data position, so a
-resumed run sees exactly the batches it would have. Restore walks back from the newest: a
-damaged one is named and skipped; if all are, the run stops instead of starting over. Nothing
-unpickles (tensorstore/OCDBT arrays, JSON metadata).
-
-A failed save (full disk, the directory replaced) is never silent and never hangs: orbax calls
-run on daemon threads waited on in short slices, so signals are still handled, the error comes
-back as one `CheckpointError` naming the step, the cause and the last complete checkpoint, and
-a save stuck on a dead filesystem cannot keep the process alive at exit.
-"""
+Restore walks back from the newest checkpoint, naming and skipping damaged ones. A failed save
+is one `CheckpointError` (step, cause, last complete checkpoint), never a hang: orbax calls run
+on daemon threads waited on in short slices, so signals are still handled."""
 
 from __future__ import annotations
 
@@ -53,10 +46,7 @@ _SAVE_FAILED = threading.Event()
 
 
 class _OrbaxErrorsOnOneLine(logging.Filter):
-    """orbax logs a failure in its threads with a traceback and pages of tensorstore spec
-    before the Checkpointer raises it as one `CheckpointError`: keep orbax's record to one
-    line, so a failed save does not read like a crash; once that error is out, orbax's
-    threads still finishing the abandoned save go to the debug log."""
+    """Keep orbax's failure records to one line; after the `CheckpointError`, to the debug log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and "orbax" in Path(record.pathname).parts:
@@ -88,9 +78,7 @@ def _abandoned_by_a_save(error: BaseException) -> bool:
 
 
 class _AbandonedSaveFutures(logging.Filter):
-    """A failed save leaves orbax and tensorstore futures whose errors nobody reads; asyncio
-    reports each one ("Future exception was never retrieved") when it is collected, often
-    after the run's one-line error. Once that error is out, they go to the debug log."""
+    """Unread futures of a failed save go to the debug log, not the terminal, after the error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -109,10 +97,7 @@ def _quiet_orbax_tracebacks() -> None:
 
 
 def _quiet_orphaned_callbacks() -> None:
-    """When a save fails, tensorstore still completes the writes orbax abandoned and calls
-    back into orbax's event loop, which is closed by then; each callback prints a traceback
-    from a native thread. The failure itself is reported as one `CheckpointError`, so those
-    reports go to the debug log instead of the terminal."""
+    """Tracebacks from tensorstore finishing abandoned writes go to the debug log."""
     if getattr(sys.excepthook, "_drops_orphaned_callbacks", False):
         return
     excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
@@ -134,12 +119,7 @@ def _quiet_orphaned_callbacks() -> None:
 
 
 class _Call:
-    """One orbax call on a daemon thread: `blocking()` then, optionally, `background()`.
-
-    Threads inherit daemon-ness from the thread that creates them, so the threads orbax
-    starts inside these calls (finalize, commit, signalling) are daemons as well: a save that
-    never completes cannot block interpreter exit, which is what kept a failed run alive.
-    """
+    """One orbax call on a daemon thread (so orbax's own threads are daemons: exit never blocks)."""
 
     def __init__(self, name: str, blocking: Callable[[], Any],
                  background: Callable[[], Any] | None = None):
@@ -166,9 +146,7 @@ class _Call:
 
 def _wait_for(event: threading.Event, timeout_s: float,
               give_up_at: Callable[[], float | None] = lambda: None) -> bool:
-    """Wait in short slices, so the main thread runs signal handlers meanwhile (a second
-    SIGTERM can always end the process); False on timeout or once past `give_up_at()`,
-    which a signal handler may set while we wait."""
+    """Wait in short slices so signals are handled; False on timeout or once past `give_up_at()`."""
     deadline = time.monotonic() + timeout_s
     while not event.wait(0.2):
         cap = give_up_at()
@@ -186,11 +164,7 @@ def abstract_like(tree):
 class Checkpointer:
     """Keep-last-k, every-N-steps checkpointing in `directory` (async where supported).
 
-    `timeout_s` bounds every wait on orbax (a save's blocking part, its background commit,
-    closing): past it the save counts as failed; after a stop signal (`interrupt`) the bound
-    drops to `stop_grace_s`. After a failure, `wait` and `close` do not wait on the dead save
-    again.
-    """
+    Every wait on orbax is bounded by `timeout_s` (`stop_grace_s` after `interrupt`)."""
 
     def __init__(self, directory: str | Path, *, save_every: int, keep: int = 3,
                  async_save: bool = True, timeout_s: float = 1200.0,
@@ -219,9 +193,7 @@ class Checkpointer:
         self._failure: CheckpointError | None = None
 
     def interrupt(self) -> None:
-        """A stop signal arrived: from now on wait at most `stop_grace_s` more for any save (a
-        healthy final save takes seconds; a stuck one must not outlive the signal by long).
-        Safe to call from a signal handler."""
+        """A stop signal arrived: wait at most `stop_grace_s` more for any save (signal-safe)."""
         if self._give_up_at is None:
             self._give_up_at = time.monotonic() + self.stop_grace_s
 
@@ -235,11 +207,7 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state, data_iter: Any = None, *, force: bool = False) -> bool:
-        """Save if the interval policy says so (or `force`); returns whether it saved.
-
-        Returns once the arrays are copied out (the caller may then donate them); the write
-        goes on in the background. A failure of the previous save is raised here.
-        """
+        """Save if due (or `force`); returns once arrays are copied. Raises a past failure."""
         self._check_pending(block=False)
         if not force and not self.manager.should_save(step):
             return False
@@ -271,10 +239,7 @@ class Checkpointer:
         self._run("close", self.manager.close)
 
     def restore(self, abstract_state, data_iter: Any = None) -> tuple[Any, int] | None:
-        """(state, step) from the newest readable checkpoint, or None if there are none.
-
-        `data_iter`, when given, is moved to the saved position in place.
-        """
+        """(state, step) from the newest readable checkpoint or None; moves `data_iter`."""
         steps = self.steps()
         bad = []
         for step in reversed(steps):

@@ -1,14 +1,7 @@
-"""JAX's persistent compilation cache, shared by every run on a machine.
+"""JAX's persistent compilation cache, shared by every run on a machine (`run.compilation_cache`).
 
-A resumed run, the next point of a sweep and the second stage of a pipeline compile the same
-programs again (a few seconds each on a CPU, minutes for a large model); with the cache they
-load them. Set by `run.compilation_cache` ("" = off); the default lives under ~/.cache, or
-where `LLM_JAX_COMPILATION_CACHE` points.
-
-Executables compiled for a CPU use that CPU's instruction set, so the folder is keyed by jax
-version, platform and CPU model: a home directory shared between machines of different models
-never hands one the other's code.
-"""
+The default lives under ~/.cache (or `LLM_JAX_COMPILATION_CACHE`), keyed by jax version,
+platform and CPU model, since executables use that CPU's instruction set."""
 
 from __future__ import annotations
 

@@ -2,12 +2,7 @@
 
     abstract, shardings = state_shardings(init_params, optimizer, mesh, rules)
     state = init_train_state(init_params, optimizer, rng, shardings)        # random init
-    state = state_from_params(params, optimizer, rng, shardings)           # given params
-
-The shardings come from `jax.eval_shape` of the logically boxed state (optimizer moments
-inherit the params' logical names); the real state is then built under
-`jit(out_shardings=...)`, so each device only ever holds its own slices.
-"""
+    state = state_from_params(params, optimizer, rng, shardings)           # given params"""
 
 from __future__ import annotations
 

@@ -2,14 +2,9 @@
 
     state = run_training(state, iteration_fn, LoopConfig(total_iterations=1000), start=0, ...)
 
-It owns what surrounds one iteration: the progress bar, periodic eval and samples, metrics to
-the tracker, checkpoints every N iterations and on SIGTERM/SIGINT, and the NaN/inf guard. It
-knows nothing about what an iteration does: `iteration_fn(state) -> (state, metrics)` may be one
-optimizer step on the next batch (pretraining, SFT) or a rollout followed by μ epochs ×
-minibatch updates (RL). The loop's counter is the *iteration*, which is also the checkpoint
-number, so a stage with several updates per iteration resumes exactly and logs by iteration;
-`state.step` keeps counting optimizer updates.
-"""
+It owns eval, samples, metrics, checkpoints (every N iterations and on SIGTERM/SIGINT) and the
+NaN guard; `iteration_fn(state) -> (state, metrics)` is one step or a whole RL iteration. The
+counter is the iteration (also the checkpoint number); `state.step` counts optimizer updates."""
 
 from __future__ import annotations
 
@@ -58,12 +53,7 @@ class LoopConfig:
 
 
 class _StopSignal:
-    """Turns SIGTERM/SIGINT into a flag checked between steps (a step is never torn).
-
-    A second signal means "now": a second Ctrl-C raises KeyboardInterrupt, a second SIGTERM
-    ends the process at once by the default action, whatever it is waiting on (a checkpoint
-    write included), so a scheduler's or user's repeated SIGTERM is never ignored.
-    """
+    """SIGTERM/SIGINT → a flag checked between steps; a second signal ends the process at once."""
 
     def __init__(self, on_first: Callable[[], None] | None = None):
         self.received: int | None = None
@@ -119,11 +109,7 @@ def run_training(
 ):
     """Run iterations `start + 1 .. cfg.total_iterations`; returns the final state.
 
-    `start` is the iteration the state was restored at (0 for a new run). `data_iter` is the
-    checkpointable iterator the iterations read from, saved with each checkpoint.
-    `should_stop` sees every iteration's and every evaluation's metrics in order; a reason it
-    returns ends the stage there (logged as `stop` = 1, then the final evaluation and save).
-    """
+    `data_iter` is saved with each checkpoint; a reason returned by `should_stop` ends the stage."""
     step = start
     if step >= cfg.total_iterations:
         log.info("already at iteration %d of %d; nothing to train", step, cfg.total_iterations)

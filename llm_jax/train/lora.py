@@ -2,14 +2,9 @@
 
     lora = LoraTraining(cfg, base, base_shardings, batch_sharding)   # built by Run.init_state
     step_fn = lora.jit_step(make_train_step(lora.loss(loss_fn), optimizer), shardings)
-    evaluate(lora.merged(state.params))                                # plain params
 
-The train state's `params` are the adapters alone, so the optimizer's moments (and the
-checkpoints) are adapter-sized. The base is a jit argument of every step, never donated and
-never saved with the run: a resumed run and `export` re-read it from the parent recorded in
-`config.json` (a Hub folder or a parent run's checkpoint), which is what keeps a LoRA run's
-checkpoints tiny.
-"""
+The state's params are the adapters alone; the base is a jit argument, never saved, re-read
+from the parent recorded in `config.json`."""
 
 from __future__ import annotations
 
@@ -32,9 +27,7 @@ class LoraTraining:
     batch_sharding: jax.sharding.Sharding
 
     def loss(self, loss_fn: Callable) -> Callable:
-        """`loss_fn(params, batch, rng)` of the full model → `(adapters, batch, rng, base)`:
-        the model runs on the frozen base with the adapters beside its kernels. Dropout draws
-        from a key split off the step's rng, so the stage's own randomness is unchanged."""
+        """`loss_fn` of the full model → `(adapters, batch, rng, base)`."""
 
         def lora_loss(adapters, batch, rng, base):
             drop_rng, rng = jax.random.split(rng)

@@ -1,16 +1,10 @@
-"""The one stage scaffold every trainer calls: mesh, where params start, state, update step,
-checkpoints, tracker and the loop.
+"""The one stage scaffold every trainer calls: mesh, params, state, step, checkpoints, loop.
 
     with start_run(config, run_dir, stage="sft") as run:
         optimizer, schedule = run.optimizer()
         state, shardings, start = run.init_state(model_cfg, optimizer, data_iter=data_iter)
         step_fn, full_params = run.update_step(loss_fn, optimizer, schedule, shardings)
-        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), ...)
-
-Params start from this run's newest checkpoint (with the architecture it saved, so a resumed
-child never needs its parent), else `init.from_run` / `init.from_hf`, else a random init;
-either way restored straight into the target shardings.
-"""
+        return run.train(state, batch_iteration(step_fn, data_iter, run.put_batch), ...)"""
 
 from __future__ import annotations
 
@@ -165,11 +159,7 @@ class Run:
 
     def init_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation, *,
                    data_iter=None) -> tuple[TrainState, TrainState, int]:
-        """(state, state shardings, start iteration): this run's newest checkpoint (moving
-        `data_iter` to its position), else the parent's params, else a random init.
-
-        With `config.lora.rank` > 0 the state's params are LoRA adapters and the frozen base
-        is `self.lora` (see `_init_lora_state`)."""
+        """(state, shardings, start): newest checkpoint, else parent, else random."""
         saved = self._write_config(model_cfg)
         self.tracker = self._start_tracker(saved)
         lora_cfg = lora_config(self.config)
@@ -202,13 +192,9 @@ class Run:
                         optimizer: optax.GradientTransformation,
                         fresh_params: Callable[[Any], dict], *, policy_key: str | None = None
                         ) -> tuple[TrainState, TrainState, int]:
-        """`init_state` for a params tree that is not one transformer's (a reward model's
-        `{"transformer", "head"}`, PPO's `{"policy", "critic"}`): this run's newest checkpoint,
-        else `fresh_params(param_shardings)`, params already placed with those shardings.
+        """`init_state` for a params tree that is not one transformer's (reward model, PPO).
 
-        `init_params(rng)` gives the logically boxed tree (its shapes and shardings only are
-        used). `policy_key` names the subtree that is a language model, recorded in config.json
-        so sampling, chat and export load that part of the checkpoints."""
+        `policy_key` names the language-model subtree (recorded in config.json)."""
         saved = self._write_config(model_cfg, policy_key)
         self.tracker = self._start_tracker(saved)
         abstract, shardings = state_shardings(init_params, optimizer, self.mesh, self.rules)
@@ -236,9 +222,7 @@ class Run:
     def _init_lora_state(self, model_cfg: ModelConfig, optimizer: optax.GradientTransformation,
                          lora_cfg: LoraConfig, saved: dict, data_iter
                          ) -> tuple[TrainState, TrainState, int]:
-        """Adapters as the trained params (fresh, or this run's checkpoint); the base read from
-        the parent that `config.json` records, sharded by the same rules. Checkpoints hold only
-        adapters and their optimizer state, so a resumed LoRA run reads its parent again."""
+        """Adapters as the trained params; the base read from the parent `config.json` records."""
         model = Transformer(model_cfg)
         source = base_source(saved, self.dir.path)
         _, base_shardings = state_shardings(model_init_fn(model), optax.identity(), self.mesh,
@@ -284,9 +268,7 @@ class Run:
 
     def update_step(self, loss_fn: Callable, optimizer: optax.GradientTransformation,
                     lr_schedule, shardings: TrainState) -> tuple[Callable, Callable]:
-        """(jitted step, full_params): one update with `optim.grad_accum` micro-batches and
-        `train.on_nonfinite`. Under LoRA the loss is over adapters on the frozen base and
-        `full_params` gives the merged weights that evaluations and samplers see."""
+        """(jitted step, full_params); under LoRA `full_params` gives the merged weights."""
         jit_step, full_params = self.jit_step, lambda p: p
         if self.lora is not None:
             loss_fn, jit_step, full_params = (self.lora.loss(loss_fn), self.lora.jit_step,
@@ -299,10 +281,7 @@ class Run:
     def train_lm(self, model_cfg: ModelConfig, data_iter, heldout_batches, tokenizer, *,
                  started: Callable[[int], None] | None = None,
                  sample: Callable | None = None, **eval_parts) -> dict[str, float]:
-        """A language-model stage once its data is ready (pretraining, SFT): the LM loss on
-        the batches' `loss_mask` (every real token without one), `config.evals` given the
-        held-out batches, a sampler and `eval_parts`, and the loop. `started(start)` runs
-        once the tracker is up; `sample(sampler)` makes the loop's sample function."""
+        """An LM stage (pretrain, SFT): LM loss on `loss_mask`, evals, sampler, loop."""
         from llm_jax.eval.registry import build_evaluators
         from llm_jax.generate.sampler import Sampler
         from llm_jax.losses.lm import make_lm_loss
@@ -375,9 +354,7 @@ class Run:
 
 
 def hold_run_dir(run_dir: RunDir) -> RunLock:
-    """Take `run.lock` for this job: process 0 locks it, then tells the other processes
-    whether it could and under which job token, so a refusal stops every process (none is
-    left waiting in a collective) and the others check the record names their own job."""
+    """Take `run.lock` on process 0 and share the outcome, so a refusal stops every process."""
     lock = RunLock(run_dir.lock)
     if jax.process_count() == 1:
         return lock.acquire(job=f"{os.getpid()}")

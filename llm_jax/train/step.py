@@ -3,15 +3,9 @@
     train_step = make_train_step(loss_fn, optimizer)   # pure: (state, batch) -> (state, metrics)
     step = jit_train_step(train_step, state_shardings, batch_sharding)
 
-A stage supplies only `loss_fn(params, batch, rng) -> (loss, aux)`. `aux` holds scalar metrics;
-its optional "weight" (e.g. the number of loss tokens) makes gradient accumulation over
-micro-batches equal to one step on the whole batch.
-
-Inputs that are read but never trained (a frozen base under LoRA adapters) follow the batch:
-`train_step(state, batch, *frozen)` calls `loss_fn(params, batch, rng, *frozen)`, and
-`jit_train_step(..., frozen=(base,), frozen_shardings=(base_sh,))` passes them as jit
-arguments (not donated, not baked in as constants), so only `params` meet the optimizer.
-"""
+A stage supplies only `loss_fn(params, batch, rng) -> (loss, aux)`; `aux["weight"]` (e.g. loss
+tokens) makes gradient accumulation exact. Frozen inputs (a LoRA base) follow the batch as
+undonated jit arguments, so only `params` meet the optimizer."""
 
 from __future__ import annotations
 
@@ -78,10 +72,8 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
                     lr_schedule: optax.Schedule | None = None) -> Callable:
     """A pure `(state, batch) -> (state, metrics)` step.
 
-    With `skip_nonfinite`, a step whose loss or gradient norm is NaN/inf leaves params and
-    optimizer state untouched (the step counter still advances: that batch is consumed).
-    `metrics["finite"]` is 0 for such a step so the loop can stop or count it.
-    """
+    With `skip_nonfinite`, a NaN/inf step leaves params and optimizer untouched and reports
+    `metrics["finite"]` = 0."""
 
     def train_step(state: TrainState, batch, *frozen):
         rng, step_rng = jax.random.split(state.rng)
@@ -109,10 +101,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
 
 def jit_train_step(train_step: Callable, state_shardings, batch_sharding, *,
                    frozen: tuple = (), frozen_shardings: tuple = ()) -> Callable:
-    """Compile the step for the mesh: state stays sharded in place (donated), metrics replicated.
-
-    `frozen` inputs (with `frozen_shardings`) are handed to every call; the result is still a
-    `(state, batch) -> (state, metrics)` function."""
+    """Compile the step: state is sharded in place (donated), metrics replicated."""
     step = jax.jit(train_step, in_shardings=(state_shardings, batch_sharding, *frozen_shardings),
                    out_shardings=(state_shardings, None), donate_argnums=0)
     if not frozen:
