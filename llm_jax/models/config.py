@@ -1,9 +1,6 @@
-"""`ModelConfig`: the frozen description of one transformer, shared by every stage.
+"""`ModelConfig`: the frozen, hashable description of one transformer, shared by every stage.
 
-GPT-2, Llama, Qwen2 and Qwen3 are settings of this dataclass, not separate models (see
-`presets.py` and `hf_config.py`). It is hashable, so compiled functions can be keyed on a model:
-`rope_scaling` given as a dict (a JSON run config) becomes a frozen `RopeScaling`.
-"""
+GPT-2, Llama, Qwen2 and Qwen3 are settings of it (see `presets.py` and `hf_config.py`)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
 """Transformers with a scalar head instead of the LM head: the reward model and PPO's critic.
 
-    rm = RewardModel(cfg)
-    params = rm.init_params(rng)                          # {"transformer", "head"}, boxed
-    rewards = rm.apply({"params": params}, tokens, segment_ids)           # [B]
+    rewards = RewardModel(cfg).apply({"params": params}, tokens, segment_ids)      # [B]
     values = Critic(cfg).apply({"params": p}, tokens, present, prompt_len)  # [B, T]
 
-The backbone is the `Transformer` run for its features only, so its params hold no LM head; a
-language model's params minus `lm_head` (`backbone_params`) are a backbone, which is how both
-models start from their parent. Positions count real tokens only, as in the sampler.
-"""
+Both start from their parent's params minus `lm_head` (`backbone_params`)."""
 
 from __future__ import annotations
 
@@ -85,10 +80,8 @@ class Critic(HeadedTransformer):
 
     def __call__(self, tokens: jnp.ndarray, present: jnp.ndarray, prompt_len: int
                  ) -> jnp.ndarray:
-        """Values [B, T] of the completion slots `tokens[:, prompt_len:]` (rows as the RL
-        learner's: a left-padded prompt of `prompt_len` slots, `present` 1 on real tokens).
-        The value of completion token t is read where the policy predicts it, at the position
-        before it: V_t is the value of the state the token was sampled in."""
+        """Values [B, T] of the completion slots; V_t is read at the position before token t (the
+        state it was sampled in)."""
         return self.head(self.features(tokens, present))[:, prompt_len - 1:-1]
 
 

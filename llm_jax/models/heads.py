@@ -1,13 +1,7 @@
 """Scalar heads on the transformer's final features (`Transformer(..., features_only=True)`).
 
-    reward = RewardHead(cfg.d_model).apply({"params": p}, features, mask)  # [B]
-    values = ValueHead(cfg.d_model).apply({"params": p}, features)        # [B, T]
-
-The reward head (reward model) scores a whole sequence from the features at its last real
-token, so right or left padding never changes a reward. The value head (PPO critic) gives one
-scalar per token. Both project d_model → 1 with a kernel partitioned `("embed", None)` and
-return fp32 whatever the compute dtype, like the LM head's logits.
-"""
+The reward head reads the last real token (padding side never matters); the value head gives
+one scalar per token. Both return fp32, like the LM head's logits."""
 
 from __future__ import annotations
 

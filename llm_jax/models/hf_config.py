@@ -1,15 +1,10 @@
 """Hugging Face `config.json` ↔ our `ModelConfig`, for the families this project can express.
 
     cfg = config_from_hf(json.load(open("config.json")))     # gpt2, llama, mistral, qwen2, qwen3
-    hf = config_to_hf(cfg)                                   # model_type + architecture chosen
 
-Two weight layouts cover them (see `hf_names.py`): GPT-2 (`norm="layernorm", pos="learned",
-mlp="gelu"`, biases everywhere) and the Llama layout (`rmsnorm/rope/swiglu`) shared by Mistral
-(without sliding windows), Qwen2 (biases on q/k/v only: `qkv_bias`) and Qwen3 (per-head q/k
-RMSNorm: `qk_norm`, head_dim independent of hidden_size). Llama 3.x's `llama3` RoPE scaling is
-read and written; any other option these families may carry is refused by name, so a
-checkpoint never loads as a subtly different model.
-"""
+GPT-2 and the Llama layout (Mistral without sliding windows, Qwen2 `qkv_bias`, Qwen3
+`qk_norm`); `llama3` RoPE scaling is supported. Any other option is refused by name, so a
+checkpoint never loads as a subtly different model."""
 
 from __future__ import annotations
 

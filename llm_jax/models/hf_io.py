@@ -1,17 +1,10 @@
-"""Hugging Face interop: import GPT-2 / Llama / Mistral / Qwen2 / Qwen3 checkpoints (SmolLM2 is
-a Llama) into our params and export ours back.
+"""Hugging Face interop: import GPT-2 / Llama / Mistral / Qwen2 / Qwen3 checkpoints and export ours.
 
     cfg, params = load_hf_checkpoint("path/to/folder")        # or a hub id such as "gpt2"
-    cfg, params = load_hf_checkpoint(folder, shardings=tree)  # each device reads its block only
     save_hf_checkpoint(cfg, params, "out/")                  # AutoModelForCausalLM loads it
 
-Only `config.json` and safetensors are read or written (sharded checkpoints through their
-`model.safetensors.index.json` too): nothing is ever unpickled. A checkpoint that holds only
-`pytorch_model.bin` is refused with a clear error. Config mapping lives in `hf_config.py`,
-tensor names in `hf_names.py` (one table per layout, read in both directions), file access in
-`safetensors_files.py`. Our RoPE uses the same "rotate half" layout as these checkpoints, so
-q/k weights need no permutation.
-"""
+Only `config.json` and safetensors (sharded too) are read or written; nothing is unpickled.
+Our RoPE uses the same "rotate half" layout, so q/k need no permutation."""
 
 from __future__ import annotations
 
@@ -105,11 +98,7 @@ def _plan(cfg: ModelConfig, tensors: Mapping[str, np.ndarray]) -> dict:
 
 
 def params_from_hf_state(cfg: ModelConfig, tensors: Mapping[str, np.ndarray]) -> dict:
-    """Our param tree (fp32 numpy) from a Hugging Face state dict of any float dtype.
-
-    Every tensor must be used (apart from known non-weight buffers), so a checkpoint with
-    weights this config has no place for fails loudly instead of loading a different model.
-    """
+    """Our param tree (fp32 numpy) from a HF state dict; an unused weight is an error."""
     plan = _plan(cfg, tensors)
     return _nest({path: read_leaf(t, layout, shape, offset)
                   for path, (t, layout, offset, shape) in plan.items()})
@@ -193,13 +182,10 @@ def _resolve(path: str | Path) -> Path:
 
 def load_hf_checkpoint(path: str | Path, *, dtype: str = "float32",
                        shardings=None) -> tuple[ModelConfig, dict]:
-    """(ModelConfig, params) from a Hugging Face folder (or hub id).
+    """(ModelConfig, params) from a Hugging Face folder (or hub id); params fp32.
 
-    Params come back as fp32 numpy arrays whatever the checkpoint's dtype; `dtype` sets the
-    config's compute dtype. With `shardings` (a pytree of `jax.sharding.Sharding`s shaped like
-    the params, e.g. from `nn.logical_to_mesh_sharding`), params come back as fp32 jax arrays
-    already laid out on the mesh, each device having read only its own block of each tensor.
-    """
+    With `shardings` (a pytree like the params), params are jax arrays on the mesh, each device
+    having read only its own block."""
     folder = _resolve(path)
     config_path = folder / "config.json"
     if not config_path.exists():
@@ -213,11 +199,7 @@ def load_hf_checkpoint(path: str | Path, *, dtype: str = "float32",
 
 def save_hf_checkpoint(cfg: ModelConfig, params, path: str | Path, *,
                        max_shard_bytes: int | None = None) -> None:
-    """Write config.json + safetensors (fp32) that `transformers.AutoModelForCausalLM` loads.
-
-    With `max_shard_bytes`, tensors are split over `model-0000i-of-0000n.safetensors` files
-    plus `model.safetensors.index.json`, the layout `from_pretrained` reads for big models.
-    """
+    """Write config.json + fp32 safetensors (sharded with `max_shard_bytes`) for transformers."""
     tensors = hf_state_from_params(cfg, params)  # validates before anything is written
     hf_config = config_to_hf(cfg)
     folder = Path(path)

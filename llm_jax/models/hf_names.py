@@ -1,15 +1,8 @@
 """One name table per weight layout: our param path ↔ Hugging Face tensor name + layout.
 
-Import and export both walk the same table, so each mapping is written once. A `Layout` says
-how one of our leaves sits in the HF tensor: as is, flattened, or as a matrix (our kernels are
-[in..., out...]; torch `nn.Linear` stores [out, in], GPT-2's `Conv1D` stores [in, out]). GPT-2
-fuses q/k/v into one tensor: its entry lists three of our leaves, side by side along the HF
-tensor's last axis.
-
-`read_leaf` reads any rectangular block of one leaf (our index space) from the HF tensor, so
-the same code serves a whole-model load and a sharded load where each device asks only for
-its own block.
-"""
+Import and export walk the same table. A `Layout` maps our kernels [in..., out...] to torch's
+[out, in] or GPT-2 `Conv1D`'s [in, out]; GPT-2's fused q/k/v lists three leaves. `read_leaf`
+reads any block of one leaf, for sharded loads."""
 
 from __future__ import annotations
 

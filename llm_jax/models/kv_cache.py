@@ -1,9 +1,4 @@
-"""`KVCache`: the preallocated keys/values a model decodes against (one entry per layer).
-
-It lives with the model rather than with the attention layer because its shapes come from the
-`ModelConfig` (layers, kv heads, head size, compute dtype); each attention layer only sees its
-own (keys, values) pair.
-"""
+"""`KVCache`: the preallocated keys/values a model decodes against (one entry per layer)."""
 
 from __future__ import annotations
 
@@ -17,12 +12,8 @@ from llm_jax.models.config import ModelConfig
 class KVCache:
     """Per-layer keys/values [batch, kv_heads, max_len, head_dim] plus shared bookkeeping.
 
-    Heads come before slots so that one decode step's attention is a batched matrix-vector
-    product over contiguous memory, with no transpose of the cache (3x faster than the
-    [batch, slot, head, dim] layout on CPU at 256 slots). `valid[b, j]` says slot j holds a
-    real token for row b (left padding of ragged prompts is invalid); `index` is the next slot
-    to write, the same for every row.
-    """
+    Heads before slots: a decode step is a contiguous batched matvec (3x faster on CPU than
+    [batch, slot, head, dim]). `valid[b, j]`: slot j holds a real token; `index`: next slot."""
 
     keys: tuple[jnp.ndarray, ...]
     values: tuple[jnp.ndarray, ...]

@@ -5,17 +5,9 @@
         logits = model.apply({"params": base}, tokens)
     params = merge(base, adapters, cfg)               # plain weights W + s·A·B: eval, export
 
-Each targeted kernel W[in..., out...] gets A[in..., r] (uniform ±1/√fan_in, as PEFT's Kaiming
-init) and B[r, out...] (zeros, so an adapted model starts exactly equal to its base), scaled
-by s = alpha / rank. The adapter tree mirrors the params tree (`block_0/attn/query/lora_a`).
-A's logical axes are the kernel's input axes plus an unnamed-in-every-rule-set `lora_rank`,
-B's are `lora_rank` plus the kernel's output axes, so the project's sharding rules place them
-like the kernel they adapt and never split the rank.
-
-Training runs the adapter beside the frozen kernel (a method interceptor on `Linear`) rather
-than on merged weights: dropout acts on the adapter's input as in the paper, and no full-size
-merged kernel or kernel gradient is ever built.
-"""
+A is uniform ±1/√fan_in (PEFT's init), B zeros, s = alpha / rank. Adapters shard like the
+kernel they adapt, never along `lora_rank`. Training runs them beside the frozen kernel, so
+no merged kernel or kernel gradient is built."""
 
 from __future__ import annotations
 
@@ -140,12 +132,7 @@ def _adapter_output(x, a, b, n_in: int, scale: float, dtype, rate: float, rng):
 
 @contextlib.contextmanager
 def adapted(adapters, cfg: LoraConfig, rng: jax.Array | None = None) -> Iterator[None]:
-    """Within this block, every targeted `Linear` the model calls adds its adapter's output.
-
-    Meant to wrap a loss while it is traced (under `jit`/`grad`): the adapters are ordinary
-    traced inputs, so gradients flow to them. `rng` drives the dropout (needed only when
-    `cfg.dropout > 0`); each adapted module draws its own mask from it.
-    """
+    """Here every targeted `Linear` adds its adapter's output (trace under jit/grad)."""
     by_module = _modules(adapters)
     index = {m: i for i, m in enumerate(sorted(by_module))}
     if cfg.dropout > 0.0 and rng is None:

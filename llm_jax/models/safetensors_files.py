@@ -1,13 +1,7 @@
 """A checkpoint folder's safetensors, memory-mapped; and writing them, in shards if asked.
 
-    tensors = map_folder(folder)      # {name: numpy view into the file}; nothing read yet
-    write_folder(folder, tensors, max_shard_bytes=2**30)
-
-Reading parses the safetensors header ourselves (8-byte length, JSON, raw little-endian data)
-and hands out numpy views of a memory map: indexing one reads just those bytes, so a sharded
-load never pulls a whole tensor onto one host, bf16 needs no help from the safetensors package
-(its numpy loader lacked bf16 before 0.8), and nothing is ever unpickled.
-"""
+We parse the header ourselves and hand out numpy views of a memory map: a sharded load reads
+only its bytes, bf16 works, and nothing is unpickled."""
 
 from __future__ import annotations
 
@@ -62,10 +56,7 @@ def map_file(path: Path) -> dict[str, np.ndarray]:
 
 
 def map_folder(folder: Path) -> dict[str, np.ndarray]:
-    """All tensors of a checkpoint folder: `model.safetensors`, else the files of its index.
-
-    The single file wins over an index when both exist, as in transformers' own loader.
-    """
+    """All tensors of a folder: `model.safetensors` (wins, as in transformers), else its index."""
     index = folder / INDEX_FILE
     if (folder / SINGLE_FILE).exists():
         files = [SINGLE_FILE]
@@ -86,10 +77,8 @@ def map_folder(folder: Path) -> dict[str, np.ndarray]:
 
 def write_folder(folder: Path, tensors: dict[str, np.ndarray], *,
                  max_shard_bytes: int | None = None) -> None:
-    """Write `model.safetensors`, or with `max_shard_bytes` `model-0000i-of-0000n.safetensors`
-    files plus their index (the layout `from_pretrained` reads for big models); a tensor larger
-    than the limit gets a shard of its own. Weights of an earlier export would shadow these
-    (transformers reads model.safetensors before an index), so they are replaced as a set."""
+    """Write `model.safetensors`, or shards plus index with `max_shard_bytes`, replacing any
+    earlier export as a set (transformers reads model.safetensors before an index)."""
     for old in [folder / SINGLE_FILE, folder / INDEX_FILE,
                 *folder.glob("model-*-of-*.safetensors")]:
         old.unlink(missing_ok=True)

@@ -3,10 +3,7 @@
     logits = Transformer(cfg).apply({"params": p}, tokens, positions, segment_ids)
     logits, cache = Transformer(cfg).apply({"params": p}, tokens, positions, cache=cache)
 
-`segment_ids` (0 = padding) keep packed documents from attending to each other; `positions`
-restart at 0 in each document. With a `KVCache` the call appends the new tokens to the cache
-(prefill or one decode step) and returns the updated cache.
-"""
+`segment_ids` (0 = padding) keep packed documents apart."""
 
 from __future__ import annotations
 
@@ -25,11 +22,7 @@ ACT = ("act_batch", "act_seq", "act_embed")
 
 
 def positions_from_mask(mask: jnp.ndarray) -> jnp.ndarray:
-    """Positions counting only real tokens, so a left-padded row starts at position 0.
-
-    Padding before the first real token gets position 0 (it is masked out anyway); padding
-    in the middle of a row does not advance the count.
-    """
+    """Positions counting only real tokens, so a left-padded row starts at position 0."""
     return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
 
 
