@@ -1,16 +1,10 @@
 """`llm-jax compare`: runs side by side from their local files, with no network needed.
 
     print(compare_runs(run_dirs, metrics=("loss", "eval_loss")))
-    plot_compare(run_dirs, metrics=("loss", "eval_loss"), out_dir=Path("compare"))
 
-One line per run: the config keys that differ between the runs, the last step, and per
-metric "last / best@step". Best is the minimum, or the maximum for scores (the name's last
-part is, or ends in `_` plus, `accuracy`, `acc`, `reward`, `score`, `win_rate`, `mfu` or
-`tokens_per_s(ec)`, or starts with `pass@`; `maximize=` adds names); NaN/inf is never best.
-Labels are `run.name` (else the directory), prefixed by the parent when two would clash. A
-W&B link is listed only for a run that reached a server (`wandb_url` in summary.json, or an
-online or synced wandb/ folder).
-"""
+One line per run: differing config keys, last step, and per metric "last / best@step". Best
+is the minimum, or the maximum for scores (names matching `_SCORE`, `pass@*`; `maximize=`
+adds names); NaN/inf is never best. A W&B link is listed only for a run that reached a server."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
-"""Local JSONL mirrors of what a run logs: `<run_dir>/metrics.jsonl` and `<run_dir>/samples.jsonl`.
+"""Local JSONL mirrors of what a run logs: `<run_dir>/metrics.jsonl` and `samples.jsonl`.
 
-One JSON object per line, each with an integer `step`. Every line is written and flushed on its
-own, so a crash loses nothing already logged, and `llm-jax compare` works with no network.
-
-Non-finite floats are written as the strings "nan", "inf" and "-inf" (not bare `NaN`, which
-is not JSON, and not null, which would hide that the loss blew up); `read_metrics` turns them
-back into floats. A run resumed in the same directory appends; `truncate_after(step)` first
-drops the rows logged after the checkpoint it resumes from, so no step appears twice.
-"""
+Each line is flushed on its own, with an integer `step`. Non-finite floats are written as
+"nan"/"inf"/"-inf" (bare NaN is not JSON; null would hide a blow-up). `truncate_after(step)`
+drops rows past the checkpoint a resumed run starts from."""
 
 from __future__ import annotations
 
@@ -102,11 +97,9 @@ class SamplesLog(_JsonlFile):
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """Rows of a metrics.jsonl, with "nan"/"inf"/"-inf" back as floats.
+    """Rows of a metrics.jsonl (file or run dir), non-finite strings back as floats.
 
-    `path` may be the file or its run directory. A torn last line (the writer was killed
-    mid-line) is skipped; a bad line anywhere else raises, since that is real corruption.
-    """
+    A torn last line is skipped; a bad line anywhere else raises."""
     path = Path(path)
     if path.is_dir():
         path = path / MetricsLog.filename

@@ -1,16 +1,10 @@
 """Report cards: `report.md` with PNG plots, for a run directory and for a pipeline.
 
-    write_run_report(run_dir)        # <run_dir>/report.md and <run_dir>/plots/*.png
-    write_pipeline_report(root)      # <root>/report.md, linking each stage's report.md
-    write_report(path)               # either, by what the folder holds (`llm-jax report`)
+    write_report(path)               # run or pipeline, by what the folder holds
 
-Everything comes from the run's own files (config.json, metrics.jsonl, summary.json,
-samples.jsonl and, for a pipeline stage, done.json), so a card can be rewritten at any time.
-It names only metrics the run logged: the key numbers are those whose names match
-`KEY_METRICS`, each as first / last / best with its step (first is step 0, the params the stage
-started from, when the stage evaluated them before training: `train.eval_at_start`); the plots
-are the `PLOTS` groups that have data, drawn by `compare.plot_curves`.
-"""
+Everything comes from the run's own files, so a card can be rewritten at any time. Key numbers
+are the logged metrics matching `KEY_METRICS` (first / last / best with step); plots are the
+`PLOTS` groups that have data."""
 
 from __future__ import annotations
 
@@ -338,9 +332,8 @@ def _headline(rows: Sequence[dict], n: int = 3) -> str:
 
 
 def write_pipeline_report(root: str | Path, rewrite_stages: bool = True) -> Path:
-    """Write `<root>/report.md` over the stages, after (re)writing the report of every stage
-    run so far (with `rewrite_stages=False` only those that have none: a pipeline that skips
-    a finished stage leaves its files alone)."""
+    """Write `<root>/report.md`, rewriting each stage's report (only missing ones unless
+    `rewrite_stages`)."""
     root = Path(root)
     manifest = _read_json(root / PIPELINE_FILE)
     stages = manifest.get("stages")

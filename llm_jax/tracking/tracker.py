@@ -1,12 +1,8 @@
 """Weights & Biases tracking that never blocks or prompts, plus the local metrics.jsonl mirror.
 
-Modes: disabled, offline (`wandb sync` later), online, and auto: online only when an API key
-is configured (read without network) and the server answers a 2-second probe. WANDB_MODE or
-WANDB_DISABLED override it, as in wandb. A failed online start never stops training: the run
-goes on offline after one warning. Whatever W&B does, every step lands in metrics.jsonl and
-every sample in samples.jsonl (main process only); the W&B run id is kept in the run
-directory, so re-running it resumes the same W&B run.
-"""
+Mode "auto" goes online only with a configured key and a server that answers a 2-second
+probe; WANDB_MODE/WANDB_DISABLED override it. A failed online start falls back to offline
+with one warning. The W&B run id is kept in the run directory, so a rerun resumes it."""
 
 from __future__ import annotations
 
@@ -86,12 +82,7 @@ def wandb_base_url() -> str:
 
 
 def api_key_configured(base_url: str) -> bool:
-    """Whether wandb has credentials for `base_url`, looked up locally (no network, no prompt).
-
-    Same sources and order as `wandb.init`: WANDB_API_KEY / WANDB_IDENTITY_TOKEN_FILE, the
-    netrc file, the settings file. A malformed key counts as configured: `wandb.init` then
-    rejects it and the tracker falls back to offline with a warning that shows why.
-    """
+    """Whether wandb has credentials for `base_url`, looked up as `wandb.init` does, offline."""
     from wandb.errors import AuthenticationError
     from wandb.sdk.lib import wbauth
 
@@ -109,11 +100,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def probe_server(base_url: str, timeout_s: float) -> str | None:
-    """One HTTP request to the W&B server: None if anything answers, else why not.
-
-    wandb.init against a dead server waits for its whole init_timeout; this finds out in at most
-    `timeout_s`, through the same HTTP(S)_PROXY settings wandb would use.
-    """
+    """One HTTP request to the W&B server: None if it answers, else why."""
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(urllib.request.Request(base_url, method="HEAD"), timeout=timeout_s):
@@ -127,10 +114,7 @@ def probe_server(base_url: str, timeout_s: float) -> str | None:
 
 
 def choose_mode(requested: str, probe_timeout_s: float = 2.0) -> tuple[str, str | None]:
-    """(mode to use, why it differs from the requested one, or None when nothing to report).
-
-    "auto" without a key is offline silently: that is the expected laptop setup, not a problem.
-    """
+    """(mode to use, why it differs from the requested one or None); "auto" without key: offline."""
     env = _env_mode()
     if requested == "disabled" or env == "disabled":
         return "disabled", None
@@ -271,11 +255,7 @@ class Tracker:
             self._wandb_call(self._run.summary.update, {k: to_python(v) for k, v in values.items()})
 
     def truncate_after(self, step: int) -> None:
-        """Forget local rows after `step`, when the run resumes from an older checkpoint.
-
-        W&B keeps what it already received for those steps (it cannot rewind a run's history);
-        metrics.jsonl is the record without duplicates.
-        """
+        """Forget local rows after `step` on resume (W&B cannot rewind)."""
         if self.active:
             self.metrics.truncate_after(step)
             self.samples.truncate_after(step)
