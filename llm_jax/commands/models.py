@@ -1,12 +1,8 @@
 """`llm-jax sample`, `llm-jax chat` and `llm-jax export`: use a trained model.
-(`llm-jax serve`, the OpenAI-compatible server, lives in commands/serve.py.)
 
     llm-jax sample runs/pretrain_tiny/default --prompt "It is a truth" -n 3 --temperature 0.8
-    llm-jax sample --hf exported/ --prompt "In the beginning"
-    llm-jax chat runs/sft_tiny/default        # a chat model: its template and the calculator
-    llm-jax chat runs/sft_tiny/default --search index/    # and search calls answered
-    llm-jax export runs/pretrain_tiny/default exported/     # a folder transformers can load
-"""
+    llm-jax chat runs/sft_tiny/default --search index/    # calculator and search calls
+    llm-jax export runs/pretrain_tiny/default exported/     # a folder transformers can load"""
 
 from __future__ import annotations
 

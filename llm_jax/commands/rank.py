@@ -2,22 +2,10 @@
 
     llm-jax rank runs/sft_tiny/default --prompts prompts.txt --k 4 --out rankings.jsonl
 
-For each prompt (a text file holds one per line; a JSONL file one record per line with a
-`prompt`, text or messages, its other fields kept as the record's `meta`) it samples K replies
-from the model, shows them numbered 1..K and reads an ordering from best to worst, e.g.
-`3 1 2 4`; anything that is not each of 1..K once is asked again. `s` skips the prompt (it
-will be asked again next time), `q` quits; Ctrl-C or end of input stop the same way.
-
-Each ranked prompt appends one JSONL record, flushed and fsynced before the next prompt:
-
-    {"prompt": ..., "responses": [...], "ranking": [2, 0, 1, 3], "model": RUN, "seed": S,
-     "time": "2025-...Z"}
-
-`ranking` holds 0-based indices into `responses` (the `3 1 2 4` typed above), the ranking
-layout `llm_jax.data.preferences` reads. Running again on the same output file skips prompts
-already ranked. With the same sampling options, replies depend only on (seed, prompt), so a
-resumed session shows the same replies for a prompt as before.
-"""
+Prompts: text lines, or JSONL with `prompt` (other fields kept as `meta`). Type an order best
+to worst (`3 1 2 4`); `s` skips, `q` quits. Each ranked prompt appends a fsynced record with
+0-based `ranking` indices into `responses`; a rerun skips ranked prompts and shows the same
+replies (they depend only on seed and prompt)."""
 
 from __future__ import annotations
 

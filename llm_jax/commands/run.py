@@ -1,15 +1,7 @@
 """`llm-jax run` (an experiment's pipeline of stages) and `llm-jax report` (report cards).
 
-    llm-jax run experiments/speedrun_tiny.py                  # every stage, resuming
-    llm-jax run experiments/speedrun_tiny.py --dry-run        # the stages, run dirs, status
-    llm-jax run experiments/speedrun_tiny.py --until sft      # stop after the sft stage
-    llm-jax run experiments/speedrun_tiny.py --config.train.steps=4 --stage.grpo.train.steps=2
-    llm-jax report runs/speedrun_tiny/default                 # (re)write the report cards
-
-`--config.KEY=VALUE` applies to every stage whose config has KEY; `--stage.NAME.KEY=VALUE` to
-stage NAME only (see `llm_jax/pipeline.py`). `llm-jax train` on a file that declares only
-`pipeline()` runs it the same way.
-"""
+    llm-jax run experiments/speedrun_tiny.py --until sft --stage.grpo.train.steps=2
+    llm-jax report runs/speedrun_tiny/default                 # (re)write the report cards"""
 
 from __future__ import annotations
 

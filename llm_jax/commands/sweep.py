@@ -3,16 +3,9 @@
     llm-jax sweep experiments/pretrain_tiny.py --dry-run          # list trials and run dirs
     llm-jax sweep experiments/pretrain_tiny.py --parallel 2 --config.train.steps=100
     llm-jax sweep experiments/pretrain_tiny.py --backend slurm --slurm-arg=--partition=gpu
-    llm-jax sweep experiments/pretrain_tiny.py --wandb            # a W&B sweep config
-    llm-jax compare --sweep runs/pretrain_tiny/pretrain_tiny-sweep
 
-The sweep's directory defaults to `runs/<experiment>/<name>/` and its name (the W&B group)
-to `<experiment>-sweep[-<arg>]`. Trials run as subprocesses; one that fails is recorded and
-the others go on. At the end a summary table is printed; the exit code is 0 when every
-trial finished ok and 1 when any failed (sweep.jsonl and each trial's trial.log say why).
-Re-running the same command skips finished trials and resumes the others. Ctrl-C or SIGTERM
-stops the running trials (they checkpoint) and exits with 128+signal.
-"""
+Exit code 0 when every trial finished ok, 1 when any failed; Ctrl-C or SIGTERM stops the
+trials (they checkpoint) and exits with 128+signal. A rerun resumes."""
 
 from __future__ import annotations
 

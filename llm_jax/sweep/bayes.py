@@ -1,20 +1,10 @@
 """Bayesian search with Optuna (TPE): `add.bayes(n, space, objective=..., direction=...)`.
 
-    study = open_study(plan)                        # <sweep_dir>/optuna.db, SQLite
     run_bayes(plan, LocalRunner(plan, parallel=2))  # asks, runs and tells until n trials
 
-Each trial Optuna suggests runs like any other sweep trial (a `llm-jax train` subprocess in
-its own run directory, recorded in sweep.jsonl, whose `trial` is the study's trial number).
-Its objective is the last value of the named metric in the trial's metrics.jsonl; a failed
-trial, or one that never logged the metric (or logged NaN), is told to Optuna as failed.
-
-The study lives in SQLite, so an interrupted sweep resumes: trials a killed sweep left
-"running" in the study are run again with the same parameters (their run directories resume
-from their checkpoints) and told; then new trials are asked until the study holds n. Failed
-trials count toward n: a configuration that always crashes cannot keep a sweep going forever.
-A suggestion that rounds to a trial already finished is told that trial's value, not rerun.
-One sweep process per sweep directory (the CLI holds a lock on it).
-"""
+The objective is the metric's last value in metrics.jsonl (missing or NaN: failed). The study
+is SQLite, so a killed sweep resumes, rerunning trials left "running". Failed trials count
+toward n; a suggestion equal to a finished trial gets that trial's value."""
 
 from __future__ import annotations
 

@@ -1,20 +1,8 @@
 """Run a sweep's trials as local subprocesses and keep its state in `<sweep_dir>/sweep.jsonl`.
 
-    runner = LocalRunner(plan, parallel=2)
-    runner.run(pending_trials(plan))            # skips trials already recorded as ok
-    print(summary_table(plan, runner.state.records(), metric="eval_loss"))
-
-Each trial is `llm-jax train EXPERIMENT --workdir <run dir> --config.wandb.group=<sweep>
-<shared overrides> <trial overrides>` in its own process (and process group), so a crash or
-a Ctrl-C reaches one trial at a time through this runner only; its output goes to
-`<run dir>/trial.log`.
-
-sweep.jsonl gets one line each time a trial changes status (running → ok | failed |
-interrupted); the last line for a trial is its record: overrides, run dir, status, return
-code, the last line the trial printed, its final metrics, seconds. A killed sweep leaves
-"running" records behind: a rerun treats every trial that is not ok as to do, and `llm-jax
-train` resumes it from its checkpoint in the same run directory.
-"""
+Each trial runs in its own process group (output in `<run dir>/trial.log`). sweep.jsonl gets
+a line per status change; a trial's last line is its record. A rerun treats every trial not
+ok as to do, resuming it from its checkpoint."""
 
 from __future__ import annotations
 
@@ -129,11 +117,7 @@ class _Running:
 
 
 class LocalRunner:
-    """Up to `parallel` trials at once; each finished trial is recorded before the next starts.
-
-    `trials` is consumed lazily, so a Bayesian search can choose the next trial from the
-    results so far; `on_done(trial, record)` is called as each one finishes.
-    """
+    """Up to `parallel` trials at once, `trials` consumed lazily; `on_done(trial, record)` each."""
 
     def __init__(self, plan: SweepPlan, *, parallel: int = 1, command: Command | None = None):
         self.plan = plan

@@ -1,15 +1,7 @@
 """A sweep as one SLURM job array: one array task per trial not yet finished.
 
-    script = sbatch_script(plan, pending_trials(plan), slurm_args=["--partition=gpu"])
-    submit(plan, script)       # writes <sweep_dir>/sweep.sbatch and runs `sbatch` on it
-
-Task i maps to its trial's run name in a `case`, fixed when the script is written (editing
-the experiment's sweep() afterwards cannot shift which trial a task runs), and execs
-`llm-jax sweep ... --trial NAME`: that runs the trial, records it in sweep.jsonl, and exits
-at once when the trial already finished (a requeued or resubmitted array). `exec` makes the
-sweep process the job's batch step, so SLURM's TERM two minutes before the time limit
-reaches it; it stops the trial, which checkpoints, and `--requeue` lets it resume.
-"""
+Task ids map to trial names fixed when the script is written; each task `exec`s `llm-jax
+sweep ... --trial NAME`, so SLURM's TERM reaches it and the trial checkpoints (`--requeue`)."""
 
 from __future__ import annotations
 

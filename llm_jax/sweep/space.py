@@ -1,14 +1,7 @@
 """What an experiment's `sweep(add, arg=None)` declares, and the trials it expands to.
 
-    add(**{"optim.lr": 1e-3})                                      # one trial
-    add.grid({"optim.lr": [1e-3, 3e-3], "train.steps": [100, 200]})   # 4 trials
-    add.random(8, {"optim.lr": loguniform(1e-4, 1e-2)}, seed=0)       # 8 seeded draws
-    add.bayes(12, {"optim.lr": loguniform(1e-4, 1e-2)}, objective="eval_loss")
-
-`plan_sweep` runs the declaration, checks every trial's overrides against the experiment's
-config (so a typo fails before anything runs) and names each trial's run directory with
-`llm_jax.runs.run_name`. This module imports nothing heavy and runs no trial.
-"""
+`plan_sweep` checks every trial against the config and names its run directory. Imports
+nothing heavy."""
 
 from __future__ import annotations
 

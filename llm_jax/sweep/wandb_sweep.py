@@ -1,16 +1,7 @@
 """The same sweep declaration as a W&B sweep: its config, and the agent's trial command.
 
-    config = wandb_sweep_config(plan, project="llm-jax-pretrain", metric="eval_loss")
-
-One search becomes one W&B method: trials given one by one or as a grid → `grid` (only when
-they form a full cartesian product, which is all a W&B grid can express), `add.random` →
-`random` with `run_cap` n (W&B draws its own values: the seed is not carried over),
-`add.bayes` → `bayes` on its objective. Parameters are named `config.<key>`, so the agent's
-`${args}` arrive as `--config.<key>=<value>`, the overrides `llm-jax` already reads.
-
-Each agent trial runs `llm-jax sweep EXPERIMENT --wandb-trial --config...`: one trial in
-`<sweep_dir>/<run name from its overrides>`, recorded in sweep.jsonl like a local trial.
-"""
+Trials/full grids → `grid`, `add.random` → `random` (W&B draws its own values), `add.bayes` →
+`bayes`. Parameters are named `config.<key>`, so the agent passes `--config.<key>=<value>`."""
 
 from __future__ import annotations
 
