@@ -9,11 +9,7 @@ import optax
 
 
 def token_logprobs_from_logits(logits: jnp.ndarray, targets: jnp.ndarray) -> jnp.ndarray:
-    """log p(target) per position, [batch, seq], computed in fp32.
-
-    optax's integer-label cross-entropy is used because XLA compiles it ~30% faster on CPU than a
-    log_softmax + gather or a one-hot product, with identical values.
-    """
+    """log p(target) per position, [batch, seq], fp32 (optax's CE: ~30% faster on CPU)."""
     return -optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
 
 
@@ -34,11 +30,7 @@ def loss_mask(batch: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
 
 
 def make_lm_loss(apply_fn: Callable) -> Callable:
-    """`loss_fn(params, batch, rng) -> (loss, aux)` for the train-step factory.
-
-    `apply_fn(params, tokens, positions, segment_ids) -> logits`. `aux["weight"]` is the token
-    count, so gradient accumulation weights micro-batches exactly like one big batch.
-    """
+    """`loss_fn(params, batch, rng) -> (loss, aux)`; `aux["weight"]` is the token count."""
 
     def loss_fn(params, batch, rng):
         del rng  # deterministic forward pass (no dropout)

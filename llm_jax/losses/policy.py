@@ -2,25 +2,14 @@
 
     loss, weight, metrics = policy_loss(logp, old_logp, advantages, mask, cfg, ref_logp=ref)
 
-Per completion token (PPO, Schulman et al. 2017; GRPO, Shao et al. 2024):
-`l_t = -min(ratio · A, clip(ratio, 1 - eps_low, 1 + eps_high) · A) + β · KL_t`,
-`ratio = exp(logp - old_logp)`. `eps_high > eps_low` is DAPO's clip-higher;
-`importance="sequence"` is GSPO: one ratio per completion (exp of the token-mean log-ratio),
-clipped by its own much tighter range (`seq_eps_low/high`).
+Per token (PPO, Schulman et al. 2017; GRPO, Shao et al. 2024): `l_t = -min(ratio · A,
+clip(ratio, 1 - eps_low, 1 + eps_high) · A) + β · KL_t`. `eps_high > eps_low` is DAPO's
+clip-higher; `importance="sequence"` is GSPO (one ratio per completion, `seq_eps_*`).
 
-KL to the frozen reference (r = π_ref / π, tokens sampled from π_old):
-* k1 = -log r has zero expected gradient as a *loss* term (E_π[∇ log π] = 0), so it is not
-  offered; PPO pays k1 in its per-token rewards instead (`rl/ppo.py`).
-* k3 = r - log r - 1 (GRPO's): ≥ 0; its gradient is the forward KL's, close to the reverse
-  KL's while the two policies stay close.
-* k3 · sg(π / π_old) (`kl_bias_correction`, TRL's default): the reverse KL's gradient, unbiased.
-
-Aggregation: `token_mean` (every token weighs the same: DAPO, TRL's "dapo"/"bnpo"),
-`sequence_mean` (mean of per-sample token means: the original GRPO), `dr_grpo` (Σ l / (samples
-· max length): no length bias, Dr. GRPO). Each returns a `weight` (tokens or samples) so that
-micro-batches accumulated with it equal one pass over the whole batch. Inputs are [B, T] over
-completion tokens; `mask` is 1 on tokens the policy sampled.
-"""
+KL (r = π_ref / π): k1 has zero expected gradient as a loss, so it is not offered (PPO pays it
+in rewards); k3 = r - log r - 1 (GRPO); k3 · sg(π / π_old) (`kl_bias_correction`, TRL).
+Aggregation: `token_mean` (DAPO, TRL "dapo"/"bnpo"), `sequence_mean` (GRPO), `dr_grpo`
+(Σ l / (samples · max length)); the returned `weight` makes accumulation exact."""
 
 from __future__ import annotations
 
@@ -99,10 +88,7 @@ def aggregation_weight(mask, mode: str):
 def aggregate(values: jnp.ndarray, mask: jnp.ndarray, mode: str,
               max_completion_length: int = 0, weight: jnp.ndarray | None = None
               ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(scalar, weight): per-token `values` [B, T] reduced over the mask as `mode` says.
-
-    `weight` overrides the batch's own `aggregation_weight`: the learner passes the weight of
-    a larger batch it has dropped gradient-free rows from, so the loss is the larger batch's."""
+    """(scalar, weight) of `values` [B, T] reduced over the mask; `weight` overrides the batch's."""
     mask = mask.astype(jnp.float32)
     if weight is None:
         weight = aggregation_weight(mask, mode)
@@ -128,13 +114,9 @@ def policy_loss(logp: jnp.ndarray, old_logp: jnp.ndarray, advantages: jnp.ndarra
                 mask: jnp.ndarray, cfg: PolicyLossConfig, *,
                 ref_logp: jnp.ndarray | None = None, weight: jnp.ndarray | None = None
                 ) -> tuple[jnp.ndarray, jnp.ndarray, dict[str, jnp.ndarray]]:
-    """(loss, weight, metrics) of the clipped surrogate (+ β·KL) over one batch.
+    """(loss, weight, metrics) of the clipped surrogate (+ β·KL); `advantages` [B] or [B, T].
 
-    `advantages` is [B] (one per sample) or [B, T]; `weight` as in `aggregate`. Metrics use
-    TRL's names: `clip_ratio/low_mean` (share of tokens clipped at 1 - eps_low with A < 0),
-    `clip_ratio/high_mean`, `clip_ratio/region_mean` (either), `kl`, plus the ratio's mean,
-    min and max.
-    """
+    Metrics use TRL's names (`clip_ratio/low_mean`, `/high_mean`, `/region_mean`, `kl`)."""
     adv = advantages[:, None] if advantages.ndim == 1 else advantages
     eps_low, eps_high = cfg.clip_range
     ratio = jnp.exp(log_importance(logp, old_logp, mask, cfg.importance))

@@ -1,14 +1,10 @@
 """Preference losses: the reward model's Bradley-Terry loss and DPO, pure functions of arrays.
 
     loss, metrics = bradley_terry_loss(r_chosen, r_rejected, margin=m, center_coef=0.01)
-    logps = sequence_logprobs(token_logps, completion_mask)           # [B] summed log-probs
     loss, metrics = dpo_loss(pi_c, pi_r, ref_c, ref_r, beta=0.1, label_smoothing=0.0)
 
-Both follow TRL's conventions (and metric names), so a researcher comparing numbers with TRL
-gets the same values from the same inputs. Every batch-level mean takes an optional `weights`
-[B] (1 = a real pair, 0 = a padding row added to keep shapes fixed); the metrics then describe
-only the real pairs, and a batch with no real pair gives 0, never NaN.
-"""
+TRL's conventions and metric names. Optional `weights` [B] (0 = padding row) restrict means to
+real pairs; no real pair gives 0, never NaN."""
 
 from __future__ import annotations
 
@@ -27,11 +23,7 @@ def _mean(x: jnp.ndarray, w: jnp.ndarray) -> jnp.ndarray:
 
 
 def sequence_logprobs(token_logps: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-    """Σ_t log p(token_t) over the completion: `token_logps` and `mask` [B, T] → [B].
-
-    DPO's Δ is built from these token-summed log-probs (not means), as in Rafailov et al. and
-    TRL's sigmoid loss; `mask` is 1 on the reply's tokens (targets), 0 on prompt and padding.
-    """
+    """Σ_t log p(token_t) over the reply: `token_logps`, `mask` [B, T] → [B] (sums, as DPO)."""
     return (token_logps.astype(jnp.float32) * mask.astype(jnp.float32)).sum(axis=-1)
 
 
@@ -40,15 +32,9 @@ def bradley_terry_loss(chosen_rewards: jnp.ndarray, rejected_rewards: jnp.ndarra
                        weights: jnp.ndarray | None = None) -> tuple[jnp.ndarray, Metrics]:
     """Reward-model loss: mean of −log σ(r_c − r_r − margin) + center_coef·mean((r_c + r_r)²).
 
-    The pairwise Bradley-Terry likelihood used by InstructGPT (Ouyang et al. 2022) and TRL's
-    `RewardTrainer`; `margin` [B] (or a scalar) is Llama 2's per-pair margin (Touvron et al.
-    2023), and the centering term is Eisenstein et al. 2023's auxiliary loss that keeps rewards
-    near zero (TRL's `center_rewards_coefficient`). Rewards are [B] scores of the two replies.
-
-    Metrics (TRL's names): `accuracy` (share of pairs with r_c > r_r; ties count as wrong),
-    `margin` (mean r_c − r_r, without the target margin), `mean_reward`, `reward_std`,
-    `min_reward`, `max_reward` over chosen and rejected together.
-    """
+    Bradley-Terry as InstructGPT and TRL's `RewardTrainer`; `margin` as Llama 2; centering as
+    Eisenstein et al. 2023 (TRL's `center_rewards_coefficient`). Metrics: `accuracy` (ties wrong),
+    `margin`, `mean_reward`, `reward_std`, `min_reward`, `max_reward`."""
     chosen = chosen_rewards.astype(jnp.float32)
     rejected = rejected_rewards.astype(jnp.float32)
     w = _weights(chosen, weights)
@@ -80,14 +66,8 @@ def dpo_loss(policy_chosen_logps: jnp.ndarray, policy_rejected_logps: jnp.ndarra
         Δ = (π_c − ref_c) − (π_r − ref_r)         (sequence log-probs, [B] each)
         loss = mean[ −(1 − ε)·log σ(β·Δ) − ε·log σ(−β·Δ) ]
 
-    `label_smoothing` ε > 0 is conservative DPO (cDPO, Mitchell 2023): the label is assumed
-    flipped with probability ε. ε = 0 and β = 0.1 are TRL's defaults. When the policy equals the
-    reference, Δ = 0 and the loss is log 2.
-
-    Metrics (TRL's names): `rewards/chosen` = mean β·(π_c − ref_c), `rewards/rejected`,
-    `rewards/accuracies` (share with chosen reward > rejected), `rewards/margins`,
-    `logps/chosen`, `logps/rejected` (the policy's). The implicit rewards carry no gradient.
-    """
+    ε > 0 is cDPO (Mitchell 2023); ε = 0, β = 0.1 are TRL's defaults. Metrics (TRL's names):
+    `rewards/chosen`, `rewards/rejected`, `rewards/accuracies`, `rewards/margins`, `logps/*`."""
     pi_c, pi_r = (x.astype(jnp.float32) for x in (policy_chosen_logps, policy_rejected_logps))
     ref_c, ref_r = (x.astype(jnp.float32) for x in (ref_chosen_logps, ref_rejected_logps))
     w = _weights(pi_c, weights)

@@ -1,12 +1,6 @@
-"""PPO's clipped value loss for the critic, a pure function of arrays.
+"""PPO's clipped value loss for the critic (TRL's `cliprange_value`), a pure function of arrays.
 
-    loss, metrics = clipped_value_loss(values, old_values, returns, mask, clip_eps=0.2)
-
-The value-function clipping of the PPO implementations (Schulman et al. 2017's baselines,
-TRL's `PPOTrainer` with `cliprange_value`): a new value prediction may move at most `clip_eps`
-from the one the rollout used, and the loss takes the worse of the clipped and unclipped
-errors, so the critic cannot profit from a large jump.
-"""
+    loss, metrics = clipped_value_loss(values, old_values, returns, mask, clip_eps=0.2)"""
 
 from __future__ import annotations
 
@@ -24,10 +18,7 @@ def clipped_value_loss(values: jnp.ndarray, old_values: jnp.ndarray, returns: jn
                        ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
     """0.5·masked mean of max((V − R)², (clip(V, V_old − ε, V_old + ε) − R)²), all [B, T].
 
-    `returns` R are the GAE returns (`llm_jax.rl.gae`); `mask` is 1 on the completion's real
-    tokens. Metrics: `value_loss` and `value_clipfrac` (share of tokens where the clipped error
-    was the larger, TRL's `val/clipfrac_avg`).
-    """
+    Metrics: `value_loss`, `value_clipfrac` (TRL's `val/clipfrac_avg`)."""
     values, old_values, returns = (x.astype(jnp.float32) for x in (values, old_values, returns))
     clipped = jnp.clip(values, old_values - clip_eps, old_values + clip_eps)
     unclipped_error = (values - returns) ** 2
