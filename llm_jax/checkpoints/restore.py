@@ -27,10 +27,7 @@ def abstract_tree(init: Callable[[jax.Array], Any], shardings=None):
 
 def restore_params(directory: str | Path, abstract_params, step: int | None = None
                    ) -> tuple[Any, int]:
-    """Only the params of a train-state checkpoint (newest, or `step`), e.g. for sampling.
-
-    `abstract_params` are ShapeDtypeStructs with shardings; optimizer state is never read.
-    """
+    """Only the params of a train-state checkpoint (newest, or `step`), into `abstract_params`."""
     manager = ocp.CheckpointManager(Path(directory).absolute())
     step = manager.latest_step() if step is None else step
     if step is None:

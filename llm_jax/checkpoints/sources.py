@@ -1,14 +1,9 @@
 """Models from where they live: a run directory or a Hugging Face folder, sharded onto a mesh.
 
     source = ModelSource.parse(from_run="runs/pretrain_tiny/default")      # or from_hf=...
-    cfg = source.model_config()
-    params = source.load_params(cfg, param_shardings)       # straight into the target shardings
-    tokenizer = source.tokenizer()
+    params = source.load_params(source.model_config(), param_shardings)
 
-Training stages start from a source (`train/setup.py`); `sample`, `chat` and `export` load one
-(`load_model`). Restores never gather the model on one device: orbax restores each array with
-its target sharding, and safetensors are read slice by slice for the devices that hold them.
-"""
+Restores never gather the model on one device."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
 """Held-out language-model loss, perplexity and bits per byte over fixed batches.
 
-    evaluate = make_lm_evaluator(apply_fn, batches, put_batch, tokenizer.token_byte_lengths())
-    evaluate(params)  # -> {"eval_loss", "eval_ppl", "eval_bpb"}
-
-Only tokens the loss counts are scored: `loss_mask` when a batch carries one (SFT: assistant
-tokens only), else every non-padding position. Bits per byte divides by the UTF-8 bytes of the
-scored target tokens, so it compares across tokenizers.
-"""
+Scores `loss_mask` tokens when present, else every non-padding token; bits per byte uses the
+targets' UTF-8 bytes, so it compares across tokenizers."""
 
 from __future__ import annotations
 

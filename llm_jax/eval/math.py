@@ -1,13 +1,8 @@
 """Math accuracy and pass@k from per-sample correctness, whatever produced the samples.
 
-    correct = np.array([[1, 0, 0, 1], [0, 0, 0, 0]], bool)   # [problems, samples per problem]
-    pass_at_k_metrics(correct, ks=(1, 2))   # {"pass@1": 0.25, "pass@2": 0.41666...}
+    pass_at_k_metrics(np.array([[1, 0, 0, 1], [0, 0, 0, 0]], bool), ks=(1, 2))
 
-pass@k is the unbiased estimator of Chen et al. (2021, "Evaluating Large Language Models
-Trained on Code"): from n samples of which c are correct, the chance that k drawn without
-replacement include a correct one, 1 - C(n-c, k) / C(n, k), averaged over problems. Drawing
-n > k samples and using this estimator has far less variance than sampling exactly k.
-"""
+pass@k is Chen et al. (2021)'s unbiased estimator 1 - C(n-c, k) / C(n, k), averaged."""
 
 from __future__ import annotations
 

@@ -2,13 +2,8 @@
 
     config.evals = ml_collections.ConfigDict({"lm_loss": {}, "chat": {"max_new_tokens": 96}})
     evaluate = build_evaluators(config, lm_batches=val, apply=apply, ...)  # a stage's parts
-    evaluate(params)   # every named evaluator's metrics, in the config's order
 
-A stage hands over what it has (held-out data, a sampler, a reference); each evaluator takes
-the parts it needs and its settings, so choosing evaluations is a config edit, not a trainer
-edit. A name the registry lacks, a setting it does not take, or a part the stage cannot give
-is one ConfigError naming it.
-"""
+An unknown name, setting or missing part is one ConfigError naming it."""
 
 from __future__ import annotations
 

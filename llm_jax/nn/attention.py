@@ -1,10 +1,4 @@
-"""Causal self-attention with grouped-query heads, RoPE, segment masking and a KV cache.
-
-Training calls it without a cache on packed rows (the mask keeps documents apart). Generation
-calls it with one layer's slice of a preallocated cache (`models/kv_cache.py`): new
-keys/values are written at the cache index and queries attend to every valid slot at or before
-their own. The layer takes plain sizes and switches; `models/` maps a `ModelConfig` onto them.
-"""
+"""Causal self-attention with grouped-query heads, RoPE, segment masking and a KV cache."""
 
 from __future__ import annotations
 
@@ -27,9 +21,7 @@ def attention_mask(segment_ids: jnp.ndarray | None, batch: int, length: int) -> 
 
 
 def cache_mask(valid: jnp.ndarray, index: jnp.ndarray, q_len: int) -> jnp.ndarray:
-    """Boolean [batch, 1, q, max_len] mask for decoding against a cache already updated with the
-    new tokens: a query at slot index+i sees valid slots ≤ index+i, and always itself (so rows of
-    left padding never have an empty softmax)."""
+    """Boolean [batch, 1, q, max_len] decode mask: slots ≤ index+i, and always itself."""
     q_slots = index + jnp.arange(q_len)
     k_slots = jnp.arange(valid.shape[1])
     causal = k_slots[None, :] <= q_slots[:, None]
@@ -38,13 +30,9 @@ def cache_mask(valid: jnp.ndarray, index: jnp.ndarray, q_len: int) -> jnp.ndarra
 
 
 def single_query_attention(q, k, v, mask):
-    """Attention of one new token per row over a heads-major cache.
+    """One new token per row over a heads-major cache (grouped as `dot_product_attention`).
 
-    q [b, 1, heads, d]; k, v [b, kv_heads, s, d]; mask [b, 1, 1, s]. Query heads are grouped
-    by the kv head they share (head i uses kv head i // (heads / kv_heads), as
-    `jax.nn.dot_product_attention` does), so grouped-query attention needs no repeated cache.
-    Same result as `dot_product_attention` to float rounding.
-    """
+    q [b, 1, heads, d]; k, v [b, kv_heads, s, d]; mask [b, 1, 1, s]."""
     b, _, heads, d = q.shape
     kv_heads = k.shape[1]
     q = q.reshape(b, kv_heads, heads // kv_heads, d)
@@ -56,13 +44,10 @@ def single_query_attention(q, k, v, mask):
 
 
 class Attention(nn.Module):
-    """Multi-head / grouped-query self-attention.
+    """Multi-head / grouped-query self-attention with each HF family's options.
 
-    Optional parts, each a Hugging Face family's: biases on q/k/v only (`qkv_bias`, Qwen2) or
-    on the output too (`out_bias`, GPT-2), a per-head RMSNorm of q and k before RoPE
-    (`qk_norm_eps`, Qwen3), RoPE with Llama 3 scaling (`rope_theta=None` when positions come
-    from a learned embedding instead).
-    """
+    `qkv_bias` (Qwen2), `out_bias` (GPT-2), `qk_norm_eps` (Qwen3), Llama 3 RoPE scaling
+    (`rope_theta=None`: learned positions)."""
 
     d_model: int
     n_heads: int

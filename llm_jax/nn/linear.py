@@ -1,9 +1,6 @@
-"""`Linear`: a multi-axis dense layer whose kernel carries logical axis names.
+"""`Linear`: a multi-axis dense layer whose kernel is created in its final, logically named shape.
 
-Flax's `DenseGeneral` initialises a flattened 2-D kernel and reshapes it, which breaks logical
-partitioning of 3-D kernels such as q/k/v `("embed", "heads", "head_dim")`; this layer creates
-the kernel in its final shape instead.
-"""
+(`DenseGeneral` reshapes a 2-D kernel, breaking partitioning of q/k/v kernels.)"""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """Stages that learn from preference pairs: a reward model (Bradley-Terry) and DPO.
 
     llm-jax train experiments/rm_tiny.py         # from runs/sft_tiny/default
-    llm-jax train experiments/dpo_tiny.py --config.data.train_paths='("prefs.jsonl",)'
 
-One skeleton; what differs is the objective: the model, how a pair is scored, the loss and
-whether a frozen reference takes part. Pairs are files or the built-in gold-labelled set
-(`recipes/preference_sets.py`); each iteration takes one batch fixed by (seed, iteration), so
-resuming needs no data iterator. Metrics carry TRL's names.
-"""
+One skeleton; the objective gives the model, pair scores, loss and reference. Each iteration's
+batch is fixed by (seed, iteration), so resuming needs no data iterator."""
 
 from __future__ import annotations
 
@@ -80,10 +76,7 @@ class PairObjective:
 
 
 class RewardObjective(PairObjective):
-    """The parent's transformer without its LM head plus a fresh scalar head read at each
-    sequence's last real token; −log σ(r_c − r_r − margin) (+ c·mean((r_c + r_r)²) when
-    centering is on). Checkpoints hold `{"transformer", "head"}`, so `RewardModelReward`
-    makes the run an RL reward."""
+    """Parent transformer + fresh scalar head at the last real token; Bradley-Terry loss."""
 
     stage = "reward_model"
 
@@ -119,9 +112,7 @@ class RewardObjective(PairObjective):
 
 
 class DPOObjective(PairObjective):
-    """Direct Preference Optimization (Rafailov et al. 2023): the policy starts as the parent,
-    which is also the frozen reference (under LoRA: the base the adapters sit on, no second
-    copy), so the first loss is log 2. Log-probs are summed over reply tokens only."""
+    """DPO (Rafailov et al. 2023): the parent is start and frozen reference (loss log 2)."""
 
     stage = "dpo"
 

@@ -95,10 +95,7 @@ def _corpus_name(data: ml_collections.ConfigDict) -> str:
 
 
 def get_tokenizer(data: ml_collections.ConfigDict, run_dir: RunDir, train: Corpus) -> Tokenizer:
-    """The run's tokenizer: a given .model file, the one already in the run dir, or a new one
-    trained by process 0 on the first `data.tokenizer_train_chars` of the whole training
-    corpus in its seeded order (never a host's share: every host count trains the same one),
-    saved in the run dir."""
+    """The run's tokenizer: given, already in the run dir, or trained by process 0 on the corpus."""
     if data.tokenizer_path:
         return Tokenizer.load(data.tokenizer_path)
     if not run_dir.tokenizer.exists() and jax.process_index() == 0:

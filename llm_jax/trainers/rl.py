@@ -1,11 +1,8 @@
-"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, rejection
-sampling. Tunix's split: roles built once (`rl/roles.py`), a rollout worker returning an
-`Experience` each iteration, and the learner `rl.algorithm` names (`rl/learners/`), so a new
-algorithm is a new learner and a config preset, never a copy of this loop.
+"""RL on verifiable rewards and on a reward model: GRPO and its variants, PPO, rejection sampling.
 
-    llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default
-    llm-jax train experiments/rlhf_tiny.py:ppo       # PPO with a critic against a reward model
-"""
+Tunix's split: roles (`rl/roles.py`), a rollout worker, and the learner `rl.algorithm` names.
+
+    llm-jax train experiments/grpo_math_tiny.py      # from runs/sft_tiny/default"""
 
 from __future__ import annotations
 

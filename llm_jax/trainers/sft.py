@@ -1,8 +1,6 @@
-"""Supervised fine-tuning: conversations (files, or the built-in mixture) rendered with a chat
-template into packed rows whose `loss_mask` is 1 only on assistant tokens.
+"""Supervised fine-tuning on chat-templated conversations, loss on assistant tokens only.
 
-    llm-jax train experiments/sft_tiny.py        # from runs/pretrain_tiny/default
-"""
+    llm-jax train experiments/sft_tiny.py        # from runs/pretrain_tiny/default"""
 
 from __future__ import annotations
 
@@ -64,9 +62,7 @@ def load_conversations(config: ml_collections.ConfigDict, tokenizer, template,
 
 
 def builtin_mixture(config: ml_collections.ConfigDict, size: int | None = None):
-    """The built-in mixture (identity, refusals, arithmetic, gsm_symbolic, calculator,
-    passages of the corpus; `size` conversations, default `sft.mixture_size`), plus the
-    held-out identity phrasings and arithmetic problems the chat evaluation asks."""
+    """The built-in mixture plus the held-out prompts the chat evaluation asks."""
     from llm_jax.data.corpus import default_corpus
     from llm_jax.data.splits import DEFAULT_HELDOUT_FRACTION
     from llm_jax.recipes.math.sources import stratified_heldout
