@@ -1,11 +1,8 @@
 """Experiment files and config overrides.
 
-An experiment file defines `get_config(arg=None) -> ml_collections.ConfigDict` and optionally
-`sweep(add, arg=None)`; or `pipeline(arg=None)`, stages run in order (`llm_jax/pipeline.py`).
-It is addressed as `path/to/exp.py[:ARG]`; overrides are `--config.a.b=VALUE` strings,
-parsed as Python literals and type-checked against the default. Experiment files are Python
-and run as trusted code.
-"""
+An experiment file defines `get_config(arg=None)` and optionally `sweep(add, arg=None)`, or
+`pipeline(arg=None)`; it is addressed as `path/to/exp.py[:ARG]` and runs as trusted code.
+Overrides `--config.a.b=VALUE` are Python literals type-checked against the default."""
 
 from __future__ import annotations
 

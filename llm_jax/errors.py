@@ -1,10 +1,6 @@
 """The one family of user errors: the CLI prints the message as one line, with no traceback.
 
-A `UserError` is a mistake the user can fix (a config key, a data file, a model folder, a run
-directory someone else holds); its message names the key, file or line. Everything else is a
-bug and keeps its traceback. `exit_code` is what `llm-jax` exits with: 2 for configuration and
-command-line mistakes, 1 for the rest.
-"""
+`exit_code`: 2 for configuration and command-line mistakes, 1 for the rest."""
 
 from __future__ import annotations
 

@@ -3,19 +3,10 @@
     llm-jax run experiments/speedrun_tiny.py[:ARG] [--config.KEY=VALUE ...]
                 [--stage.NAME.KEY=VALUE ...] [--until NAME] [--dry-run] [--workdir DIR]
 
-An experiment's `pipeline(arg=None)` returns `Stage(name, experiment, overrides)`s in order;
-`experiment` is `NAME.py[:ARG]` (relative to the pipeline's file) or a ConfigDict. Each stage
-runs the trainer its `config.stage` names in `runs/<experiment>/<arg>/NN-name/`, beside
-`pipeline.json` (the plan) and `report.md`.
-
-Overrides, later wins: the stage's own; `--config.KEY=VALUE` for every stage whose config has
-KEY (a child inherits its architecture, so `model.*` reaches only the stage defining it; a key
-no stage has is an error); `init.from_run` = the parent stage's run (the previous stage, or
-`parent=`); `--stage.NAME.KEY=VALUE`. `StageDir("name")` names an earlier stage's directory.
-
-Resume: a stage whose directory holds `done.json` (written here once its trainer returns,
-never by trainers) is skipped; any other resumes from its own newest checkpoint.
-"""
+`pipeline(arg=None)` returns `Stage(name, experiment, overrides)`s, each run in
+`runs/<experiment>/<arg>/NN-name/`. Overrides, later wins: the stage's own; `--config.*` for
+stages having the key; `init.from_run` = parent stage; `--stage.NAME.*`. A stage with
+`done.json` is skipped; any other resumes from its newest checkpoint."""
 
 from __future__ import annotations
 

@@ -2,17 +2,11 @@
 
     runs/<experiment>/<run-name>/
         config.json       the resolved config (+ "parent": where the params came from)
-        tokenizer.model   the run's tokenizer (a child stage copies its parent's)
         checkpoints/<n>/  orbax checkpoints, n = the loop's iteration
-        metrics.jsonl     every logged iteration          samples.jsonl  sampled text
-        summary.json      run-level numbers                wandb/         the W&B run
-        report.md, plots/ the report card                  run.lock       who runs it now
-        done.json         a finished pipeline stage
+        metrics.jsonl, samples.jsonl, summary.json, wandb/, report.md, plots/, tokenizer.model
+        run.lock          who runs it now          done.json   a finished pipeline stage
 
-The run name is the experiment argument (or `run.name`), plus a sweep trial's overrides, e.g.
-`runs/grpo_math_tiny/lr=0.0003,beta=0.04`. Nothing heavy is imported here, so the CLI, the
-tracker and compare can all use it.
-"""
+The run name is the experiment argument (or `run.name`) plus a sweep trial's overrides."""
 
 from __future__ import annotations
 
@@ -96,19 +90,10 @@ class RunLock:
 
         lock = RunLock(run_dir.lock).acquire(job="...")   # process 0 of the job
         RunLock(run_dir.lock).join(job="...")             # the job's other processes
-        lock.release()                                    # on the way out
 
-    Exclusion comes from `flock` on the open file, which the kernel drops when the holder
-    dies however it dies (kill -9 included): so taking over a stale lock is atomic, and of
-    two processes racing for it exactly one wins. The file's content (host, pid, since,
-    job) is only there to name the holder in the refusal. The file is never deleted, only
-    emptied on release: unlinking a locked file would let a waiter lock the old inode while
-    a newcomer creates and locks a new one, and both would believe they hold the directory.
-
-    A record from another host cannot be checked for liveness (a flock on a shared
-    filesystem may be local to each host), so a non-empty record from another host refuses
-    with how to clear it; on this host the flock alone decides.
-    """
+    Exclusion is `flock`, which the kernel drops when the holder dies (kill -9 too); the file is
+    emptied, never deleted, on release (unlinking would let two processes lock different inodes).
+    A record from another host refuses, since its liveness cannot be checked."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
