@@ -58,7 +58,3 @@ class AnswerTask(abc.ABC):
 
     def score(self, completion: str, problem: Problem) -> float:
         return 1.0 if self.is_correct(completion, problem) else 0.0
-
-    def problem_from_meta(self, prompt: str, meta: Mapping[str, Any]) -> Problem:
-        """The Problem a (prompt, meta) pair came from, for scorers that only see meta."""
-        return Problem(prompt, str(meta["answer"]), meta)
