@@ -11,7 +11,7 @@ from typing import Any
 
 from llm_jax.data.chat import PART_TYPES, ROLES, ChatTemplate, Message, check_length
 from llm_jax.data.errors import DataError
-from llm_jax.data.records import BadRecordStats, Record, check_record, read_records
+from llm_jax.data.records import BadRecordStats, Record, read_records
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "system": "system", "tool": "tool", "function_call": "assistant",
@@ -136,26 +136,3 @@ def read_conversations(patterns: Sequence[str], *, layout: str = "auto", tokeniz
                                       template=template)
     return read_records(patterns, validate=validate, skip_bad=skip_bad, stats=stats)
 
-
-def hf_conversations(name: str, *, split: str = "train", config: str | None = None,
-                     layout: str = "auto", tokenizer: Any = None, seq_len: int | None = None,
-                     template: ChatTemplate | None = None, skip_bad: bool = False,
-                     stats: BadRecordStats | None = None) -> Iterator[list[Message]]:
-    """Conversations from a Hugging Face dataset, streamed (needs the `datasets` package and
-    network); a bad row is named `name[split] row N`."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"{name}: reading a Hub dataset needs `datasets` "
-                        "(pip install 'llm-jax[hf]')") from None
-    validate = conversation_validator(layout, tokenizer=tokenizer, seq_len=seq_len,
-                                      template=template)
-    try:
-        rows = datasets.load_dataset(name, config, split=split, streaming=True)
-    except Exception as e:  # noqa: BLE001 - network, auth and missing-dataset errors vary
-        raise DataError(f"{name}: cannot load the dataset ({type(e).__name__}: {e})") from None
-    for row_no, record in enumerate(rows):
-        messages = check_record(f"{name}[{split}] row {row_no}", dict(record), validate,
-                                skip_bad=skip_bad, stats=stats)
-        if messages is not None:
-            yield messages
