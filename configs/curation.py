@@ -53,7 +53,12 @@ def curation_config() -> ml_collections.ConfigDict:
     # "fast" (regular expressions, llm_jax/curate/words.py, ~2 ms a long page) or "spacy"
     # (datatrove's default, ~35 ms); the filters keep or drop the same pages (see the README).
     c.word_splitter = "fast"
-    c.gopher_repetition = ml_collections.ConfigDict(dict(enabled=True))
+    c.gopher_repetition = ml_collections.ConfigDict(dict(
+        enabled=True,
+        # datatrove's rules and thresholds, counted in C-speed passes (llm_jax/curate/
+        # repetition.py): the same decisions; False = datatrove's GopherRepetitionFilter
+        fast=True,
+    ))
     c.gopher_quality = ml_collections.ConfigDict(dict(
         enabled=True,
         min_doc_words=50,
