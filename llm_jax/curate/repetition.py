@@ -1,21 +1,25 @@
-"""Datatrove's Gopher repetition filter with the same rules, computed in C-speed passes.
+"""Datatrove's Gopher repetition filter with the same rules, without a string per n-gram.
 
 `GopherRepetitionFilter` (Gopher's table A1: duplicate lines and paragraphs, the top 2/3/4-gram,
-duplicated 5..10-grams) counts n-grams in Python loops, one string join and one set lookup a
-word for each of nine n-gram sizes: on the demo WARC's long documentation pages it was half of
-the filter stage's time. `FastGopherRepetitionFilter` keeps its thresholds, its order of checks
-and its reason strings, and computes the same numbers with `Counter`, `map` and `zip`, whose
-loops run in C:
+duplicated 5..10-grams) builds every n-gram of a page as a string for each of nine n-gram
+sizes and counts them: on the demo WARC's long documentation pages (~3,500 words) that was
+half of the filter stage's time, the joins and hashes more than its Python loops.
+`FastGopherRepetitionFilter` keeps its thresholds, its order of checks and its reason strings,
+and computes the same numbers:
 
 - duplicate lines / paragraphs: (items - distinct items) and (their characters - the distinct
   items' characters), which is what datatrove's first-seen loop adds up;
-- top n-gram: a `Counter` over the " "-joined n-grams; `most_common(1)` breaks ties by first
-  appearance, as datatrove's own `Counter` does;
-- duplicated n-grams: datatrove walks the "".joined n-grams, and on a repeat adds its length
-  and jumps n words, without recording the n-grams it jumps over. An n-gram that occurs once in
-  the page can never be a repeat nor make another one a repeat, so only the positions of
-  n-grams occurring more than once need the walk: none on most pages for the long n-grams.
-  The walk stops once the page is already over the threshold (the decision cannot change).
+- n-grams: datatrove's n-gram strings are slices of the words joined once (with " " for the
+  top n-grams, with "" for the duplicated ones), so numpy hashes all of them at once from
+  prefix sums (a polynomial hash mod 2**64). Equal strings have equal hashes, so an n-gram
+  whose hash is unique on the page occurs once; only the others (few on most pages) become
+  strings and are counted exactly, so a hash collision costs time, never a wrong count;
+- top n-gram: a `Counter` over those strings in page order, so that `most_common(1)` breaks
+  ties by first appearance, as datatrove's own `Counter` does;
+- duplicated n-grams: datatrove walks the n-grams, and on a repeat adds its length and jumps
+  n words, without recording the n-grams it jumps over. An n-gram that occurs once can never
+  be a repeat nor make another one a repeat, so the walk visits only the others, and stops
+  once the page is already over the threshold (the decision cannot change).
 
 `config.gopher_repetition.fast` chooses it (True, the default) or datatrove's class (False);
 tests/curate/test_fast_repetition.py checks that both decide alike.
@@ -24,17 +28,120 @@ tests/curate/test_fast_repetition.py checks that both decide alike.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import compress
 
+import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherRepetitionFilter
 from datatrove.utils.text import split_into_words
 
+_BASE = 0x9E3779B97F4A7C15  # odd, so invertible mod 2**64
+_powers = np.ones(1, np.uint64)  # _BASE**k mod 2**64, grown on demand
+_inverse_powers = np.ones(1, np.uint64)  # _BASE**-k
 
-def _n_grams(words: list[str], n: int, separator: str) -> list[str]:
-    """The same strings as datatrove's `get_n_grams` (separator " ") or the joins inside
-    `find_all_duplicate` (separator "")."""
-    return list(map(separator.join, zip(*(words[i:] for i in range(n)))))
+
+def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
+    global _powers, _inverse_powers
+    if len(_powers) <= length:
+        size = max(length + 1, 2 * len(_powers))
+        _powers, _inverse_powers = (
+            np.concatenate([np.ones(1, np.uint64), np.cumprod(np.full(size - 1, base, np.uint64))])
+            for base in (_BASE, pow(_BASE, -1, 2**64)))
+    return _powers, _inverse_powers
+
+
+class _Slices:
+    """Hashes of many slices text[a:b] at once: sum of char_j * BASE**(b - j), mod 2**64."""
+
+    def __init__(self, text: str):
+        self.text = text
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+        powers, inverse = _power_tables(len(text))
+        self.powers = powers
+        self.prefix = np.zeros(len(text) + 1, np.uint64)
+        np.cumsum(codes.astype(np.uint64) * inverse[:len(text)], out=self.prefix[1:])
+
+    def hashes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        return (self.prefix[ends] - self.prefix[starts]) * self.powers[ends]
+
+    def strings(self, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+        return list(map(self.text.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+
+
+def _shared_hashes(hashes: np.ndarray) -> np.ndarray:
+    """Positions, in order, whose hash occurs more than once."""
+    order = np.argsort(hashes)
+    ordered = hashes[order]
+    same = ordered[1:] == ordered[:-1]
+    shared = np.zeros(len(hashes), bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    return np.sort(order[shared])
+
+
+class PageNGrams:
+    """The n-gram counts datatrove's rule needs, for one page's words."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        # word i is joined[offsets[i]:offsets[i + 1]]; in the " "-joined text it starts i later
+        self.offsets = np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths)])
+        self.joined = _Slices("".join(words))
+        self.spaced = _Slices(" ".join(words))
+
+    def _span(self, n: int, spaced: bool) -> tuple[_Slices, np.ndarray, np.ndarray]:
+        count = len(self.words) - n + 1
+        starts, ends = self.offsets[:count], self.offsets[n:n + count]
+        if not spaced:
+            return self.joined, starts, ends
+        gaps = np.arange(count, dtype=np.int64)
+        return self.spaced, starts + gaps, ends + gaps + (n - 1)
+
+    def top_chars(self, n: int) -> int | None:
+        """datatrove's `find_top_duplicate(get_n_grams(words, n))`; None when there are none."""
+        if len(self.words) < n or n < 1:
+            return None
+        slices, starts, ends = self._span(n, spaced=True)
+        hashes = slices.hashes(starts, ends)
+        # the most frequent hash, the first to appear among ties; its n-grams are one string
+        # unless hashes collide (then count the strings)
+        values, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+        top = np.flatnonzero(counts == counts.max())
+        at = np.flatnonzero(hashes == values[top[np.argmin(first[top])]])
+        grams = slices.strings(starts[at], ends[at])
+        if grams.count(grams[0]) == len(grams):
+            gram, count = grams[0], len(grams)
+        else:
+            shared = _shared_hashes(hashes)
+            gram, count = Counter(slices.strings(starts[shared], ends[shared])).most_common(1)[0]
+        if count == 1:  # every n-gram once: datatrove's Counter returns the first one
+            return int(ends[0] - starts[0])
+        return len(gram) * count
+
+    def duplicated_chars(self, n: int, text_length: int = 1,
+                         fraction: float = float("inf")) -> int:
+        """datatrove's `find_all_duplicate(words, n)`, or, once `chars / text_length >
+        fraction` already holds, the count so far (enough for the filter's decision)."""
+        if len(self.words) < n or n < 1:
+            return 0
+        slices, starts, ends = self._span(n, spaced=False)
+        shared = _shared_hashes(slices.hashes(starts, ends))
+        if not len(shared):
+            return 0
+        grams = slices.strings(starts[shared], ends[shared])
+        seen: set[str] = set()
+        chars, next_visited = 0, 0
+        for i, gram in zip(shared.tolist(), grams):
+            if i < next_visited:  # inside the n words datatrove jumped over
+                continue
+            if gram in seen:
+                chars += len(gram)
+                if chars / text_length > fraction:
+                    return chars
+                next_visited = i + n
+            else:
+                seen.add(gram)
+        return chars
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
@@ -42,41 +149,6 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     distinct = Counter(items)
     return (len(items) - len(distinct),
             sum(map(len, items)) - sum(map(len, distinct)))
-
-
-def top_n_gram_chars(words: list[str], n: int) -> int | None:
-    """datatrove's `find_top_duplicate` of the n-grams; None when the page has none."""
-    counts = Counter(_n_grams(words, n, " "))
-    if not counts:
-        return None
-    gram, count = counts.most_common(1)[0]
-    return len(gram) * count
-
-
-def duplicated_n_gram_chars(words: list[str], n: int, text_length: int,
-                            fraction: float) -> int:
-    """datatrove's `find_all_duplicate(words, n)`, or, once `chars / text_length > fraction`
-    already holds, the count so far (enough for the filter's decision)."""
-    grams = _n_grams(words, n, "")
-    counts = Counter(grams)
-    if len(counts) == len(grams):
-        return 0
-    # positions whose n-gram occurs more than once, in order
-    repeated = compress(range(len(grams)), map((1).__lt__, map(counts.__getitem__, grams)))
-    seen: set[str] = set()
-    chars, next_visited = 0, 0
-    for i in repeated:
-        if i < next_visited:  # inside the n words datatrove jumped over
-            continue
-        gram = grams[i]
-        if gram in seen:
-            chars += len(gram)
-            if chars / text_length > fraction:
-                return chars
-            next_visited = i + n
-        else:
-            seen.add(gram)
-    return chars
 
 
 class FastGopherRepetitionFilter(GopherRepetitionFilter):
@@ -102,17 +174,17 @@ class FastGopherRepetitionFilter(GopherRepetitionFilter):
         if self.dup_line_char_frac and char_duplicates / len(text) > self.dup_line_char_frac:
             return False, "dup_line_char_frac"
 
-        words = split_into_words(text, self.language)
+        n_grams = PageNGrams(split_into_words(text, self.language))
 
         for n, n_frac in self.top_n_grams:
-            top_char_length = top_n_gram_chars(words, n)
+            top_char_length = n_grams.top_chars(n)
             if top_char_length is None:
                 continue
             if top_char_length / len(text) > n_frac:
                 return False, f"top_{n}_gram"
 
         for n, n_frac in self.dup_n_grams:
-            n_duplicates_char = duplicated_n_gram_chars(words, n, len(text), n_frac)
+            n_duplicates_char = n_grams.duplicated_chars(n, len(text), n_frac)
             if n_duplicates_char / len(text) > n_frac:
                 return False, f"duplicated_{n}_n_grams"
 

@@ -4,7 +4,6 @@ Each check compares against datatrove's own class and helpers, run on the same t
 same word splitter, so every expected value comes from datatrove, not from this file.
 """
 
-import math
 import random
 
 import pytest
@@ -20,9 +19,9 @@ from datatrove.pipeline.filters.gopher_repetition_filter import (
 from configs import curation
 from llm_jax.curate.repetition import (
     FastGopherRepetitionFilter,
-    duplicated_n_gram_chars,
+    PageNGrams,
+    _Slices,
     duplicates,
-    top_n_gram_chars,
 )
 from llm_jax.curate.stages import filter_steps
 from llm_jax.curate.words import FastEnglishSplitter
@@ -108,7 +107,7 @@ def test_duplicated_n_grams_are_the_joined_strings():
     # datatrove's "".join cannot see word boundaries: "ab c d e f" repeats "a bc d e f"
     words = "ab c d e f x a bc d e f".split()
     assert find_all_duplicate(words, 5) == 6  # "abcdef"
-    assert duplicated_n_gram_chars(words, 5, 1, math.inf) == 6
+    assert PageNGrams(words).duplicated_chars(5) == 6
 
 
 def test_helpers_count_as_datatrove_on_random_words():
@@ -119,9 +118,9 @@ def test_helpers_count_as_datatrove_on_random_words():
             grams = get_n_grams(words, n)
             assert duplicates(grams) == find_duplicates(grams)
             expected_top = find_top_duplicate(grams) if grams else None
-            assert top_n_gram_chars(words, n) == expected_top, (trial, n)
-            assert duplicated_n_gram_chars(words, n, 1, math.inf) == \
-                find_all_duplicate(words, n), (trial, n)
+            assert PageNGrams(words).top_chars(n) == expected_top, (trial, n)
+            assert PageNGrams(words).duplicated_chars(n) == find_all_duplicate(words, n), \
+                (trial, n)
 
 
 def generated_page(rng: random.Random) -> str:
@@ -166,3 +165,16 @@ def test_config_switches_between_the_two_classes(tmp_path):
     step = dict(filter_steps(config, tmp_path))["gopher_repetition"]
     assert type(step) is GopherRepetitionFilter
     assert step.dup_n_grams[0] == (5, 0.15) and step.language == SPLITTER
+
+
+def test_hash_collisions_cost_time_not_counts(monkeypatch):
+    # every n-gram's hash the same: each becomes a string and is counted exactly
+    monkeypatch.setattr(_Slices, "hashes", lambda self, starts, ends: starts * 0)
+    rng = random.Random(2)
+    for _ in range(60):
+        words = random_words(rng, rng.randrange(0, 80), rng.choice([3, 30, 1000]))
+        for n in (2, 3, 5, 8):
+            grams = get_n_grams(words, n)
+            assert PageNGrams(words).top_chars(n) == (find_top_duplicate(grams) if grams
+                                                      else None)
+            assert PageNGrams(words).duplicated_chars(n) == find_all_duplicate(words, n)
