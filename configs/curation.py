@@ -61,6 +61,9 @@ def curation_config() -> ml_collections.ConfigDict:
     ))
     c.gopher_quality = ml_collections.ConfigDict(dict(
         enabled=True,
+        # datatrove's rules, its per-character loops in C (llm_jax/curate/gopher_quality.py):
+        # the same decisions; False = datatrove's GopherQualityFilter
+        fast=True,
         min_doc_words=50,
         max_doc_words=100_000,
         min_stop_words=2,

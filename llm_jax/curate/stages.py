@@ -30,6 +30,7 @@ from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from llm_jax.curate.counting import Counted
+from llm_jax.curate.gopher_quality import FastGopherQualityFilter
 from llm_jax.curate.readers import LocatedWarcReader, TextReader
 from llm_jax.curate.repetition import FastGopherRepetitionFilter
 from llm_jax.curate.steps import (
@@ -90,12 +91,14 @@ def filter_steps(config: ml_collections.ConfigDict, removed: Path) -> list[tuple
             config.language.max_chars, exclusion_writer=excluded("language"))))
     # Datatrove's quality filters, each built from its config section (every key but
     # `enabled` and `fast` is one of the filter's own arguments); `language` is how they split
-    # words. `gopher_repetition.fast` picks datatrove's rules counted faster (repetition.py).
+    # words. `fast` picks datatrove's Gopher rules computed faster, with the same decisions
+    # (repetition.py, gopher_quality.py).
     splitter = word_splitter(config)
     repetition = (FastGopherRepetitionFilter if config.gopher_repetition.fast
                   else GopherRepetitionFilter)
+    quality = FastGopherQualityFilter if config.gopher_quality.fast else GopherQualityFilter
     for name, filter_type in (("gopher_repetition", repetition),
-                              ("gopher_quality", GopherQualityFilter),
+                              ("gopher_quality", quality),
                               ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter)):
         section = config[name]
         if section.enabled:
