@@ -62,9 +62,6 @@ _SENTENCE_END = re.compile(
 )
 
 
-_last_split: tuple[str | None, list[str]] = (None, [])
-
-
 class FastEnglishSplitter(WordTokenizer):
     """English words and sentences from regular expressions (see the module docstring)."""
 
@@ -72,12 +69,7 @@ class FastEnglishSplitter(WordTokenizer):
         super().__init__("en")
 
     def word_tokenize(self, text: str) -> list[str]:
-        # Gopher repetition and Gopher quality split the same page one after the other: the
-        # second split is the first one's words (a copy, so that no caller changes them)
-        global _last_split
-        if _last_split[0] != text:
-            _last_split = text, _WORD.findall(text)
-        return list(_last_split[1])
+        return _WORD.findall(text)
 
     def sent_tokenize(self, text: str) -> list[str]:
         return [s for a, b in self.span_tokenize(text) if (s := text[a:b].strip())]

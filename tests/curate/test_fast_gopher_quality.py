@@ -113,14 +113,6 @@ def test_generated_pages_decide_exactly_as_datatrove():
     assert {"kept", "gopher_short_doc", "gopher_too_many_hashes"} <= set(reasons)
 
 
-def test_the_second_split_of_a_page_is_a_copy_of_the_first():
-    text = "Gopher repetition, then Gopher quality: the same page."
-    first = SPLITTER.word_tokenize(text)
-    first.append("changed")
-    assert SPLITTER.word_tokenize(text) == first[:-1]
-    assert SPLITTER.word_tokenize("Another page.") == ["Another", "page", "."]
-
-
 def test_config_switches_between_the_two_classes(tmp_path):
     config = curation.curation_config()
     config.input.format = "jsonl"
