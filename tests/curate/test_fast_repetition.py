@@ -97,9 +97,10 @@ def test_late_thresholds_are_reached_too():
 
 def random_words(rng: random.Random, count: int, vocabulary: int) -> list[str]:
     words = [f"w{rng.randrange(vocabulary)}" for _ in range(count)]
-    # words whose joins collide across boundaries ("ab"+"c" == "a"+"bc")
+    # words whose joins collide across boundaries ("ab"+"c" == "a"+"bc", "a b"+"c" ==
+    # "a"+"b c" with spaces), and empty words
     for i in rng.sample(range(count), count // 10):
-        words[i] = rng.choice(["a", "ab", "bc", "c", ".", ",", "abc"])
+        words[i] = rng.choice(["a", "ab", "bc", "c", ".", ",", "abc", "a b", "b c", " ", ""])
     return words
 
 
@@ -152,7 +153,10 @@ def test_generated_pages_decide_exactly_as_datatrove():
         assert fast == slow, text
         reasons.append("kept" if slow is True else slow[1])
     # the pages reach several rules, so agreement means something
-    assert {"kept", "top_2_gram", "duplicated_5_n_grams", "dup_line_frac"} <= set(reasons)
+    distinct = set(reasons)
+    assert "kept" in distinct and len(distinct) >= 6, distinct
+    for rule in ("dup_line", "top_", "duplicated_"):
+        assert any(r.startswith(rule) for r in distinct), (rule, distinct)
     assert 40 < reasons.count("kept") < 360
 
 
