@@ -69,6 +69,8 @@ HAND_MADE = {
                    "top_4_gram"),
     "duplicated 5-grams": (LINE + " " + LINE[:len(LINE) // 2], "duplicated_5_n_grams"),
     "punctuation words": (", , , ; ; ; : : : . . . " * 5 + PROSE[1], True),
+    # characters beyond the BMP and a lone surrogate (text decoded with surrogateescape)
+    "emoji and surrogates": (PROSE[1] + " 🦊🦊 \udcff 𝐀𝐁 " * 60, "top_4_gram"),
 }
 
 
