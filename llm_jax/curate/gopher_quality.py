@@ -3,7 +3,7 @@
 `GopherQualityFilter` tests each word of a page character by character in Python generator
 expressions, twice: "has a character that is not punctuation" (`any(ch not in
 PUNCTUATION_SET for ch in w)`) and "has a letter" (`any(c.isalpha() for c in w)`). On the
-demo WARC's ~3,500-word pages those two loops were most of the filter's time once its words
+demo WARC's ~3,600-word pages those two loops were most of the filter's time once its words
 came from the fast splitter. `FastGopherQualityFilter` keeps datatrove's checks, their order,
 thresholds and reason strings (its `filter` follows datatrove's line for line) and answers the
 two questions with C-level calls that say exactly the same:

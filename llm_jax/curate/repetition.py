@@ -2,7 +2,7 @@
 
 `GopherRepetitionFilter` (Gopher's table A1: duplicate lines and paragraphs, the top 2/3/4-gram,
 duplicated 5..10-grams) builds every n-gram of a page as a string for each of nine n-gram
-sizes and counts them: on the demo WARC's long documentation pages (~3,500 words) that was
+sizes and counts them: on the demo WARC's long documentation pages (~3,600 words) that was
 half of the filter stage's time, the joins and hashes more than its Python loops.
 `FastGopherRepetitionFilter` keeps its thresholds, its order of checks and its reason strings,
 and computes the same numbers:
@@ -12,14 +12,17 @@ and computes the same numbers:
 - n-grams: datatrove's n-gram strings are slices of the words joined once (with " " for the
   top n-grams, with "" for the duplicated ones), so numpy hashes all of them at once from
   prefix sums (a polynomial hash mod 2**64). Equal strings have equal hashes, so an n-gram
-  whose hash is unique on the page occurs once; only the others (few on most pages) become
-  strings and are counted exactly, so a hash collision costs time, never a wrong count;
-- top n-gram: a `Counter` over those strings in page order, so that `most_common(1)` breaks
-  ties by first appearance, as datatrove's own `Counter` does;
+  whose hash is unique on the page occurs once. Only n-grams whose hash repeats become
+  strings, and the counts are made on those strings: a hash collision costs time, never a
+  wrong count;
+- top n-gram: the most frequent hash (the first to appear among ties, as datatrove's
+  `Counter.most_common(1)` picks the first inserted); when its n-grams are all one string,
+  that string and count are datatrove's, and otherwise (a collision) a `Counter` over the
+  strings of every repeated n-gram, in page order, decides;
 - duplicated n-grams: datatrove walks the n-grams, and on a repeat adds its length and jumps
   n words, without recording the n-grams it jumps over. An n-gram that occurs once can never
-  be a repeat nor make another one a repeat, so the walk visits only the others, and stops
-  once the page is already over the threshold (the decision cannot change).
+  be a repeat nor make another one a repeat, so the walk visits only the repeated ones, and
+  stops once the page is already over the threshold (the decision cannot change).
 
 `config.gopher_repetition.fast` chooses it (True, the default) or datatrove's class (False);
 tests/curate/test_fast_repetition.py checks that both decide alike.
