@@ -55,8 +55,9 @@ def curation_config() -> ml_collections.ConfigDict:
     c.word_splitter = "fast"
     c.gopher_repetition = ml_collections.ConfigDict(dict(
         enabled=True,
-        # datatrove's rules and thresholds, counted in C-speed passes (llm_jax/curate/
-        # repetition.py): the same decisions; False = datatrove's GopherRepetitionFilter
+        # datatrove's rules and thresholds, its n-grams hashed at once with numpy
+        # (llm_jax/curate/repetition.py): the same decisions; False = datatrove's
+        # GopherRepetitionFilter
         fast=True,
     ))
     c.gopher_quality = ml_collections.ConfigDict(dict(
