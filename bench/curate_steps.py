@@ -4,6 +4,8 @@
     python bench/curate_steps.py --word-splitter spacy    # the peer: datatrove's spaCy splitter
     python bench/curate_steps.py --agreement              # filter decisions, fast vs spacy
     python bench/curate_steps.py --language               # language ID: max_chars vs whole pages
+    python bench/curate_steps.py --datatrove-gopher       # the peer: datatrove's Gopher filters
+    python bench/curate_steps.py --gopher                 # their decisions, fast vs datatrove's
 
 Reads one shard of the demo WARC (built with apt on first use, see llm_jax/curate/demo_warc.py)
 and runs the experiment's filter steps one after the other in this process, timing each with
@@ -15,7 +17,10 @@ datatrove's sandbox process, whose CPU time this process does not see: bench it 
 `--agreement` runs the quality filters over every extracted English page of both shards with
 each word splitter (config `word_splitter`) and counts the pages on which they decide the same
 (kept, or dropped by the same filter for the same reason). `--language` does the same for
-language ID on the first `language.max_chars` characters against whole pages.
+language ID on the first `language.max_chars` characters against whole pages. `--gopher`
+runs each Gopher filter over the same pages as configured (`gopher_*.fast = True`) and as
+datatrove's own class (False), interleaved page by page so that both see the same load, and
+counts the pages on which they decide differently (must be 0).
 """
 
 from __future__ import annotations
@@ -48,15 +53,23 @@ def main() -> None:
                         help="filter decisions with the fast and the spaCy splitter")
     parser.add_argument("--language", action="store_true",
                         help="language ID decisions on language.max_chars vs whole pages")
+    parser.add_argument("--datatrove-gopher", action="store_true",
+                        help="datatrove's own Gopher filters (gopher_*.fast=False)")
+    parser.add_argument("--gopher", action="store_true",
+                        help="Gopher filters' decisions and CPU time, fast vs datatrove's")
     args = parser.parse_args()
     config = get_experiment_config(args.experiment)
     if args.word_splitter:
         config.word_splitter = args.word_splitter
+    if args.datatrove_gopher:
+        config.gopher_repetition.fast = config.gopher_quality.fast = False
     (folder,) = demo_inputs(config)
     if args.agreement:
         return agreement(config, folder)
     if args.language:
         return language_agreement(config, folder)
+    if args.gopher:
+        return gopher_agreement(config, folder)
     start = time.process_time()
     reader = LocatedWarcReader(folder, glob_pattern=f"demo-{args.shard:02d}.warc.gz")
     docs = list(reader.run())
@@ -131,6 +144,30 @@ def language_agreement(config, folder: str) -> None:
                       "same_decision": round(sum(a == b for a, b in zip(whole, cut))
                                              / len(texts), 4),
                       "cpu_s_whole": round(whole_s, 2), "cpu_s_max_chars": round(cut_s, 2)}))
+
+
+def gopher_agreement(config, folder: str) -> None:
+    from datatrove.utils.text import split_into_parts
+
+    texts = extracted(config, folder, "gopher_repetition")
+    for label in ("gopher_repetition", "gopher_quality"):
+        steps = {}
+        for fast in (True, False):
+            config[label].fast = fast
+            steps[fast] = dict(filter_steps(config, Path(tempfile.mkdtemp())))[label]
+        results, cpu = {True: [], False: []}, {True: 0.0, False: 0.0}
+        for text in texts:
+            for fast, step in steps.items():
+                split_into_parts.cache_clear()  # each call splits the page itself
+                start = time.process_time()
+                results[fast].append(step.filter(Document(text=text, id="x")))
+                cpu[fast] += time.process_time() - start
+        print(json.dumps({"figure": label, "pages": len(texts),
+                          "differ": sum(a != b for a, b in zip(results[True], results[False])),
+                          "kept": results[True].count(True),
+                          "cpu_s_fast": round(cpu[True], 2),
+                          "cpu_s_datatrove": round(cpu[False], 2),
+                          "speedup": round(cpu[False] / cpu[True], 2)}))
 
 
 def agreement(config, folder: str) -> None:

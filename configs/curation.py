@@ -53,9 +53,18 @@ def curation_config() -> ml_collections.ConfigDict:
     # "fast" (regular expressions, llm_jax/curate/words.py, ~2 ms a long page) or "spacy"
     # (datatrove's default, ~35 ms); the filters keep or drop the same pages (see the README).
     c.word_splitter = "fast"
-    c.gopher_repetition = ml_collections.ConfigDict(dict(enabled=True))
+    c.gopher_repetition = ml_collections.ConfigDict(dict(
+        enabled=True,
+        # datatrove's rules and thresholds, its n-grams hashed at once with numpy
+        # (llm_jax/curate/repetition.py): the same decisions; False = datatrove's
+        # GopherRepetitionFilter
+        fast=True,
+    ))
     c.gopher_quality = ml_collections.ConfigDict(dict(
         enabled=True,
+        # datatrove's rules, its per-character loops in C (llm_jax/curate/gopher_quality.py):
+        # the same decisions; False = datatrove's GopherQualityFilter
+        fast=True,
         min_doc_words=50,
         max_doc_words=100_000,
         min_stop_words=2,

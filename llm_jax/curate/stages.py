@@ -30,7 +30,9 @@ from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from llm_jax.curate.counting import Counted
+from llm_jax.curate.gopher_quality import FastGopherQualityFilter
 from llm_jax.curate.readers import LocatedWarcReader, TextReader
+from llm_jax.curate.repetition import FastGopherRepetitionFilter
 from llm_jax.curate.steps import (
     LangIdFilter,
     LocatedTrafilatura,
@@ -88,14 +90,19 @@ def filter_steps(config: ml_collections.ConfigDict, removed: Path) -> list[tuple
             tuple(config.language.languages), config.language.threshold,
             config.language.max_chars, exclusion_writer=excluded("language"))))
     # Datatrove's quality filters, each built from its config section (every key but
-    # `enabled` is one of the filter's own arguments); `language` is how they split words.
+    # `enabled` and `fast` is one of the filter's own arguments); `language` is how they split
+    # words. `fast` picks datatrove's Gopher rules computed faster, with the same decisions
+    # (repetition.py, gopher_quality.py).
     splitter = word_splitter(config)
-    for name, filter_type in (("gopher_repetition", GopherRepetitionFilter),
-                              ("gopher_quality", GopherQualityFilter),
+    repetition = (FastGopherRepetitionFilter if config.gopher_repetition.fast
+                  else GopherRepetitionFilter)
+    quality = FastGopherQualityFilter if config.gopher_quality.fast else GopherQualityFilter
+    for name, filter_type in (("gopher_repetition", repetition),
+                              ("gopher_quality", quality),
                               ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter)):
         section = config[name]
         if section.enabled:
-            settings = {k: v for k, v in section.items() if k != "enabled"}
+            settings = {k: v for k, v in section.items() if k not in ("enabled", "fast")}
             steps.append((name, filter_type(**settings, language=splitter,
                                             exclusion_writer=excluded(name))))
     return steps
