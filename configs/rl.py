@@ -60,9 +60,6 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         # the proxy rose past its value there (0 = off)
         correct_weight=1.0,
         format_weight=0.0,  # bonus for ending with a proper "#### N" line
-        # bonus × the share of a deterministic reference working (arithmetic's columns)
-        # reproduced before the first wrong line: partial credit a step checker gives
-        working_weight=0.0,
         truncated_reward=0.0,  # what a completion cut at max_new_tokens gets; None = no override
         # --- advantages and loss
         advantage="grpo",  # grpo (mean/std) | dr_grpo (mean only) | rloo (leave-one-out)

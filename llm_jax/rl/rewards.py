@@ -68,21 +68,6 @@ def format_reward(prompts: Sequence[str], completions: Sequence[str],
     return np.array([float(is_formatted(c)) for c in completions], np.float32)
 
 
-def working_progress(completion: str, solution: str) -> float:
-    """The share of the reference working's lines the completion reproduces, line by line from
-    the first, up to its first wrong line: a step check of deterministic working (column
-    arithmetic has exactly one right next line), so a sample that goes wrong later scores
-    higher than one that goes wrong at once."""
-    reference = [line.strip() for line in solution.strip().splitlines() if line.strip()]
-    written = [line.strip() for line in completion.strip().splitlines() if line.strip()]
-    matched = 0
-    for want, got in zip(reference, written):
-        if want != got:
-            break
-        matched += 1
-    return matched / len(reference) if reference else 0.0
-
-
 def weighted_sum(*terms: tuple[RewardFn, float]) -> RewardFn:
     """Σ weight·fn(...): combine reward functions, e.g. `weighted_sum((rm, 1.0), (fmt, 0.1))`."""
 
@@ -121,9 +106,7 @@ class RewardInfo:
 
 
 class MathReward:
-    """correct_weight·[answer right] + format_weight·[ends with `#### N`] +
-    working_weight·(share of the reference working reproduced before the first wrong line,
-    where `meta['solution']` holds one), truncation handled.
+    """correct_weight·[answer right] + format_weight·[ends with `#### N`], truncation handled.
 
     `truncated_reward`: the reward a truncated completion gets instead (0.0 by default, or a
     negative penalty); None scores truncated completions like any other. `tasks` maps
@@ -132,10 +115,8 @@ class MathReward:
     """
 
     def __init__(self, correct_weight: float = 1.0, format_weight: float = 0.0,
-                 truncated_reward: float | None = 0.0, tasks: Mapping[str, Task] | None = None,
-                 working_weight: float = 0.0):
+                 truncated_reward: float | None = 0.0, tasks: Mapping[str, Task] | None = None):
         self.correct_weight, self.format_weight = correct_weight, format_weight
-        self.working_weight = working_weight
         self.truncated_reward = truncated_reward
         self.tasks = dict(tasks or {})
 
@@ -155,10 +136,6 @@ class MathReward:
         truncated = np.array([bool(m.get("truncated", False)) for m in meta], bool)
         rewards = (self.correct_weight * correct + self.format_weight * formatted)
         rewards = rewards.astype(np.float32)
-        if self.working_weight:
-            rewards += np.float32(self.working_weight) * np.array(
-                [working_progress(c, m["solution"]) if "solution" in m else 0.0
-                 for c, m in zip(completions, meta)], np.float32)
         if self.truncated_reward is not None:
             rewards[truncated] = self.truncated_reward
             correct = correct & ~truncated

@@ -60,7 +60,7 @@ def make_reward(rl: ml_collections.ConfigDict, task, run=None) -> Callable:
     `RewardFn(prompts, completions, meta)`."""
     if rl.reward == "math":
         return MathReward(rl.correct_weight, rl.format_weight, rl.truncated_reward,
-                          tasks={task.name: task}, working_weight=rl.working_weight)
+                          tasks={task.name: task})
     if rl.reward == "reward_model":
         if not rl.reward_model:
             raise ConfigError("rl.reward=reward_model needs rl.reward_model=RUN_DIR (a "

@@ -11,7 +11,6 @@ from llm_jax.rl.rewards import (
     format_reward,
     is_formatted,
     weighted_sum,
-    working_progress,
 )
 
 PROMPTS = ["What is 12 + 5?"] * 6
@@ -87,30 +86,3 @@ def test_bad_inputs_say_what_is_wrong():
         MathReward()(["a", "b"], ["#### 1"], [{"answer": "1"}])
     with pytest.raises(ValueError, match=r"needs meta\['answer'\]"):
         correctness_reward(["a"], ["#### 1"], [{"task": "x"}])
-
-
-SOLUTION = ("37 + 18\nunits: 7 + 8 = 15, write 5, carry 1\ntens: 3 + 1 + 1 = 5, write 5\n"
-            "37 + 18 = 55\n#### 55")
-
-
-@pytest.mark.parametrize("completion, share", [
-    (SOLUTION, 1.0),                                             # every line
-    ("  37 + 18\n\nunits: 7 + 8 = 15, write 5, carry 1  \n", 2 / 5),  # spaces, blanks
-    ("37 + 18\nunits: 7 + 8 = 15, write 5\ntens: 3 + 1 + 1 = 5, write 5\n#### 55", 1 / 5),
-    ("38 + 18\nunits: 7 + 8 = 15, write 5, carry 1", 0.0),       # wrong from the first line
-    ("", 0.0),
-])
-def test_working_progress_counts_lines_up_to_the_first_wrong_one(completion, share):
-    assert working_progress(completion, SOLUTION) == pytest.approx(share)
-
-
-def test_working_weight_adds_partial_credit_where_meta_has_a_solution():
-    reward = MathReward(working_weight=0.5)
-    completions = [SOLUTION, "37 + 18\nunits: 7 + 8 = 14, write 4, carry 1\n#### 44",
-                   "37 + 18\n#### 55", SOLUTION]
-    meta = [{"answer": "55", "solution": SOLUTION}] * 2 + [{"answer": "55"},
-                                                          {"answer": "55", "solution": SOLUTION,
-                                                           "truncated": True}]
-    # right and fully worked 1 + 0.5; one right line of five 0.5 × 0.2; no solution in meta:
-    # correctness only; truncated: the truncation reward whatever the working
-    np.testing.assert_allclose(reward([""] * 4, completions, meta), [1.5, 0.1, 1.0, 0.0])
