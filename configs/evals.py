@@ -30,11 +30,13 @@ def dpo(win_rate_prompts: int = 0, win_rate_max_new_tokens: int = 48
                                                max_new_tokens=win_rate_max_new_tokens))
 
 
-def rl(samples: int = 8, ks: tuple = (1, 8), max_new_tokens: int = 0
-       ) -> ml_collections.ConfigDict:
+def rl(samples: int = 8, ks: tuple = (1, 8), max_new_tokens: int = 0,
+       sampled_problems: int = 0) -> ml_collections.ConfigDict:
     # greedy accuracy and pass@k on held-out problems; `samples` per problem at the rollout
-    # temperature (0 = greedy only); max_new_tokens 0 = the rollouts' rl.max_new_tokens
-    return _evals(problems=dict(samples=samples, ks=ks, max_new_tokens=max_new_tokens))
+    # temperature (0 = greedy only), on `sampled_problems` of them (0 = all);
+    # max_new_tokens 0 = the rollouts' rl.max_new_tokens
+    return _evals(problems=dict(samples=samples, ks=ks, max_new_tokens=max_new_tokens,
+                                sampled_problems=sampled_problems))
 
 
 def rlhf(max_new_tokens: int = 0) -> ml_collections.ConfigDict:

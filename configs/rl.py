@@ -25,6 +25,7 @@ def task(**overrides) -> ml_collections.ConfigDict:
         # arithmetic: levels evaluated beside the task's (e.g. word problems), reported per
         # level but not in the headline accuracy; never trained on by RL
         report_levels=(),
+        report_problems=0,  # held-out problems a reported level (0 = as many as a task level)
     ) | overrides)
 
 

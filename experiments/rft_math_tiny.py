@@ -15,13 +15,14 @@ from configs import base, evals, optim, rl, sft
 def get_config(arg=None):
     config = base.base_config()
     config.stage = "rl"
-    config.evals = evals.rl(max_new_tokens=152)
+    config.evals = evals.rl(max_new_tokens=152, sampled_problems=100)
     config.init.from_run = "runs/sft_tiny/default"
     config.model = sft.compute_only_model()
     config.rl = rl.rft(prompts_per_iteration=16, group_size=8, max_new_tokens=96,
                        temperature=0.8, rft_keep=1, epochs=1)
-    config.rl.task.eval_problems = 100  # 50 a level
+    config.rl.task.eval_problems = 400  # 200 a level, as grpo_math_tiny
     config.rl.task.report_levels = (4, 5)
+    config.rl.task.report_problems = 50
     config.optim = optim.constant_lr(1e-5)
     config.train.steps = 60
     config.train.log_every = 1

@@ -30,10 +30,11 @@ def chat(sampler, tokenizer, template, chat_questions, identity_name, tools, *,
 @register("problems")
 def problems(sampler, tokenizer, template, heldout_problems, task, tools, rollout_tokens,
              temperature, judges, *, samples: int = 8, ks: tuple = (1, 8),
-             max_new_tokens: int = 0):
+             max_new_tokens: int = 0, sampled_problems: int = 0):
     """Held-out problems: greedy accuracy and pass@k at the rollout temperature (`eval/*`);
     prompts with nothing to check (RLHF) are scored as `reward` scores them. `max_new_tokens`
-    0 = the rollouts' own."""
+    0 = the rollouts' own; `sampled_problems`: pass@k on that many of the headline problems,
+    the same number from each level (0 = all)."""
     from llm_jax.eval.problems import make_problem_evaluator
 
     if not task.checkable:
@@ -42,7 +43,7 @@ def problems(sampler, tokenizer, template, heldout_problems, task, tools, rollou
     return make_problem_evaluator(
         sampler, tokenizer, template, heldout_problems, task.is_correct,
         max_new_tokens=max_new_tokens or rollout_tokens, samples=samples, ks=tuple(ks),
-        temperature=temperature, tools=tools)
+        temperature=temperature, tools=tools, sampled_problems=sampled_problems)
 
 
 @register("reward")

@@ -30,8 +30,10 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
                            score: Scorer, *, max_new_tokens: int, samples: int = 0,
                            ks: Sequence[int] = (1,), temperature: float = 1.0,
                            tools: ToolTokens | None = None, prefix: str = "eval/",
-                           seed: int = 0) -> Callable[[object], dict[str, float]]:
-    """`evaluate(params) -> metrics` on `problems` (greedy, then pass@k when `samples`)."""
+                           seed: int = 0, sampled_problems: int = 0
+                           ) -> Callable[[object], dict[str, float]]:
+    """`evaluate(params) -> metrics` on `problems` (greedy, then pass@k when `samples`, on
+    `sampled_problems` of them, as many from each level, or all when 0)."""
     if not problems:
         raise ValueError("no held-out problems to evaluate on")
     prompts = render_problems(problems, tokenizer, template)
@@ -46,6 +48,13 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
     if not headline.any():
         raise ValueError("every held-out problem is report_only: nothing for the headline")
     sampled = [i for i in range(len(problems)) if headline[i]]
+    if sampled_problems:
+        # pass@k costs `samples` replies a problem: on a large set, an even share per level
+        by_level: dict = {}
+        for i in sampled:
+            by_level.setdefault(problems[i].meta.get("level"), []).append(i)
+        share = max(1, sampled_problems // len(by_level))
+        sampled = sorted(i for indices in by_level.values() for i in indices[:share])
 
     def evaluate(params) -> dict[str, float]:
         rollout, texts = generate_replies(sampler, params, prompts, jax.random.PRNGKey(seed),

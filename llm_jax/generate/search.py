@@ -8,7 +8,8 @@
 A corpus is anything the records layer reads (text, JSONL, Parquet; see `data/sources.py`).
 Each document is cut into passages: paragraphs (blank-line separated), with long paragraphs
 cut at line ends, so a passage is at most `passage_chars` characters (a line longer than
-that stays whole); each keeps its file's title, which the tool's output names. Words are
+that stays whole); each keeps its file's title and the heading it sits under (a one-line
+paragraph such as "Luke 22"), which the tool's output names. Words are
 lowercased `\\w+` runs minus English stopwords, for passages and queries alike; a query word
 the corpus never uses counts for nothing. `bm25s` (the
 `search` extra) scores with Lucene's BM25: k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
@@ -60,24 +61,45 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in stop]
 
 
-def passages(documents: Iterable[str], passage_chars: int = 500) -> Iterator[str]:
-    """Paragraphs of `documents`, long ones cut at line ends into pieces of at most
-    `passage_chars` characters; whitespace runs become one space."""
+# A heading: a one-line paragraph of words and numbers only ("Luke 22", "CHAPTER IV").
+_HEADING = re.compile(r"[\w ]{1,40}")
+
+
+def headed_passages(documents: Iterable[str], passage_chars: int = 500, *,
+                    one_text: bool = False) -> Iterator[tuple[str, str]]:
+    """(heading, passage) pairs: paragraphs of `documents`, long ones cut at line ends into
+    pieces of at most `passage_chars` characters, whitespace runs made one space. A heading
+    paragraph is no passage of its own: it goes with every passage under it, so that "Luke
+    22:58" finds verse 58, which sits in a passage far from its chapter's heading.
+    `one_text`: the documents are consecutive pieces of one text (a text file read in
+    pieces), so a heading carries over into the next."""
+    heading = ""
     for doc in documents:
-        for paragraph in re.split(r"\n\s*\n", doc):
+        if not one_text:
+            heading = ""
+        paragraphs = re.split(r"\n\s*\n", doc.strip())
+        for n, paragraph in enumerate(paragraphs, 1):
+            lines = [" ".join(line.split()) for line in paragraph.splitlines()]
+            lines = [line for line in lines if line]
+            # (a document's last paragraph heads nothing: a one-line record is a passage)
+            if n < len(paragraphs) and len(lines) == 1 and _HEADING.fullmatch(lines[0]):
+                heading = lines[0]
+                continue
             piece: list[str] = []
             size = 0
-            for line in paragraph.splitlines():
-                line = " ".join(line.split())
-                if not line:
-                    continue
+            for line in lines:
                 if piece and size + 1 + len(line) > passage_chars:
-                    yield " ".join(piece)
+                    yield heading, " ".join(piece)
                     piece, size = [], 0
                 piece.append(line)
                 size += len(line) + (size > 0)
             if piece:
-                yield " ".join(piece)
+                yield heading, " ".join(piece)
+
+
+def passages(documents: Iterable[str], passage_chars: int = 500) -> Iterator[str]:
+    """The passages of `headed_passages`, without their headings."""
+    return (text for _, text in headed_passages(documents, passage_chars))
 
 
 def source_title(path: str | Path) -> str:
@@ -89,9 +111,9 @@ def source_title(path: str | Path) -> str:
 def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: str = "text",
                        passage_chars: int = 500) -> int:
     """Index the passages of every document the patterns name into `out`; returns how many.
-    Each passage keeps the title of its file (`source_title`). A corpus with no words to
-    index is a DataError naming it."""
-    from llm_jax.data.records import expand_paths, read_records
+    Each passage keeps the title of its file (`source_title`) and its heading, whose words
+    it is found by too. A corpus with no words to index is a DataError naming it."""
+    from llm_jax.data.records import TEXT_SUFFIXES, expand_paths, read_records
     from llm_jax.data.records import text_field as text_validator
 
     bm25s = _bm25s()
@@ -99,13 +121,16 @@ def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: 
     for path in expand_paths(list(patterns)):
         documents = read_records([str(path)], validate=text_validator(text_field),
                                  columns=(text_field,))
-        for text in passages(documents, passage_chars):
+        one_text = path.suffix in TEXT_SUFFIXES
+        for heading, text in headed_passages(documents, passage_chars, one_text=one_text):
             if words(text):
-                entries.append({"id": len(entries), "text": text, "source": source_title(path)})
+                entries.append({"id": len(entries), "text": text, "source": source_title(path),
+                                "heading": heading})
     if not entries:
         raise DataError(f"{', '.join(patterns)}: no words to index")
     retriever = bm25s.BM25()
-    retriever.index([words(e["text"]) for e in entries], show_progress=False)
+    retriever.index([words(f"{e['heading']} {e['text']}") for e in entries],
+                    show_progress=False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     retriever.save(str(out), corpus=entries, show_progress=False,
@@ -176,11 +201,12 @@ class SearchIndex:
                 self._top(query, k or self.k)]
 
     def __call__(self, query: str) -> str:
-        """The tool's output: the top passages, one a line, each as `SOURCE: TEXT` cut to
-        `max_chars` around the query's words."""
+        """The tool's output: the top passages, one a line, each as `SOURCE, HEADING: TEXT`
+        cut to `max_chars` around the query's words."""
         lines = []
         for i, _ in self._top(query, self.k):
             entry = self.retriever.corpus[i]
-            head = f"{entry['source']}: " if entry.get("source") else ""
+            named = ", ".join(x for x in (entry.get("source"), entry.get("heading")) if x)
+            head = f"{named}: " if named else ""
             lines.append(head + window(entry["text"], query, max(self.max_chars - len(head), 1)))
         return "\n".join(lines) if lines else NO_RESULTS

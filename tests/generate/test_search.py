@@ -10,12 +10,14 @@ import pytest
 
 from llm_jax.cli import main
 from llm_jax.data.chat import render_for_training
+from llm_jax.data.records import read_records, text_field
 from llm_jax.errors import DataError
 from llm_jax.eval.chat import generate_replies
 from llm_jax.generate.sampler import SamplingConfig
 from llm_jax.generate.search import (
     SearchIndex,
     build_search_index,
+    headed_passages,
     passages,
     window,
     words,
@@ -53,6 +55,29 @@ def test_passages_are_paragraphs_cut_at_line_ends():
         "one two three", "four five six", "seven eight", "nine ten"]
 
 
+def test_a_heading_goes_with_the_passages_under_it():
+    doc = ("Luke 22\n\n  1 Now the feast\ndrew nigh.\n  2 And the chief\n\n"
+           "Luke 23\n\n  1 And the whole")
+    assert list(headed_passages([doc], passage_chars=20)) == [
+        ("Luke 22", "1 Now the feast"), ("Luke 22", "drew nigh."), ("Luke 22", "2 And the chief"),
+        ("Luke 23", "1 And the whole")]
+    # one text read in pieces: the heading carries over; separate records start afresh
+    pieces = ["Luke 22\n\n1 Now the feast", "2 And the chief"]
+    assert [h for h, _ in headed_passages(pieces, one_text=True)] == ["Luke 22", "Luke 22"]
+    assert [h for h, _ in headed_passages(pieces)] == ["Luke 22", ""]
+    # a one-line record is a passage, not a heading; dialogue is no heading
+    assert list(headed_passages(["apple banana", '"Yes."\n\nShe went.'])) == [
+        ("", "apple banana"), ("", '"Yes."'), ("", "She went.")]
+
+
+def test_a_verse_reference_finds_its_verse_under_the_chapter_heading(index_dir, test_corpus):
+    # the heading is its own paragraph, far from most of its verses
+    index = SearchIndex.load(index_dir, max_chars=120)
+    output = index("Genesis 2:24")
+    assert output.startswith("Kjv, Genesis 2: ")
+    assert "24 Therefore shall a man leave his father" in output
+
+
 def test_bm25_returns_the_passage_a_query_was_cut_from(index_dir):
     index = SearchIndex.load(index_dir)
     rng = np.random.default_rng(0)
@@ -87,10 +112,11 @@ def test_scores_are_bm25_by_hand(tmp_path):
 def test_index_round_trips_memory_mapped(tmp_path, test_corpus, index_dir):
     import bm25s
 
-    texts = [p for p in passages([(test_corpus / f).read_text() for f in ("emma.txt", "kjv.txt")])
-             if words(p)]
+    headed = [(h, p) for f in ("emma.txt", "kjv.txt") for h, p in headed_passages(
+        read_records([str(test_corpus / f)], validate=text_field()), one_text=True) if words(p)]
+    texts = [p for _, p in headed]
     fresh = bm25s.BM25()
-    fresh.index([words(t) for t in texts], show_progress=False)
+    fresh.index([words(f"{h} {p}") for h, p in headed], show_progress=False)
     loaded = SearchIndex.load(index_dir)
     assert len(loaded) == len(texts)
     assert isinstance(loaded.retriever.scores["data"], np.memmap)  # mapped, not read
@@ -105,8 +131,10 @@ def test_toolbox_routes_calls_by_name(index_dir):
     box = Toolbox({"search": index})
     top = index.search("Emma knows I never flatter her")[0][0]
     out = box.run("search: Emma knows I never flatter her")
-    # The passage's source, then 60 characters in all, from where the query's words are.
-    assert out == "Emma: " + top[:54] and top.startswith('"Emma knows I never flatter her,"')
+    # The passage's source and heading, then 60 characters in all, from where the query's
+    # words are.
+    assert out == "Emma, CHAPTER I: " + top[:43]
+    assert top.startswith('"Emma knows I never flatter her,"')
     assert box.run('search("Emma knows I never flatter her")') == out
     assert box.run("search: zzzqqq") == "no results"
     assert box.run("37 * 48") == "1776" and box.run("import os") == "error"
@@ -130,7 +158,7 @@ def test_search_call_in_a_rollout_is_answered_with_loss_mask_zero(index_dir):
     rollout, texts = generate_replies(sampler, None, [[0, 9]], jax.random.PRNGKey(0), cfg, TOK,
                                       tools)
     forced = tool_output([*call], TOK, tools)
-    assert TOK.decode(forced[1:-1]).startswith("Emma: Emma Woodhouse, handsome, clever")
+    assert TOK.decode(forced[1:-1]).startswith("Emma, CHAPTER I: Emma Woodhouse, handsome, clever")
     row = [50, *call, *forced, *TOK.encode("Emma"), EOS]
     assert rollout.tokens[0, :len(row)].tolist() == row
     batch = learner_batch(rollout)
@@ -236,7 +264,7 @@ def test_a_search_call_without_a_query_searches_the_users_question(index_dir):
                                   tools)
     forced = tool_output(call, tok, tools, prompt)
     assert tok.decode(forced) == index(question) != index("")
-    assert index(question).startswith("Emma: handsome, clever, and rich, with a comfortable")
+    assert index(question).startswith("Emma, CHAPTER I: handsome, clever, and rich, with a")
     row = [50, *call, *forced, *tok.encode("Emma"), EOS]
     assert rollout.tokens[0, :len(row)].tolist() == row
     # A call with a query still searches for it.

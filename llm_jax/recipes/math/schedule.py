@@ -28,9 +28,9 @@ def make_tasks(cfg: ml_collections.ConfigDict) -> tuple[AnswerTask, list[Problem
         if cfg.source == "arithmetic":
             train = ArithmeticTask(level=list(cfg.levels), split="train", **common)
             heldout = stratified_heldout(cfg.levels, cfg.eval_problems, **common)
+            per_level = cfg.report_problems or len(heldout) // max(len(cfg.levels), 1)
             heldout += stratified_heldout(cfg.report_levels, cfg.eval_problems, report=True,
-                                          per_level=len(heldout) // max(len(cfg.levels), 1),
-                                          **common)
+                                          per_level=per_level, **common)
             return train, heldout
         elif cfg.source == "reasoning_gym":
             make = lambda split: ReasoningGymTask(cfg.dataset, size=cfg.size, split=split,  # noqa: E731

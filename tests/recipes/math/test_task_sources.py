@@ -142,3 +142,16 @@ def test_stratified_heldout_has_equal_counts_per_level_and_marks_report_levels()
     # fewer problems than levels: still one from each
     assert [p.meta["level"] for p in stratified_heldout([1, 2], 1, seed=0,
                                                         heldout_fraction=0.1)] == [1, 2]
+
+
+def test_the_rl_task_reports_side_levels_with_their_own_count():
+    from configs import rl
+    from llm_jax.recipes.math.schedule import make_tasks
+
+    def levels(**task):
+        _, heldout = make_tasks(rl.task(levels=(1, 2), report_levels=(4,), eval_problems=40,
+                                        **task))
+        return [(p.meta["level"], bool(p.meta.get("report_only"))) for p in heldout]
+
+    assert levels() == [(1, False)] * 20 + [(2, False)] * 20 + [(4, True)] * 20
+    assert levels(report_problems=3) == [(1, False)] * 20 + [(2, False)] * 20 + [(4, True)] * 3
