@@ -61,8 +61,13 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in stop]
 
 
-# A heading: a one-line paragraph of words and numbers only ("Luke 22", "CHAPTER IV").
+# A heading: a one-line paragraph of words and numbers only, in capitals or ending with a
+# number ("Luke 22", "CHAPTER IV"; not "by" under a title, nor a one-line verse "1 Now the").
 _HEADING = re.compile(r"[\w ]{1,40}")
+
+
+def _is_heading(line: str) -> bool:
+    return bool(_HEADING.fullmatch(line)) and (line.isupper() or line.split()[-1].isdigit())
 
 
 def headed_passages(documents: Iterable[str], passage_chars: int = 500, *,
@@ -81,8 +86,10 @@ def headed_passages(documents: Iterable[str], passage_chars: int = 500, *,
         for n, paragraph in enumerate(paragraphs, 1):
             lines = [" ".join(line.split()) for line in paragraph.splitlines()]
             lines = [line for line in lines if line]
-            # (a document's last paragraph heads nothing: a one-line record is a passage)
-            if n < len(paragraphs) and len(lines) == 1 and _HEADING.fullmatch(lines[0]):
+            # A record's last paragraph heads nothing (a one-line record is a passage), but
+            # a piece of one text may end with the heading of the next piece.
+            last = n == len(paragraphs) and not one_text
+            if not last and len(lines) == 1 and _is_heading(lines[0]):
                 heading = lines[0]
                 continue
             piece: list[str] = []
@@ -108,11 +115,24 @@ def source_title(path: str | Path) -> str:
     return Path(path).name.split(".")[0].replace("_", " ").title()
 
 
+# A heading's words count this many times, as search engines weight a title field above
+# the body: "Hebrews 10:19" should find the passages under "Hebrews 10" before a passage
+# that merely says "words" or "first".
+HEADING_WEIGHT = 3
+
+
+def indexed_words(entry: dict) -> list[str]:
+    """The terms a passage is found by: its file's title (a question naming the book finds
+    the book's passages), its heading (weighted) and its own words."""
+    return (words(entry["source"]) + words(entry["heading"]) * HEADING_WEIGHT
+            + words(entry["text"]))
+
+
 def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: str = "text",
                        passage_chars: int = 500) -> int:
     """Index the passages of every document the patterns name into `out`; returns how many.
     Each passage keeps the title of its file (`source_title`) and its heading, whose words
-    it is found by too. A corpus with no words to index is a DataError naming it."""
+    it is found by too (`indexed_words`). A corpus with no words to index is a DataError naming it."""
     from llm_jax.data.records import TEXT_SUFFIXES, expand_paths, read_records
     from llm_jax.data.records import text_field as text_validator
 
@@ -129,8 +149,7 @@ def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: 
     if not entries:
         raise DataError(f"{', '.join(patterns)}: no words to index")
     retriever = bm25s.BM25()
-    retriever.index([words(f"{e['heading']} {e['text']}") for e in entries],
-                    show_progress=False)
+    retriever.index([indexed_words(e) for e in entries], show_progress=False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     retriever.save(str(out), corpus=entries, show_progress=False,
@@ -143,12 +162,15 @@ def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: 
 
 def window(text: str, query: str, chars: int) -> str:
     """The `chars`-long stretch of `text` holding the most query words, starting at the first
-    of them (what follows a match is what a reader of the output needs, e.g. who said it)."""
+    of them (what follows a match is what a reader of the output needs, e.g. who said it).
+    A number counts twice: in a query it is a reference (a verse, a section, a year), and
+    where it stands matters more than where a common word does."""
     if len(text) <= chars:
         return text
     wanted = set(words(query))
     starts = [m.start() for m in re.finditer(r"\S+", text)]
-    best = max(starts, key=lambda s: (sum(w in wanted for w in words(text[s:s + chars])),
+    best = max(starts, key=lambda s: (sum(1 + w.isdigit() for w in words(text[s:s + chars])
+                                          if w in wanted),
                                       bool(set(words(text[s:].split(" ", 1)[0])) & wanted),
                                       -s))
     return text[best:best + chars]

@@ -18,7 +18,9 @@ from llm_jax.generate.search import (
     SearchIndex,
     build_search_index,
     headed_passages,
+    indexed_words,
     passages,
+    source_title,
     window,
     words,
 )
@@ -65,15 +67,27 @@ def test_a_heading_goes_with_the_passages_under_it():
     pieces = ["Luke 22\n\n1 Now the feast", "2 And the chief"]
     assert [h for h, _ in headed_passages(pieces, one_text=True)] == ["Luke 22", "Luke 22"]
     assert [h for h, _ in headed_passages(pieces)] == ["Luke 22", ""]
-    # a one-line record is a passage, not a heading; dialogue is no heading
-    assert list(headed_passages(["apple banana", '"Yes."\n\nShe went.'])) == [
-        ("", "apple banana"), ("", '"Yes."'), ("", "She went.")]
+    # a piece of one text may end with the next piece's heading
+    pieces = ["1 Now the feast\n\nLuke 23", "1 And the whole"]
+    assert list(headed_passages(pieces, one_text=True)) == [("", "1 Now the feast"),
+                                                          ("Luke 23", "1 And the whole")]
+    # a one-line record is a passage, not a heading; dialogue and "by" are no headings
+    assert list(headed_passages(["apple banana", '"Yes."\n\nby\n\nShe went.'])) == [
+        ("", "apple banana"), ("", '"Yes."'), ("", "by"), ("", "She went.")]
+
+
+def test_the_window_goes_where_a_number_of_the_query_is():
+    text = ("13 But I would not have you to be ignorant, brethren, concerning them which are "
+            "asleep. 14 For if we believe that Jesus died")
+    # "ignorant" and "14" each once, too far apart for one window: the number decides
+    assert window(text, "ignorant 14", 20).startswith("14 For")
+    assert window(text, "ignorant", 20).startswith("ignorant")
 
 
 def test_a_verse_reference_finds_its_verse_under_the_chapter_heading(index_dir, test_corpus):
     # the heading is its own paragraph, far from most of its verses
     index = SearchIndex.load(index_dir, max_chars=120)
-    output = index("Genesis 2:24")
+    output = index("What are the first words of Genesis 2:24?")
     assert output.startswith("Kjv, Genesis 2: ")
     assert "24 Therefore shall a man leave his father" in output
 
@@ -96,7 +110,8 @@ def test_scores_are_bm25_by_hand(tmp_path):
     build_search_index([str(tmp_path / "d.jsonl")], tmp_path / "ix")
     index = SearchIndex.load(tmp_path / "ix")
     k1, b, n = 1.5, 0.75, 3
-    lengths = [len(words(d)) for d in docs]
+    # a passage is found by its file's title too: "d" for d.jsonl
+    lengths = [len(words(d)) + 1 for d in docs]
     avg = sum(lengths) / n
 
     def score(term, doc, length):
@@ -112,11 +127,13 @@ def test_scores_are_bm25_by_hand(tmp_path):
 def test_index_round_trips_memory_mapped(tmp_path, test_corpus, index_dir):
     import bm25s
 
-    headed = [(h, p) for f in ("emma.txt", "kjv.txt") for h, p in headed_passages(
-        read_records([str(test_corpus / f)], validate=text_field()), one_text=True) if words(p)]
-    texts = [p for _, p in headed]
+    entries = [{"source": source_title(f), "heading": h, "text": p}
+               for f in ("emma.txt", "kjv.txt") for h, p in headed_passages(
+                   read_records([str(test_corpus / f)], validate=text_field()), one_text=True)
+               if words(p)]
+    texts = [e["text"] for e in entries]
     fresh = bm25s.BM25()
-    fresh.index([words(f"{h} {p}") for h, p in headed], show_progress=False)
+    fresh.index([indexed_words(e) for e in entries], show_progress=False)
     loaded = SearchIndex.load(index_dir)
     assert len(loaded) == len(texts)
     assert isinstance(loaded.retriever.scores["data"], np.memmap)  # mapped, not read
