@@ -132,7 +132,8 @@ def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: 
                        passage_chars: int = 500) -> int:
     """Index the passages of every document the patterns name into `out`; returns how many.
     Each passage keeps the title of its file (`source_title`) and its heading, whose words
-    it is found by too (`indexed_words`). A corpus with no words to index is a DataError naming it."""
+    it is found by too (`indexed_words`). A corpus with no words to index is a DataError
+    naming it."""
     from llm_jax.data.records import TEXT_SUFFIXES, expand_paths, read_records
     from llm_jax.data.records import text_field as text_validator
 
