@@ -30,7 +30,7 @@ def pipeline(arg=None):
         Stage("sft", "sft_tiny.py", COMMON | {"train.eval_every": 0}),
         # 36 GRPO iterations of 8 problems × 8 samples at lr 1e-5, all-equal groups refilled
         # (grpo_math_tiny: 40 × 16 × 8 at 3e-5, which on 8 problems an iteration gained only
-        # 2 points here); greedy held-out accuracy on 50 problems a level before and after.
+        # 2 points here); greedy held-out accuracy on 200 problems a level before and after.
         Stage("grpo", "grpo_math_tiny.py", COMMON | {
             "train.steps": 36, "rl.prompts_per_iteration": 8, "optim.lr": 1e-5,
             "train.eval_every": 0,
