@@ -55,10 +55,16 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+_REFERENCE = re.compile(r"\b\d+:\d+\b")
+_NUMBER = re.compile(r"\b\d+\b")
+
+
 def words(text: str) -> list[str]:
-    """The terms BM25 sees: lowercased word runs without English stopwords."""
+    """The terms BM25 sees: lowercased word runs without English stopwords, and references
+    such as `22:58` whole as well as in parts."""
     stop = _stopwords()
-    return [w for w in _WORD.findall(text.lower()) if w not in stop]
+    return ([w for w in _WORD.findall(text.lower()) if w not in stop]
+            + _REFERENCE.findall(text))
 
 
 # A heading: a one-line paragraph of words and numbers only, in capitals or ending with a
@@ -123,9 +129,15 @@ HEADING_WEIGHT = 3
 
 def indexed_words(entry: dict) -> list[str]:
     """The terms a passage is found by: its file's title (a question naming the book finds
-    the book's passages), its heading (weighted) and its own words."""
+    the book's passages), its heading (weighted), its own words, and under a numbered
+    heading, `N:M` for each number M in it (verse 58 under "Luke 22" is found as `22:58`,
+    as numbered clauses under a numbered section are cited)."""
+    heading = entry["heading"].split()
+    section = heading[-1] if heading and heading[-1].isdigit() else None
+    references = ([f"{section}:{m}" for m in _NUMBER.findall(entry["text"])]
+                  if section else [])
     return (words(entry["source"]) + words(entry["heading"]) * HEADING_WEIGHT
-            + words(entry["text"]))
+            + words(entry["text"]) + references)
 
 
 def build_search_index(patterns: Sequence[str], out: str | Path, *, text_field: str = "text",

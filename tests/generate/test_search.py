@@ -87,6 +87,7 @@ def test_the_window_goes_where_a_number_of_the_query_is():
 def test_a_verse_reference_finds_its_verse_under_the_chapter_heading(index_dir, test_corpus):
     # the heading is its own paragraph, far from most of its verses
     index = SearchIndex.load(index_dir, max_chars=120)
+    assert words("Genesis 2:24?")[-1] == "2:24"  # a reference is a term of its own
     output = index("What are the first words of Genesis 2:24?")
     assert output.startswith("Kjv, Genesis 2: ")
     assert "24 Therefore shall a man leave his father" in output
@@ -287,3 +288,17 @@ def test_a_search_call_without_a_query_searches_the_users_question(index_dir):
     # A call with a query still searches for it.
     assert Toolbox({"search": index}).run("search: Genesis", lambda: question) == \
         index("Genesis")
+
+
+def test_a_verse_is_found_by_its_reference_not_by_the_questions_words(tmp_path):
+    verses = {1: ["the first light", "the waters parted", "a garden grew"],
+              2: ["the first king", "the king slept", "a river ran east"]}
+    text = "\n\n".join(f"Book {c}\n\n" + "\n\n".join(f"  {v} {line}" for v, line in
+                                                    enumerate(lines, 1))
+                       for c, lines in verses.items())
+    (tmp_path / "book.txt").write_text(text)
+    build_search_index([str(tmp_path / "book.txt")], tmp_path / "ix")
+    index = SearchIndex.load(tmp_path / "ix")
+    # "first" points elsewhere; the reference 2:3 decides
+    assert index.search("What are the first words of Book 2:3?")[0][0] == "3 a river ran east"
+    assert index("What are the first words of Book 1:2?") == "Book, Book 1: 2 the waters parted"
