@@ -63,7 +63,7 @@ def test_a_run_served_with_an_index_answers_search_calls(tiny_pretrained_run, te
     served, _, _ = load_served(str(tiny_pretrained_run),
                                tool_settings={"search": {"index": str(tmp_path / "ix")}})
     answer = served.tools.toolbox.run("search: Emma knows I never flatter her")
-    assert answer.startswith("Emma: ") and "flatter" in answer
+    assert answer.startswith("Emma, CHAPTER I: ") and "flatter" in answer
     assert served.tools.toolbox.run("37 * 48") == "1776"
     plain, _, _ = load_served(str(tiny_pretrained_run))  # no index: the calculator only
     assert plain.tools.toolbox.run("search: Emma") == "error"
