@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from llm_jax.errors import ConfigError, UserError
-    from llm_jax.train.loop import Preempted
+    # (errors, not train.loop: a command that trains imports JAX itself; curation never does)
+    from llm_jax.errors import ConfigError, Preempted, UserError
 
     try:
         return args.func(args, overrides)

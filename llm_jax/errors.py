@@ -35,3 +35,11 @@ class RunInUseError(RunError):
 
 class CheckpointError(RunError):
     """No usable checkpoint although some exist, or a checkpoint could not be written."""
+
+
+class Preempted(RuntimeError):  # noqa: N818 - a stop reason, not a failure
+    """SIGTERM/SIGINT arrived; a checkpoint was written before stopping."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

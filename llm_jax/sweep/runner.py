@@ -104,7 +104,7 @@ def last_line(path: Path) -> str:
     return lines[-1][:500] if lines else ""
 
 
-class SweepInterrupted(Exception):  # noqa: N818 - a stop reason, like train.loop.Preempted
+class SweepInterrupted(Exception):  # noqa: N818 - a stop reason, like errors.Preempted
     def __init__(self, signum: int):
         super().__init__(f"sweep stopped by signal {signum}; running trials were stopped "
                          "(they checkpoint); re-run the same command to resume")

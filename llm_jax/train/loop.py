@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from llm_jax.errors import RunError
+from llm_jax.errors import Preempted, RunError
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,6 @@ class NonFiniteError(RunError):
     """A step produced a NaN/inf loss or gradient and the run is set to stop on it."""
 
 
-class Preempted(RuntimeError):  # noqa: N818 - a stop reason, not a failure
-    """SIGTERM/SIGINT arrived; a checkpoint was written before stopping."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
 
 
 @dataclasses.dataclass(frozen=True)
