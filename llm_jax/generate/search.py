@@ -110,11 +110,6 @@ def headed_passages(documents: Iterable[str], passage_chars: int = 500, *,
                 yield heading, " ".join(piece)
 
 
-def passages(documents: Iterable[str], passage_chars: int = 500) -> Iterator[str]:
-    """The passages of `headed_passages`, without their headings."""
-    return (text for _, text in headed_passages(documents, passage_chars))
-
-
 def source_title(path: str | Path) -> str:
     """The name a passage's file goes by in the tool's output: `northanger_abbey.txt` ->
     "Northanger Abbey"."""

@@ -19,7 +19,6 @@ from llm_jax.generate.search import (
     build_search_index,
     headed_passages,
     indexed_words,
-    passages,
     source_title,
     window,
     words,
@@ -51,9 +50,9 @@ def index_dir(tmp_path_factory, test_corpus):
 
 def test_passages_are_paragraphs_cut_at_line_ends():
     doc = "one two\nthree\n\n\nfour five six\nseven eight\nnine ten"
-    assert list(passages([doc], passage_chars=1000)) == [
+    assert [p for _, p in headed_passages([doc], passage_chars=1000)] == [
         "one two three", "four five six seven eight nine ten"]
-    assert list(passages([doc], passage_chars=19)) == [
+    assert [p for _, p in headed_passages([doc], passage_chars=19)] == [
         "one two three", "four five six", "seven eight", "nine ten"]
 
 
