@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import ml_collections
 from llm_jax.config import save_config, to_dict
 from llm_jax.curate.plan import CurationPlan, plan_curation
 from llm_jax.curate.report import StepCounts, step_counts, write_report
-from llm_jax.curate.warm import start_loading_language_model, warm_up
+from llm_jax.curate.warm import warm_up
 from llm_jax.runs import CONFIG_FILE, RunLock
 
 log = logging.getLogger(__name__)
@@ -62,9 +61,6 @@ def curation_plan(config: ml_collections.ConfigDict, run_dir: Path,
 def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
                  backend: str = "local") -> CurationResult:
     run_dir = Path(run_dir)
-    # py3langid's model loads in a thread while the plan is built (warm.py)
-    loading = (start_loading_language_model()
-               if _preloads(backend, config.executor) and config.language.enabled else None)
     plan = curation_plan(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "work" / "filtered").mkdir(parents=True, exist_ok=True)  # read even if empty
@@ -75,7 +71,7 @@ def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
         resumed = any(plan.logs_dir.glob("*/completions/*"))
         start = time.perf_counter()
         if backend == "local":
-            run_locally(plan, executors, config.executor, loading)
+            run_locally(plan, executors, config.executor)
         else:
             executors[-1].run()  # each executor runs (or submits) the one it depends on first
         wall_s = 0.0 if resumed else time.perf_counter() - start
@@ -88,19 +84,17 @@ def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
     return CurationResult(plan, rows, wall_s, report)
 
 
-def run_locally(plan: CurationPlan, executors: list, settings: ml_collections.ConfigDict,
-                loading: threading.Thread | None = None) -> None:
+def run_locally(plan: CurationPlan, executors: list, settings: ml_collections.ConfigDict) -> None:
     """Datatrove's local executors, one stage after the other, with the fixed costs cut.
 
-    - `preload` (forked workers): what the steps load lazily is loaded here once (warm.py;
-      `loading`: the thread already loading py3langid's model).
+    - `preload` (forked workers): what the steps load lazily is loaded here once (warm.py).
     - `in_process_below_mb`: a stage after `filter` whose input is smaller runs its tasks
       one after another in this process (datatrove's workers=1) instead of starting a pool
       of workers for a fraction of a second of work. Its tasks, and so its outputs, are
       the same.
     """
-    if _preloads("local", settings):
-        warm_up([step for stage in plan.stages for step in stage.pipeline], loading)
+    if settings.preload and settings.start_method == "fork":  # only forks inherit it
+        warm_up([step for stage in plan.stages for step in stage.pipeline])
     for stage, executor in zip(plan.stages, executors):
         if stage.reads is not None and executor.workers > 1:
             size_mb = folder_bytes(stage.reads) / 2**20
@@ -109,11 +103,6 @@ def run_locally(plan: CurationPlan, executors: list, settings: ml_collections.Co
                          size_mb, executor.tasks)
                 executor.workers = 1
         executor.run()  # what it depends on has run: datatrove runs it only once
-
-
-def _preloads(backend: str, settings: ml_collections.ConfigDict) -> bool:
-    # only forked workers inherit what this process has loaded
-    return backend == "local" and settings.preload and settings.start_method == "fork"
 
 
 def folder_bytes(folder: Path) -> int:

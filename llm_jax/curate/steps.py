@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 from datatrove.data import Document, DocumentsPipeline
@@ -24,6 +23,8 @@ from datatrove.pipeline.formatters.pii import PIIFormatter, PIIReplacer
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.logging import logger
 from datatrove.utils.typeshelper import StatHints
+
+from llm_jax.curate.language_model import language_identifier
 
 
 class OfflineURLFilter(URLFilter):
@@ -69,16 +70,6 @@ class LangIdFilter(BaseFilter):
         if score < self.threshold:
             return False, "language_score"
         return True
-
-
-@functools.cache
-def language_identifier():
-    """py3langid's model with normalised probabilities, loaded once per process (~0.4 s: it
-    is LZMA-compressed): kept out of the step so that the executor does not pickle it, and
-    loaded before the fork (warm.py) it is shared by every worker."""
-    import py3langid.langid as langid
-
-    return langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
 
 
 class _LocatedExtractor(BaseExtractor):

@@ -1,8 +1,7 @@
 """Pay a curation run's one-off costs once, in the process that forks the workers.
 
-    check_dependencies_in_one_pass()            # before datatrove's steps are built
-    loading = start_loading_language_model()    # at once, in a thread
-    warm_up(steps, loading)                     # before the local executor forks its workers
+    check_dependencies_in_one_pass()   # before datatrove's steps are built
+    warm_up(steps)                     # before the local executor forks its workers
 
 Datatrove's local executor forks a pool of workers for every stage, and each worker imports
 lazily what its steps need (pyarrow and pandas, for a Parquet reader or writer) or loads it
@@ -21,7 +20,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import logging
-import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -52,29 +50,9 @@ def check_dependencies_in_one_pass() -> None:
         _import_utils._is_distribution_available = distribution_available
 
 
-def start_loading_language_model() -> threading.Thread:
-    """Load py3langid's model in a thread: most of its ~0.4 s is LZMA decompression and
-    reading, which release the GIL, so it overlaps the imports and planning that follow.
-    Join the thread before forking (`warm_up` does): a fork must not copy a running one."""
-    from llm_jax.curate.steps import language_identifier
-
-    def load() -> None:
-        try:
-            language_identifier()
-        except Exception:  # noqa: BLE001 - the worker that needs it reports the error
-            pass
-
-    thread = threading.Thread(target=load, name="load-py3langid", daemon=True)
-    thread.start()
-    return thread
-
-
-def warm_up(steps, loading: threading.Thread | None = None) -> list[str]:
+def warm_up(steps) -> list[str]:
     """Import or load, in this process, what `steps` (datatrove steps, `Counted` or bare)
-    would otherwise load lazily in every worker; returns what was loaded. `loading`: the
-    thread of `start_loading_language_model`, waited for here."""
-    if loading is not None:
-        loading.join()
+    would otherwise load lazily in every worker; returns what was loaded."""
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
 
@@ -103,7 +81,7 @@ def warm_up(steps, loading: threading.Thread | None = None) -> list[str]:
 
         done.append("trafilatura")
     if any(issubclass(k, LangIdFilter) for k in kinds):
-        from llm_jax.curate.steps import language_identifier
+        from llm_jax.curate.language_model import language_identifier
 
         language_identifier()
         done.append("py3langid model")
