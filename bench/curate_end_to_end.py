@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -69,6 +70,7 @@ def main() -> None:
         overrides.append(f"--config.input.paths=('{inputs.resolve()}',)")
     command = ["llm-jax", "data", "prepare", args.experiment, "--workdir", str(run_dir),
                "--config.wandb.mode=disabled", *overrides]
+    load_before = os.getloadavg()[0]  # other jobs on the machine: 1-minute load average
     start = time.time()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time()
@@ -84,6 +86,8 @@ def main() -> None:
                       "pages_per_s_per_core": round(pages / wall_s / summary["cores"], 2),
                       "cpu_s": cpu_s and round(cpu_s, 1),
                       "pages_per_cpu_s": cpu_s and round(pages / cpu_s, 1),
+                      "load_before": round(load_before, 2),
+                      "load_after": round(os.getloadavg()[0], 2),
                       "command": " ".join(command)}))
     spans = stage_spans(run_dir / "logs")
     first, last = min(s for s, _ in spans.values()), max(e for _, e in spans.values())
