@@ -4,8 +4,7 @@
 
 Its model ships LZMA-compressed in the wheel (68 MB unpacked) and takes ~0.4 s to load, so it
 lives here, outside the `LangIdFilter` step that the executor pickles for every task, and
-`warm.py` loads it before the local executor forks. This module imports nothing heavy, so the
-load can start in a thread before datatrove is imported.
+`warm.py` loads it before the local executor forks.
 """
 
 from __future__ import annotations

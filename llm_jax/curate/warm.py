@@ -11,8 +11,8 @@ work. Nothing a step computes changes: only where the module or model is loaded.
 
 Datatrove also checks each step's pip dependencies when the step is built by reading the
 metadata of every installed distribution, once per dependency name (~45 ms each in a large
-environment, ~0.4 s for a plan's nine names). `check_dependencies_in_one_pass` gives its check
-the same answers from one reading.
+environment, ~0.45 s for the ten names of the default plan). `check_dependencies_in_one_pass`
+gives its check the same answers from one reading.
 """
 
 from __future__ import annotations
