@@ -9,9 +9,9 @@ reports pages per second per core (pages read / wall seconds / cores), the CPU s
 command and all its processes (pages per CPU-second: what a core would give if nothing else
 ran; only forked workers are counted, so with another executor.start_method it is left out),
 and the wall time of each stage from datatrove's task logs, with the start-up before the
-first stage and the report after the last. `--repeat` copies the WARC shards so that the
-fixed costs (start-up, the dedup stages, the report) are shared by more pages; the copies
-are exact duplicates, which exact dedup removes.
+first stage, the time between stages and the report (and exit) after the last. `--repeat`
+copies the WARC shards so that the fixed costs (start-up, the dedup stages, the report) are
+shared by more pages; the copies are exact duplicates, which exact dedup removes.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ def main() -> None:
     print(json.dumps({"figure": "stage/start_up", "wall_s": round(first - start, 1)}))
     for stage, (s, e) in spans.items():
         print(json.dumps({"figure": f"stage/{stage}", "wall_s": round(e - s, 1)}))
+    # between one stage's last task and the next one's first: pools, managers, bookkeeping
+    between = (last - first) - sum(e - s for s, e in spans.values())
+    print(json.dumps({"figure": "stage/between_stages", "wall_s": round(between, 2)}))
     print(json.dumps({"figure": "stage/report", "wall_s": round(end - last, 1)}))
 
 
