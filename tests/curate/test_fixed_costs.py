@@ -15,7 +15,12 @@ from llm_jax.curate.language_model import language_identifier
 from llm_jax.curate.plan import plan_curation
 from llm_jax.curate.run import run_curation
 from llm_jax.curate.steps import LangIdFilter
-from llm_jax.curate.warm import check_dependencies_in_one_pass, distribution_available, warm_up
+from llm_jax.curate.warm import (
+    cache_logger_library_dirs,
+    check_dependencies_in_one_pass,
+    distribution_available,
+    warm_up,
+)
 from llm_jax.errors import ConfigError
 from tests.curate.conftest import GERMAN, PII_LINE, config_for, paragraphs
 
@@ -39,6 +44,26 @@ def test_one_pass_dependency_check_answers_as_datatrove():
     # a missing distribution still stops a step from being built, with datatrove's message
     with pytest.raises(ImportError, match="pip install no-such-distribution-xyz"):
         _import_utils.check_required_dependencies("Step", [("os", "no-such-distribution-xyz")])
+
+
+def test_logger_library_dirs_computed_once_with_the_same_answer(monkeypatch):
+    from loguru._better_exceptions import ExceptionFormatter
+
+    spec = importlib.util.spec_from_file_location("loguru.fresh_better_exceptions",
+                                                  importlib.util.find_spec(
+                                                      "loguru._better_exceptions").origin)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    cache_logger_library_dirs()
+    cache_logger_library_dirs()  # a second call keeps the first answer
+    assert ExceptionFormatter._get_lib_dirs() == fresh.ExceptionFormatter._get_lib_dirs()
+    assert ExceptionFormatter._get_lib_dirs()  # the venv's and Python's own folders
+
+    def no_lookups(*args, **kwargs):
+        raise AssertionError("sysconfig looked up again")
+
+    monkeypatch.setattr("sysconfig.get_path", no_lookups)
+    ExceptionFormatter(colorize=False)  # what loguru builds for every sink: no look-up now
 
 
 def steps_of(config, tmp_path) -> list:
