@@ -9,9 +9,9 @@ reports pages per second per core (pages read / wall seconds / cores), the CPU s
 command and all its processes (pages per CPU-second: what a core would give if nothing else
 ran; only forked workers are counted, so with another executor.start_method it is left out),
 and the wall time of each stage from datatrove's task logs, with the start-up before the
-first stage and the report after the last. `--repeat` copies the WARC shards so that the
-fixed costs (start-up, the dedup stages, the report) are shared by more pages; the copies
-are exact duplicates, which exact dedup removes.
+first stage, the time between stages and the report (and exit) after the last. `--repeat`
+copies the WARC shards so that the fixed costs (start-up, the dedup stages, the report) are
+shared by more pages; the copies are exact duplicates, which exact dedup removes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -69,6 +70,7 @@ def main() -> None:
         overrides.append(f"--config.input.paths=('{inputs.resolve()}',)")
     command = ["llm-jax", "data", "prepare", args.experiment, "--workdir", str(run_dir),
                "--config.wandb.mode=disabled", *overrides]
+    load_before = os.getloadavg()[0]  # other jobs on the machine: 1-minute load average
     start = time.time()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time()
@@ -84,12 +86,17 @@ def main() -> None:
                       "pages_per_s_per_core": round(pages / wall_s / summary["cores"], 2),
                       "cpu_s": cpu_s and round(cpu_s, 1),
                       "pages_per_cpu_s": cpu_s and round(pages / cpu_s, 1),
+                      "load_before": round(load_before, 2),
+                      "load_after": round(os.getloadavg()[0], 2),
                       "command": " ".join(command)}))
     spans = stage_spans(run_dir / "logs")
     first, last = min(s for s, _ in spans.values()), max(e for _, e in spans.values())
     print(json.dumps({"figure": "stage/start_up", "wall_s": round(first - start, 1)}))
     for stage, (s, e) in spans.items():
         print(json.dumps({"figure": f"stage/{stage}", "wall_s": round(e - s, 1)}))
+    # between one stage's last task and the next one's first: pools, managers, bookkeeping
+    between = (last - first) - sum(e - s for s, e in spans.values())
+    print(json.dumps({"figure": "stage/between_stages", "wall_s": round(between, 2)}))
     print(json.dumps({"figure": "stage/report", "wall_s": round(end - last, 1)}))
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from datatrove.data import Document
 
 from llm_jax.config import get_experiment_config
+from llm_jax.curate.language_model import language_identifier
 from llm_jax.curate.plan import WORD_SPLITTERS
 from llm_jax.curate.readers import LocatedWarcReader
 from llm_jax.curate.run import demo_inputs
@@ -131,6 +132,7 @@ def extracted(config, folder: str, until: str) -> list[str]:
 
 def language_agreement(config, folder: str) -> None:
     texts = extracted(config, folder, "language")
+    language_identifier()  # the model loads once per process: kept out of both timings
     runs = {}
     for max_chars in (0, config.language.max_chars):
         step = LangIdFilter(tuple(config.language.languages), config.language.threshold,

@@ -14,6 +14,8 @@ dropped), `logs/<stage>/` (datatrove's logs and stats) and the W&B run.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -76,6 +78,10 @@ def cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     read, kept = result.rows[0].docs_out, result.rows[-1].docs_out
     print(f"{read} documents read, {kept} kept, in {result.wall_s:.1f} s; "
           f"data: {result.plan.output_dir}; report: {result.report}")
+    # Everything is written and closed. At exit the interpreter's collector would walk and
+    # free every object datatrove, pandas and the language model left (~0.25 s here);
+    # frozen then, they go with the process's memory.
+    atexit.register(gc.freeze)
     return 0
 
 

@@ -5,7 +5,8 @@ clean sharded Parquet with a `text` column out.
 
 `plan.py` turns a curation config into datatrove stages (`stages.py`) and the stages into
 local, SLURM or Ray executors; `readers.py` and `steps.py` hold the few steps datatrove lacks;
-`counting.py` counts documents and characters through every step; `run.py` runs a plan and
-`report.py` writes `curation_report.md`; `demo_warc.py` builds the demo crawl from Debian's
-HTML documentation.
+`counting.py` counts documents and characters through every step; `run.py` runs a plan
+(`warm.py`: what the workers would each load, loaded once before they fork) and `report.py`
+writes `curation_report.md`; `demo_warc.py` builds the demo crawl from Debian's HTML
+documentation.
 """

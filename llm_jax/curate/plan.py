@@ -26,6 +26,7 @@ from pathlib import Path
 
 import ml_collections
 
+from llm_jax.curate.warm import check_dependencies_in_one_pass
 from llm_jax.errors import ConfigError, DataError
 
 FORMATS = ("warc", "jsonl", "parquet", "text")
@@ -41,6 +42,7 @@ class Stage:
     pipeline: list
     tasks: int
     counted: tuple[str, ...] = ()  # labels of its counted steps, in data-flow order
+    reads: Path | None = None  # the folder of its main input, when an earlier stage writes it
 
     def describe(self) -> str:
         steps = " → ".join(_step_name(s) for s in self.pipeline)
@@ -161,6 +163,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                           f"{', '.join(WORD_SPLITTERS)}")
     if config.executor.tasks < 1 or config.executor.workers < 1:
         raise ConfigError("executor.tasks and executor.workers must be at least 1")
+    # absent from the config of a run made before the key existed (`llm-jax data report`)
+    if (below := config.executor.get("in_process_below_mb", 0.0)) < 0:
+        raise ConfigError(f"executor.in_process_below_mb={below}: 0 (never) or more")
     if not 0.0 <= config.language.threshold <= 1.0:
         raise ConfigError(f"language.threshold={config.language.threshold}: a probability")
     if config.language.max_chars < 0:
@@ -198,6 +203,7 @@ def plan_curation(config: ml_collections.ConfigDict, run_dir: Path,
     inputs = tuple(inputs if inputs is not None else config.input.paths)
     locations = input_locations(inputs, config.input.glob, must_exist)
     output_dir = Path(config.output.dir) if config.output.dir else run_dir / "data"
+    check_dependencies_in_one_pass()  # the same checks, one reading of the installed packages
     try:
         built = stages.build_stages(config, locations, run_dir, output_dir)
     except ImportError as e:

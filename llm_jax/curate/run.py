@@ -22,6 +22,7 @@ import ml_collections
 from llm_jax.config import save_config, to_dict
 from llm_jax.curate.plan import CurationPlan, plan_curation
 from llm_jax.curate.report import StepCounts, step_counts, write_report
+from llm_jax.curate.warm import cache_logger_library_dirs, warm_up
 from llm_jax.runs import CONFIG_FILE, RunLock
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
         # datatrove skips the tasks an earlier run completed: the time then covers only part
         resumed = any(plan.logs_dir.glob("*/completions/*"))
         start = time.perf_counter()
-        executors[-1].run()  # each executor runs (or submits) the one it depends on first
+        if backend == "local":
+            run_locally(plan, executors, config.executor)
+        else:
+            executors[-1].run()  # each executor runs (or submits) the one it depends on first
         wall_s = 0.0 if resumed else time.perf_counter() - start
         if resumed:
             log.info("resumed %s: finished tasks were skipped, so no throughput is reported",
@@ -78,6 +82,32 @@ def run_curation(config: ml_collections.ConfigDict, run_dir: Path,
         return CurationResult(plan, [], wall_s, None)
     rows, report = _report_and_log(config, plan, wall_s)
     return CurationResult(plan, rows, wall_s, report)
+
+
+def run_locally(plan: CurationPlan, executors: list, settings: ml_collections.ConfigDict) -> None:
+    """Datatrove's local executors, one stage after the other, with the fixed costs cut.
+
+    - `preload` (forked workers): what the steps load lazily is loaded here once (warm.py).
+    - `in_process_below_mb`: a stage after `filter` whose input is smaller runs its tasks
+      one after another in this process (datatrove's workers=1) instead of starting a pool
+      of workers for a fraction of a second of work. Its tasks, and so its outputs, are
+      the same.
+    """
+    cache_logger_library_dirs()  # every task sets up its logs: in here, or forked from here
+    if settings.preload and settings.start_method == "fork":  # only forks inherit it
+        warm_up([step for stage in plan.stages for step in stage.pipeline])
+    for stage, executor in zip(plan.stages, executors):
+        if stage.reads is not None and executor.workers > 1:
+            size_mb = folder_bytes(stage.reads) / 2**20
+            if size_mb < settings.in_process_below_mb:
+                log.info("%s: input %.2f MB, its %d tasks run in this process", stage.name,
+                         size_mb, executor.tasks)
+                executor.workers = 1
+        executor.run()  # what it depends on has run: datatrove runs it only once
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def write_curation_report(config: ml_collections.ConfigDict, run_dir: Path) -> Path:

@@ -132,9 +132,10 @@ def build_stages(config: ml_collections.ConfigDict, locations: list[tuple[str, s
     if config.exact_dedup.enabled:
         stages.append(Stage("exact_signatures", [
             filtered_reader(), ExactDedupSignature(str(work / "exact/signatures"), exact_cfg)],
-            tasks))
+            tasks, reads=filtered))
         stages.append(Stage("exact_duplicates", [ExactFindDedups(
-            str(work / "exact/signatures"), str(work / "exact/duplicates"), exact_cfg)], 1))
+            str(work / "exact/signatures"), str(work / "exact/duplicates"), exact_cfg)], 1,
+            reads=work / "exact/signatures"))
         exact_before_minhash = [ExactDedupFilter(str(work / "exact/duplicates"), exact_cfg)]
 
     final = [filtered_reader()]
@@ -152,11 +153,13 @@ def build_stages(config: ml_collections.ConfigDict, locations: list[tuple[str, s
         stages.append(Stage("minhash_signatures", [
             filtered_reader(), *exact_before_minhash,
             MinhashDedupSignature(str(base / "signatures"), config=mh,
-                                  language=word_splitter(config))], tasks))
+                                  language=word_splitter(config))], tasks, reads=filtered))
         stages.append(Stage("minhash_buckets", [MinhashDedupBuckets(
-            str(base / "signatures"), str(base / "buckets"), config=mh)], m.num_buckets))
+            str(base / "signatures"), str(base / "buckets"), config=mh)], m.num_buckets,
+            reads=base / "signatures"))
         stages.append(Stage("minhash_clusters", [MinhashDedupCluster(
-            str(base / "buckets"), str(base / "remove_ids"), config=mh)], 1))
+            str(base / "buckets"), str(base / "remove_ids"), config=mh)], 1,
+            reads=base / "buckets"))
         final.append(Counted(MinhashDedupFilter(
             str(base / "remove_ids"),
             exclusion_writer=JsonlWriter(str(removed / "minhash_dedup"),
@@ -169,5 +172,5 @@ def build_stages(config: ml_collections.ConfigDict, locations: list[tuple[str, s
                                output_filename="${rank}.parquet",
                                max_file_size=config.output.max_file_mb * 2**20))
     stages.append(Stage("final", final, tasks,
-                        tuple(s.label for s in final if isinstance(s, Counted))))
+                        tuple(s.label for s in final if isinstance(s, Counted)), filtered))
     return stages

@@ -24,6 +24,8 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.logging import logger
 from datatrove.utils.typeshelper import StatHints
 
+from llm_jax.curate.language_model import language_identifier
+
 
 class OfflineURLFilter(URLFilter):
     """`URLFilter` that never touches the network and keeps documents that have no URL."""
@@ -58,16 +60,10 @@ class LangIdFilter(BaseFilter):
         self.languages = tuple(languages)
         self.threshold = threshold
         self.max_chars = max_chars
-        self._identifier = None
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if self._identifier is None:  # built per process: the executor pickles the step
-            import py3langid.langid as langid
-
-            self._identifier = langid.LanguageIdentifier.from_model_file(
-                langid.MODEL_FILE, norm_probs=True)
         text = doc.text[:self.max_chars] if self.max_chars else doc.text
-        language, score = self._identifier.classify(text)
+        language, score = language_identifier().classify(text)
         doc.metadata["language"], doc.metadata["language_score"] = language, round(score, 4)
         if language not in self.languages:
             return False, f"language_{language}"
