@@ -26,7 +26,6 @@ from pathlib import Path
 
 import ml_collections
 
-from llm_jax.curate.warm import check_dependencies_in_one_pass
 from llm_jax.errors import ConfigError, DataError
 
 FORMATS = ("warc", "jsonl", "parquet", "text")
@@ -203,7 +202,6 @@ def plan_curation(config: ml_collections.ConfigDict, run_dir: Path,
     inputs = tuple(inputs if inputs is not None else config.input.paths)
     locations = input_locations(inputs, config.input.glob, must_exist)
     output_dir = Path(config.output.dir) if config.output.dir else run_dir / "data"
-    check_dependencies_in_one_pass()  # the same checks, one reading of the installed packages
     try:
         built = stages.build_stages(config, locations, run_dir, output_dir)
     except ImportError as e:

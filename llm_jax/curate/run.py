@@ -22,7 +22,7 @@ import ml_collections
 from llm_jax.config import save_config, to_dict
 from llm_jax.curate.plan import CurationPlan, plan_curation
 from llm_jax.curate.report import StepCounts, step_counts, write_report
-from llm_jax.curate.warm import cache_logger_library_dirs, warm_up
+from llm_jax.curate.warm import warm_up
 from llm_jax.runs import CONFIG_FILE, RunLock
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,6 @@ def run_locally(plan: CurationPlan, executors: list, settings: ml_collections.Co
       of workers for a fraction of a second of work. Its tasks, and so its outputs, are
       the same.
     """
-    cache_logger_library_dirs()  # every task sets up its logs: in here, or forked from here
     if settings.preload and settings.start_method == "fork":  # only forks inherit it
         warm_up([step for stage in plan.stages for step in stage.pipeline])
     for stage, executor in zip(plan.stages, executors):

@@ -1,6 +1,5 @@
 """A local run's one-off costs paid once (warm.py, run.py), with the same data coming out."""
 
-import importlib.util
 import json
 import logging
 import pickle
@@ -8,62 +7,15 @@ import pickle
 import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
-from datatrove.utils import _import_utils
 
 from configs import curation
 from llm_jax.curate.language_model import language_identifier
 from llm_jax.curate.plan import plan_curation
 from llm_jax.curate.run import run_curation
 from llm_jax.curate.steps import LangIdFilter
-from llm_jax.curate.warm import (
-    cache_logger_library_dirs,
-    check_dependencies_in_one_pass,
-    distribution_available,
-    warm_up,
-)
+from llm_jax.curate.warm import warm_up
 from llm_jax.errors import ConfigError
 from tests.curate.conftest import GERMAN, PII_LINE, config_for, paragraphs
-
-
-def datatrove_check():
-    """datatrove's own `_is_distribution_available`, from a fresh copy of its module (the
-    one imported may already point at ours)."""
-    spec = importlib.util.spec_from_file_location("datatrove.utils.fresh_import_utils",
-                                                  _import_utils.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._is_distribution_available
-
-
-def test_one_pass_dependency_check_answers_as_datatrove():
-    original = datatrove_check()
-    for name in ("pyarrow", "warcio", "python-magic", "faust-cchardet", "tldextract",
-                 "PyArrow", "no-such-distribution-xyz"):
-        assert distribution_available(name) == original(name), name
-    check_dependencies_in_one_pass()
-    # a missing distribution still stops a step from being built, with datatrove's message
-    with pytest.raises(ImportError, match="pip install no-such-distribution-xyz"):
-        _import_utils.check_required_dependencies("Step", [("os", "no-such-distribution-xyz")])
-
-
-def test_logger_library_dirs_computed_once_with_the_same_answer(monkeypatch):
-    from loguru._better_exceptions import ExceptionFormatter
-
-    spec = importlib.util.spec_from_file_location("loguru.fresh_better_exceptions",
-                                                  importlib.util.find_spec(
-                                                      "loguru._better_exceptions").origin)
-    fresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fresh)
-    cache_logger_library_dirs()
-    cache_logger_library_dirs()  # a second call keeps the first answer
-    assert ExceptionFormatter._get_lib_dirs() == fresh.ExceptionFormatter._get_lib_dirs()
-    assert ExceptionFormatter._get_lib_dirs()  # the venv's and Python's own folders
-
-    def no_lookups(*args, **kwargs):
-        raise AssertionError("sysconfig looked up again")
-
-    monkeypatch.setattr("sysconfig.get_path", no_lookups)
-    ExceptionFormatter(colorize=False)  # what loguru builds for every sink: no look-up now
 
 
 def steps_of(config, tmp_path) -> list:
