@@ -39,6 +39,10 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         group_size=8,  # G: samples per prompt
         max_new_tokens=64,
         temperature=1.0,
+        # ratio, gradient and KL on the log-probs of the tempered policy that sampled
+        # (logits / temperature), as TRL; False: of the model at temperature 1, which is
+        # off-policy from the first update when temperature != 1
+        tempered_logprobs=False,
         top_p=1.0,
         top_k=0,
         # DAPO's dynamic sampling: replace groups whose samples all got the same reward (no

@@ -1,7 +1,8 @@
 """`token_logprobs`: log p of each token given its prefix, shared by the sampler and trainers.
 
 Both sides use `token_logprobs_from_logits` on raw logits (temperature 1, no top-k/top-p), so
-policy, sampler and reference agree to float rounding."""
+policy, sampler and reference agree to float rounding; RL may ask both for the log-probs of
+the tempered policy that sampled (`temperature`, as TRL)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ def token_logprobs(model: nn.Module, params, tokens: jnp.ndarray,
 
 
 def completion_logprobs(model: nn.Module, params, tokens: jnp.ndarray, mask: jnp.ndarray,
-                        prompt_len: int, *, with_entropy: bool = False
-                        ) -> tuple[jnp.ndarray, jnp.ndarray | None]:
-    """(logp, entropy) [batch, T] of the completion tokens `tokens[:, prompt_len:]`.
+                        prompt_len: int, *, with_entropy: bool = False,
+                        temperature: float = 1.0) -> tuple[jnp.ndarray, jnp.ndarray | None]:
+    """(logp, entropy) [batch, T] of the completion tokens `tokens[:, prompt_len:]` under the
+    model's distribution at `temperature` (logits / temperature).
 
     Rows are a left-padded prompt of `prompt_len` slots then T completion slots; `mask` is 1 on
     every real token. Padding entries are left as computed; callers mask them."""
@@ -59,6 +61,8 @@ def completion_logprobs(model: nn.Module, params, tokens: jnp.ndarray, mask: jnp
     # cost a [prompt_len, vocab] matmul per row (and its backward) for logits nobody reads.
     hidden = hidden[:, prompt_len - 1:-1]
     logits = model.apply(variables, hidden, method="logits").astype(jnp.float32)
+    if temperature != 1.0:
+        logits = logits / temperature
     logp = token_logprobs_from_logits(logits, tokens[:, prompt_len:])
     if not with_entropy:
         return logp, None

@@ -3,7 +3,8 @@
     sampler = Sampler(model, mesh=mesh, rules=rules)
     rollout = sampler.generate(params, prompts, rng, SamplingConfig(max_new_tokens=64, n=4))
 
-* `Rollout.logprobs` are under the unmodified distribution (temperature 1, no top-k/top-p).
+* `Rollout.logprobs` are under the unmodified distribution (temperature 1, no top-k/top-p), or
+  at `logprob_temperature` (RL's tempered policy, as TRL takes them).
 * Prompt length and row count are bucketed, so similar calls reuse one compiled function.
 * Random numbers depend only on (rng, row, step), row = prompt_index * n + sample.
 * Long generations decode in up to 8 segments over a growing cache (attention over the cache
@@ -45,6 +46,7 @@ class SamplingConfig:
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
     n: int = 1  # samples per prompt (the GRPO group), sharing one prefill
+    logprob_temperature: float = 1.0  # the returned log-probs are of logits / this
     stop_tokens: tuple[int, ...] = ()
     pad_id: int = 0
     prompt_bucket: int = 64  # prompt length: powers of two below this, multiples from it on
@@ -55,6 +57,7 @@ class SamplingConfig:
         checks = {
             "max_new_tokens >= 1": self.max_new_tokens >= 1,
             "temperature >= 0": self.temperature >= 0,
+            "logprob_temperature > 0": self.logprob_temperature > 0,
             "top_k >= 0": self.top_k >= 0,
             "0 < top_p <= 1": 0 < self.top_p <= 1,
             "n >= 1": self.n >= 1,
@@ -152,7 +155,10 @@ def _decode_fn(model: nn.Module, cfg: SamplingConfig, batch_axes,
                 uniform = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, step))
                                    )(row_keys)
             token = sample_tokens(s["logits"], uniform, cfg.temperature, cfg.top_k, cfg.top_p)
-            logp = token_logprobs_from_logits(s["logits"], token)
+            logits = s["logits"]
+            if cfg.logprob_temperature != 1.0:
+                logits = logits / cfg.logprob_temperature
+            logp = token_logprobs_from_logits(logits, token)
             token = jnp.where(live, token, cfg.pad_id)
             logp = jnp.where(live, logp, 0.0)
             tokens = jax.lax.dynamic_update_slice(s["tokens"], token[:, None], (0, step))

@@ -20,6 +20,7 @@ from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.generate.sampler import FINISH_LENGTH, SamplingConfig
 from llm_jax.rl.advantages import zero_std_groups
 from llm_jax.rl.experience import Experience, Sampled, learner_batch, merge_groups
+from llm_jax.rl.learners.base import logprob_temperature
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY
 from llm_jax.rl.rewards import reward_details
 from llm_jax.rl.roles import Roles
@@ -41,13 +42,16 @@ class RolloutWorker:
         self.sampling = SamplingConfig(
             max_new_tokens=self.rl.max_new_tokens, temperature=self.rl.temperature,
             top_p=self.rl.top_p, top_k=self.rl.top_k, n=self.rl.group_size,
+            logprob_temperature=logprob_temperature(self.rl),
             stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
         self.stuck = 0  # consecutive iterations with nothing to learn from
         reference = roles.reference
         if reference is not None:
+            temperature = logprob_temperature(self.rl)
             self._reference_logprobs = jax.jit(
                 lambda p, tokens, present, prompt_len: completion_logprobs(
-                    reference.model, p, tokens, present, prompt_len)[0], static_argnums=3)
+                    reference.model, p, tokens, present, prompt_len,
+                    temperature=temperature)[0], static_argnums=3)
 
     def __call__(self, params, iteration: int) -> tuple[Experience, dict[str, float]]:
         g = self.rl.group_size

@@ -36,21 +36,31 @@ TINY_RL = [
 # GRPO with k3 KL, 2 epochs × 2 minibatches and dynamic sampling runs in the kill -9 test.
 ALGORITHMS = {
     "dr_grpo_kl": ["--config.rl.advantage=dr_grpo", "--config.rl.aggregation=dr_grpo",
-                   "--config.rl.kl_coef=0.1", "--config.rl.kl_bias_correction=true"],
+                   "--config.rl.kl_coef=0.1", "--config.rl.kl_bias_correction=true",
+                   "--config.rl.tempered_logprobs=true"],
     "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean"],
     "gspo": ["--config.rl.importance=sequence", "--config.rl.aggregation=sequence_mean"],
     "rft": ["--config.rl.algorithm=rft"],
 }
 
 
-def test_first_update_ratio_is_exactly_one():
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_first_update_ratio_is_exactly_one(temperature):
+    """At temperature T the sampler returns the tempered policy's log-probs and the trainer
+    computes the same ones (TRL's convention, `rl.tempered_logprobs`)."""
     cfg = tiny_config("llama")
     model, params = random_params(cfg, seed=3)
     rollout = Sampler(model).generate(params, [[5, 6, 7], [9, 10]], jax.random.PRNGKey(0),
-                                      SamplingConfig(max_new_tokens=6, n=4, temperature=1.0))
+                                      SamplingConfig(max_new_tokens=6, n=4,
+                                                     temperature=temperature,
+                                                     logprob_temperature=temperature))
     batch = {k: jnp.asarray(v) for k, v in learner_batch(rollout).items()}
     batch["advantages"] = jnp.asarray(np.random.default_rng(0).normal(size=8), jnp.float32)
-    loss_fn = jax.jit(policy_gradient_loss(model, PolicyLossConfig()))
+    loss_fn = jax.jit(policy_gradient_loss(model, PolicyLossConfig(), temperature))
+    if temperature != 1.0:  # the untempered trainer disagrees with them: the check has teeth
+        _, untempered = jax.jit(policy_gradient_loss(model, PolicyLossConfig()))(
+            params, {**batch, "fresh": jnp.ones(8)}, None)
+        assert float(untempered["sampler_logprob_diff"]) > 1e-2
 
     _, fresh = loss_fn(params, {**batch, "fresh": jnp.ones(8)}, None)
     assert float(fresh["ratio_min"]) == 1.0 and float(fresh["ratio_max"]) == 1.0
@@ -172,6 +182,9 @@ def test_two_iterations_of_each_algorithm(algorithm, tiny_pretrained_run, tmp_pa
         return
     assert rows[1]["reward_std"] > 0 and rows[1]["grad_norm"] > 0
     assert rows[1]["updates"] == 1.0
+    # sampled at T = 1.5, the sampler's and the trainer's log-probs agree, whether both are
+    # the tempered policy's (dr_grpo_kl: rl.tempered_logprobs) or the model's at T = 1
+    assert rows[1]["sampler_logprob_diff"] < 1e-4
     if "kl" in algorithm:
         assert "time/reference" in rows[1] and np.isfinite(rows[2]["kl"])
     samples = (run_dir / "samples.jsonl").read_text().splitlines()

@@ -34,6 +34,12 @@ def learner_class(algorithm: str) -> type[Learner]:
     return LEARNERS[algorithm]
 
 
+def logprob_temperature(rl: ml_collections.ConfigDict) -> float:
+    """The temperature of the policy whose log-probs the ratio, gradient and KL use: the
+    sampling temperature with `rl.tempered_logprobs` (TRL's convention), else 1."""
+    return rl.temperature if rl.tempered_logprobs and rl.temperature > 0 else 1.0
+
+
 def loss_config(rl: ml_collections.ConfigDict, kl_coef: float) -> PolicyLossConfig:
     try:
         return PolicyLossConfig(eps_low=rl.eps_low, eps_high=rl.eps_high, kl_coef=kl_coef,

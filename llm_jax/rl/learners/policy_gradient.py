@@ -16,18 +16,21 @@ from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.losses.policy import PolicyLossConfig, masked_mean, policy_loss
 from llm_jax.rl.advantages import advantages
 from llm_jax.rl.experience import Experience, drop_silent_rows, minibatch_rows, take
-from llm_jax.rl.learners.base import Learner, loss_config, register
+from llm_jax.rl.learners.base import Learner, logprob_temperature, loss_config, register
 
 
-def surrogate_loss(model: nn.Module, loss_cfg: PolicyLossConfig) -> Callable:
+def surrogate_loss(model: nn.Module, loss_cfg: PolicyLossConfig,
+                   temperature: float = 1.0) -> Callable:
     """`(policy_params, batch) -> (loss, weight, metrics)`: the clipped policy loss of the
-    learner rows in `batch` (with `advantages` per row or per token, and `fresh`)."""
+    learner rows in `batch` (with `advantages` per row or per token, and `fresh`), on the
+    log-probs of the policy at `temperature`."""
 
     def loss(params, batch):
         steps = batch["loss_mask"].shape[1]
         prompt_len = batch["tokens"].shape[1] - steps
         logp, entropy = completion_logprobs(model, params, batch["tokens"], batch["present"],
-                                            prompt_len, with_entropy=True)
+                                            prompt_len, with_entropy=True,
+                                            temperature=temperature)
         mask = batch["loss_mask"]
         fresh = batch["fresh"][:, None] > 0
         old = jax.numpy.where(fresh, jax.lax.stop_gradient(logp), batch["old_logprobs"])
@@ -43,9 +46,10 @@ def surrogate_loss(model: nn.Module, loss_cfg: PolicyLossConfig) -> Callable:
     return loss
 
 
-def policy_gradient_loss(model: nn.Module, loss_cfg: PolicyLossConfig) -> Callable:
+def policy_gradient_loss(model: nn.Module, loss_cfg: PolicyLossConfig,
+                         temperature: float = 1.0) -> Callable:
     """`loss_fn(params, batch, rng) -> (loss, aux)` of the GRPO family, for the train step."""
-    surrogate = surrogate_loss(model, loss_cfg)
+    surrogate = surrogate_loss(model, loss_cfg, temperature)
 
     def loss_fn(params, batch, rng):
         del rng
@@ -82,7 +86,8 @@ class PolicyGradientLearner(Learner):
         super().__init__(config, run, model_cfg)
 
     def loss(self) -> Callable:
-        return policy_gradient_loss(self.model, loss_config(self.rl, self.rl.kl_coef))
+        return policy_gradient_loss(self.model, loss_config(self.rl, self.rl.kl_coef),
+                                    logprob_temperature(self.rl))
 
     def targets(self, state, experience: Experience) -> tuple[dict, dict[str, float]]:
         """The learner rows with what the loss needs beside them: advantages per row and,

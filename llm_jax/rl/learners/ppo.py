@@ -15,7 +15,7 @@ from llm_jax.errors import ConfigError
 from llm_jax.losses.value import clipped_value_loss
 from llm_jax.models.headed import Critic
 from llm_jax.rl.experience import Experience
-from llm_jax.rl.learners.base import loss_config, register
+from llm_jax.rl.learners.base import logprob_temperature, loss_config, register
 from llm_jax.rl.learners.policy_gradient import PolicyGradientLearner, surrogate_loss
 from llm_jax.rl.ppo import CRITIC, POLICY, init_actor_critic, ppo_batch_targets
 
@@ -44,7 +44,8 @@ class PPOLearner(PolicyGradientLearner):
         return init_actor_critic(self.run, model_cfg, self.critic, optimizer)
 
     def loss(self) -> Callable:
-        surrogate = surrogate_loss(self.model, loss_config(self.rl, kl_coef=0.0))
+        surrogate = surrogate_loss(self.model, loss_config(self.rl, kl_coef=0.0),
+                                   logprob_temperature(self.rl))
         critic, vf_coef, value_clip = self.critic, self.rl.vf_coef, self.rl.value_clip
 
         def loss_fn(params, batch, rng):
