@@ -22,7 +22,9 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         math_levels=(1, 2),  # arithmetic difficulty levels in the mixture
         # column: sums worked digit by digit, carries written | plain: a line per operation
         math_working="column",
-        answer_first=False,  # state the answer before the reasoning (the comparison variant)
+        # The share of math replies that state the answer before the working (1: all, the
+        # comparison variant; between 0 and 1, a mixture whose style RL can learn to choose)
+        answer_first=0.0,
         books=(),  # text files for the passage tasks; empty = the default corpus
         eval_size=40,  # held-out conversations per kind
         eval_math=100,  # held-out arithmetic problems in the chat evaluation, even per level

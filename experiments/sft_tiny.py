@@ -15,7 +15,7 @@ from llm_jax.config import choose
 
 
 def get_config(arg=None):
-    answer_first = choose(arg, {"default": False, "answer_first": True}, "sft_tiny variant")
+    answer_first = choose(arg, {"default": 0.0, "answer_first": 1.0}, "sft_tiny variant")
     config = base.base_config()
     config.stage = "sft"
     config.evals = evals.sft()

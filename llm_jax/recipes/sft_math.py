@@ -1,7 +1,8 @@
 """SFT conversations that do arithmetic: word problems and calculator tool use.
 
-Replies end with `#### N`, or with `answer_first=True` open with "The answer is N." (what the
-thinking tokens buy). Problems use the math tasks' split, so held-out ones are never trained."""
+Replies end with `#### N`, or open with "The answer is N." before the same working (what the
+thinking tokens buy): `answer_first` is the share of replies written that way, 0 to 1.
+Problems use the math tasks' split, so held-out ones are never trained."""
 
 from __future__ import annotations
 
@@ -29,7 +30,15 @@ def _record(question: str, content, kind: str, answer: str) -> dict:
             "kind": kind, "answer": answer}
 
 
-def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: bool,
+def states_answer_first(rng: random.Random, share: float) -> bool:
+    """Whether one reply opens with its answer, for a share of `share` of them. At 0 and 1 no
+    number is drawn, so those mixtures are the same data whatever the share's type."""
+    if share <= 0 or share >= 1:
+        return share >= 1
+    return rng.random() < share
+
+
+def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: float,
                             heldout_fraction: float, working: str = "column"
                             ) -> tuple[dict, str]:
     """A problem from our generator at a random level of `levels`, worked as `working` says
@@ -39,7 +48,8 @@ def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answ
     # same sums retold are on the same side as the math evaluation's held-out problems.
     split = split_of(problem.computation, heldout_fraction)
     answer = str(problem.answer)
-    return _record(problem.question, reply(problem.worked_steps(working), answer, answer_first),
+    first = states_answer_first(rng, answer_first)
+    return _record(problem.question, reply(problem.worked_steps(working), answer, first),
                    "arithmetic", answer), split
 
 
@@ -53,16 +63,18 @@ def _gsm_steps(entry: dict) -> list[str]:
     return lines
 
 
-def gsm_symbolic_conversations(seed: int, *, answer_first: bool, heldout_fraction: float,
+def gsm_symbolic_conversations(seed: int, *, answer_first: float, heldout_fraction: float,
                                size: int) -> Iterator[tuple[dict, str]]:
     """`size` reasoning-gym `gsm_symbolic` problems from `seed`, as (record, split)."""
     import reasoning_gym  # imported here: it takes seconds and only this generator needs it
 
+    rng = random.Random(f"{seed}:gsm_symbolic-answer-first")
     for entry in reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed):
         answer = str(entry["answer"])
         question = entry["question"]
         split = split_of(normalize_question(question), heldout_fraction)
-        yield _record(question, reply(_gsm_steps(entry), answer, answer_first),
+        first = states_answer_first(rng, answer_first)
+        yield _record(question, reply(_gsm_steps(entry), answer, first),
                       "gsm_symbolic", answer), split
 
 

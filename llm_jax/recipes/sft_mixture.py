@@ -45,7 +45,7 @@ def _repeat(draw: Draw) -> Iterator[tuple[dict | None, str]]:
 
 
 def _kind_draws(kind: str, rng: random.Random, seed: int, *, name: str, maker: str,
-                passages: PassageTasks | None, levels: tuple[int, ...], answer_first: bool,
+                passages: PassageTasks | None, levels: tuple[int, ...], answer_first: float,
                 heldout_fraction: float, n: int, working: str) -> Iterator[tuple[dict | None, str]]:
     if kind == "identity":
         return _repeat(lambda: identity_conversation(rng, name, maker))
@@ -71,7 +71,7 @@ def _kind_draws(kind: str, rng: random.Random, seed: int, *, name: str, maker: s
 def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str,
                   books: Mapping[str, str] | None = None,
                   weights: Mapping[str, float] | None = None,
-                  levels: tuple[int, ...] = DEFAULT_LEVELS, answer_first: bool = False,
+                  levels: tuple[int, ...] = DEFAULT_LEVELS, answer_first: float = 0.0,
                   heldout_fraction: float = 0.1, working: str = "column"
                   ) -> tuple[list[dict], list[dict]]:
     """(train, held-out): about `size` shuffled training records, `eval_size` held-out per kind."""

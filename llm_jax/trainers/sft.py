@@ -16,7 +16,7 @@ from llm_jax.data.chat import identity_system_message, sft_example
 from llm_jax.data.conversations import read_conversations
 from llm_jax.data.pipeline import eval_batches, packed_batches
 from llm_jax.data.records import BadRecordStats
-from llm_jax.errors import DataError
+from llm_jax.errors import ConfigError, DataError
 from llm_jax.generate.tools import make_tools
 from llm_jax.train.setup import start_run
 
@@ -71,6 +71,8 @@ def builtin_mixture(config: ml_collections.ConfigDict, size: int | None = None):
     from llm_jax.recipes.sft_people import identity_eval_questions
 
     sft = config.sft
+    if not 0 <= sft.answer_first <= 1:
+        raise ConfigError(f"sft.answer_first={sft.answer_first}: a share of replies, 0 to 1")
     book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]
     train, heldout = build_mixture(
         config.data.shuffle_seed, size=size or sft.mixture_size, eval_size=sft.eval_size,
