@@ -14,7 +14,7 @@ from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.math import accuracy_by, pass_at_k_metrics
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
-from llm_jax.recipes.math.answers import extract_answer
+from llm_jax.recipes.math.answers import extract_answer, opens_with_answer
 from llm_jax.recipes.math.task import Problem
 
 Scorer = Callable[[str, Problem], bool]
@@ -65,6 +65,8 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
                        correct, [p.meta.get("level") for p in problems]).items()
                    if level is not None and len(levels) > 1},
                    "answer_rate": float(np.mean([extract_answer(t) is not None for t in texts])),
+                   # replies that state the answer before working it out (a style RL may shift)
+                   "answer_first": float(np.mean([opens_with_answer(t) for t in texts])),
                    "response_length": float(rollout.lengths.mean()),
                    "truncated": float((rollout.finish_reason == FINISH_LENGTH).mean())}
         if samples and ks:

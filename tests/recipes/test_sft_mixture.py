@@ -117,6 +117,23 @@ def test_answer_first_states_the_answer_before_the_same_steps(books, mixture):
     assert checked == len(thinking) > 10
 
 
+def test_answer_first_share_mixes_the_two_styles(books, mixture):
+    mixed, _ = build_mixture(3, size=400, eval_size=6, name=NAME, maker=MAKER, books=books,
+                             answer_first=0.3)
+    math = [r for r in mixed if r["kind"] == "arithmetic"]
+    first = [r for r in math if _reply(r).startswith("The answer is ")]
+    # a binomial share: 0.3 of ~120 replies lies within 0.17..0.43 except by >2.8 sigma
+    assert 0.17 < len(first) / len(math) < 0.43
+    for record in math:  # either style states the record's answer, scored the same way
+        assert extract_answer(_reply(record)) == record["answer"]
+        if record not in first:
+            assert _reply(record).endswith(f"\n#### {record['answer']}")
+    # the end points draw nothing: share 0 and 1 are the all-or-none mixtures exactly
+    none, _ = build_mixture(3, size=150, eval_size=6, name=NAME, maker=MAKER, books=books,
+                            answer_first=0.0)
+    assert [_reply(r) for r in none] == [_reply(r) for r in mixture[0]]
+
+
 def test_identity_refusal_and_passage_answers(books, mixture):
     for record in mixture[0] + mixture[1]:
         reply = _reply(record)

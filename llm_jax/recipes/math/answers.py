@@ -132,6 +132,13 @@ def extract_answer(completion: str) -> str | None:
     return _unmarked(completion)
 
 
+def opens_with_answer(completion: str) -> bool:
+    """Whether the first line states the answer ("The answer is 85."): the reply answered
+    before any working, as opposed to working first and closing with `#### N`."""
+    first_line = completion.lstrip().split("\n", 1)[0]
+    return bool(_ANSWER_IS.search(first_line)) and extract_answer(first_line) is not None
+
+
 def _math_verify(reference: str, answer: str) -> bool:
     from math_verify import parse, verify
 

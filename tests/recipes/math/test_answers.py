@@ -4,7 +4,13 @@ import threading
 
 import pytest
 
-from llm_jax.recipes.math.answers import AnswerCheck, check, extract_answer, is_equivalent
+from llm_jax.recipes.math.answers import (
+    AnswerCheck,
+    check,
+    extract_answer,
+    is_equivalent,
+    opens_with_answer,
+)
 
 EXTRACTIONS = [
     # the #### marker our solutions and GSM8K end with
@@ -98,3 +104,15 @@ def test_equivalence_works_off_the_main_thread():
     worker.start()
     worker.join()
     assert results == [True]
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("The answer is 85.\n47 + 38\nunits: 7 + 8 = 15, write 5, carry 1", True),
+    ("  answer: 12\n5 + 7 = 12", True),
+    ("47 + 38\nunits: 7 + 8 = 15\n#### 85", False),
+    ("47 + 38 = 85\nThe answer is 85.", False),  # worked first, answer at the end
+    ("The answer is\n85", False),  # no number on the first line: nothing stated yet
+    ("", False),
+])
+def test_opens_with_answer(completion, expected):
+    assert opens_with_answer(completion) is expected
