@@ -22,6 +22,9 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         math_levels=(1, 2),  # arithmetic difficulty levels in the mixture
         # column: sums worked digit by digit, carries written | plain: a line per operation
         math_working="column",
+        # The share of arithmetic replies that hand each operation to the calculator instead
+        # of working it out (a second way to the answer, which RL can learn to prefer)
+        math_calculator=0.0,
         # The share of math replies that state the answer before the working (1: all, the
         # comparison variant; between 0 and 1, a mixture whose style RL can learn to choose)
         answer_first=0.0,

@@ -26,6 +26,12 @@ def render_problems(problems: Sequence[Problem], tokenizer, template) -> list[li
             for p in problems]
 
 
+def tool_rate(rollout) -> float:
+    """The share of replies with a forced (tool output) token: those that called a tool."""
+    used = np.arange(rollout.mask.shape[1])[None, :] < rollout.lengths[:, None]
+    return float(((rollout.mask == 0) & used).any(axis=1).mean())
+
+
 def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequence[Problem],
                            score: Scorer, *, max_new_tokens: int, samples: int = 0,
                            ks: Sequence[int] = (1,), temperature: float = 1.0,
@@ -67,6 +73,7 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
                    "answer_rate": float(np.mean([extract_answer(t) is not None for t in texts])),
                    # replies that state the answer before working it out (a style RL may shift)
                    "answer_first": float(np.mean([opens_with_answer(t) for t in texts])),
+                   "tool_rate": tool_rate(rollout),
                    "response_length": float(rollout.lengths.mean()),
                    "truncated": float((rollout.finish_reason == FINISH_LENGTH).mean())}
         if samples and ks:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from llm_jax.data.splits import normalize_question, split_of
 from llm_jax.generate.calculator import evaluate
-from llm_jax.recipes.math.arithmetic import generate_problem
+from llm_jax.recipes.math.arithmetic import SYMBOL, ArithmeticProblem, generate_problem
 
 FINAL = "#### "
 
@@ -30,25 +30,48 @@ def _record(question: str, content, kind: str, answer: str) -> dict:
             "kind": kind, "answer": answer}
 
 
-def states_answer_first(rng: random.Random, share: float) -> bool:
-    """Whether one reply opens with its answer, for a share of `share` of them. At 0 and 1 no
-    number is drawn, so those mixtures are the same data whatever the share's type."""
+def drawn(rng: random.Random, share: float) -> bool:
+    """True for a share of `share` of the draws (a reply's style). At 0 and 1 no number is
+    drawn, so those mixtures are the same data whatever the share's type."""
     if share <= 0 or share >= 1:
         return share >= 1
     return rng.random() < share
 
 
+def calculator_parts(problem: ArithmeticProblem) -> list[dict]:
+    """The reply that hands each operation to the calculator: the call, its forced output, the
+    next call on that result, then `#### N`. A word problem's story label leads its call."""
+    parts: list[dict] = []
+    for i, step in enumerate(problem.operations):
+        if problem.labels:
+            parts.append({"type": "text", "text": f"{problem.labels[i]}: "})
+        parts += [{"type": "python", "text": f"{step.left} {SYMBOL[step.op]} {step.right}"},
+                  {"type": "output", "text": str(step.result)},
+                  {"type": "text", "text": "\n"}]
+    parts[-1] = {"type": "text", "text": f"\n{FINAL}{problem.answer}"}
+    merged: list[dict] = []  # "\n" and the next label as one text part
+    for part in parts:
+        if merged and part["type"] == merged[-1]["type"] == "text":
+            merged[-1] = {"type": "text", "text": merged[-1]["text"] + part["text"]}
+        else:
+            merged.append(part)
+    return merged
+
+
 def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: float,
-                            heldout_fraction: float, working: str = "column"
-                            ) -> tuple[dict, str]:
+                            heldout_fraction: float, working: str = "column",
+                            calculator: float = 0.0) -> tuple[dict, str]:
     """A problem from our generator at a random level of `levels`, worked as `working` says
-    (`column`: digit by digit; `plain`: one line per operation)."""
+    (`column`: digit by digit; `plain`: one line per operation), or for a share `calculator`
+    of the replies, each operation handed to the calculator."""
     problem = generate_problem(rng, rng.choice(levels))
     # The split key of `tasks.sources.ArithmeticTask`: the computation, not the story, so the
     # same sums retold are on the same side as the math evaluation's held-out problems.
     split = split_of(problem.computation, heldout_fraction)
     answer = str(problem.answer)
-    first = states_answer_first(rng, answer_first)
+    if drawn(rng, calculator):
+        return _record(problem.question, calculator_parts(problem), "arithmetic", answer), split
+    first = drawn(rng, answer_first)
     return _record(problem.question, reply(problem.worked_steps(working), answer, first),
                    "arithmetic", answer), split
 
@@ -73,7 +96,7 @@ def gsm_symbolic_conversations(seed: int, *, answer_first: float, heldout_fracti
         answer = str(entry["answer"])
         question = entry["question"]
         split = split_of(normalize_question(question), heldout_fraction)
-        first = states_answer_first(rng, answer_first)
+        first = drawn(rng, answer_first)
         yield _record(question, reply(_gsm_steps(entry), answer, first),
                       "gsm_symbolic", answer), split
 
