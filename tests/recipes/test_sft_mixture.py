@@ -90,6 +90,32 @@ def test_math_answers_end_with_the_correct_number(mixture):
             assert evaluate(call) == output == record["answer"]
 
 
+def test_calculator_share_hands_each_operation_to_the_calculator(tmp_path, austen_text, books):
+    mixed, _ = build_mixture(5, size=400, eval_size=6, name=NAME, maker=MAKER, books=books,
+                             levels=(1, 2, 4), calculator=0.25)
+    math = [r for r in mixed if r["kind"] == "arithmetic"]
+    called = [r for r in math if not isinstance(r["messages"][-1]["content"], str)]
+    assert 0.13 < len(called) / len(math) < 0.37  # 0.25 of ~120, within 2.8 sigma
+    tok = Tokenizer.train([austen_text[:200_000]], 512, tmp_path / "t.model")
+    for record in called:
+        parts = record["messages"][-1]["content"]
+        calls = [p["text"] for p in parts if p["type"] == "python"]
+        outputs = [p["text"] for p in parts if p["type"] == "output"]
+        # each call is right, and each later call starts from the previous output
+        assert [evaluate(c) for c in calls] == outputs and outputs[-1] == record["answer"]
+        assert all(c.startswith(o + " ") for o, c in zip(outputs, calls[1:]))
+        assert _reply(record).endswith(f"\n#### {record['answer']}")
+        # the forced outputs are never trained on: mask 0 on exactly their tokens
+        ids, mask = render_for_training(check_messages(record["messages"]), tok)
+        start, end = tok.special_id("<|output_start|>"), tok.special_id("<|output_end|>")
+        opens = [i for i, token in enumerate(ids) if token == start]
+        assert len(opens) == len(outputs)
+        for i in opens:
+            inside = mask[i + 1:ids.index(end, i)]
+            assert inside and not any(inside)
+        assert sum(mask) > 0
+
+
 def test_gsm_symbolic_answers_match_the_generator(mixture):
     import reasoning_gym
 
