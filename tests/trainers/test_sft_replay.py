@@ -8,7 +8,8 @@ from configs import base, sft
 from llm_jax.checkpoints.sources import load_tokenizer
 from llm_jax.data.chat import OurTemplate
 from llm_jax.data.records import BadRecordStats
-from llm_jax.trainers.sft import load_conversations
+from llm_jax.errors import ConfigError
+from llm_jax.trainers.sft import builtin_mixture, load_conversations
 
 
 def _config(chats, test_corpus, replay):
@@ -45,3 +46,11 @@ def test_replay_mixes_the_builtin_mixture_into_file_conversations(load, test_cor
     assert positions != list(range(50))
     again, _, _ = load(_config(chats, test_corpus, 30))
     assert again == mixed
+
+
+@pytest.mark.parametrize("key", ["answer_first", "math_calculator"])
+def test_a_style_share_outside_0_to_1_is_one_config_error(test_corpus, key):
+    config = base.base_config()
+    config.sft = sft.sft(books=(str(test_corpus / "persuasion.txt"),), **{key: 1.5})
+    with pytest.raises(ConfigError, match=f"sft.{key}=1.5"):
+        builtin_mixture(config, size=10)
