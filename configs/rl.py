@@ -73,6 +73,9 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         # has zero expected gradient); PPO pays k1 in its rewards instead
         kl_bias_correction=False,  # k3 × sg(π/π_old): the reverse KL's unbiased gradient
         importance="token",  # token (PPO/GRPO ratio) | sequence (GSPO: one ratio a completion)
+        # a wrong reply's negative advantage only from its first line that differs from the
+        # reference working on (task problems with meta['solution']; llm_jax/rl/step_credit.py)
+        step_credit=False,
         seq_eps_low=3e-4,  # GSPO's clip range on the sequence ratio
         seq_eps_high=4e-4,
         aggregation="token_mean",  # token_mean | sequence_mean | dr_grpo

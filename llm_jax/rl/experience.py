@@ -79,7 +79,10 @@ def drop_silent_rows(minibatch: dict[str, np.ndarray], aggregation: str, devices
     Exact without a KL term: the batch keeps the whole minibatch's `weight`, and an empty
     minibatch keeps one bucket of empty rows so the optimizer moves as it would have."""
     mask = minibatch["loss_mask"]
-    kept = np.flatnonzero((minibatch["advantages"] != 0) & (mask.sum(1) > 0))
+    signal = minibatch["advantages"] != 0
+    if signal.ndim == 2:  # per-token advantages: a row counts if any token has one
+        signal = signal.any(1)
+    kept = np.flatnonzero(signal & (mask.sum(1) > 0))
     out = take(minibatch, kept if len(kept) else np.zeros(1, np.int64))
     if not len(kept):
         out["loss_mask"] = np.zeros_like(out["loss_mask"])

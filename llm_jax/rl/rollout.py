@@ -24,6 +24,7 @@ from llm_jax.rl.learners.base import logprob_temperature
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY
 from llm_jax.rl.rewards import reward_details
 from llm_jax.rl.roles import Roles
+from llm_jax.rl.step_credit import blame_starts
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ class RolloutWorker:
         truncated = rollout.finish_reason == FINISH_LENGTH
         metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
         info = reward_details(self.roles.reward, [p.prompt for p in rows], texts, metas)
+        if self.rl.step_credit:  # where each wrong reply's blame starts, for the learner
+            starts = blame_starts(rollout.tokens, rollout.lengths, texts, metas,
+                                  self.tokenizer.decode)
+            for meta, start in zip(metas, starts):
+                meta["blame_from"] = int(start)
         return Sampled(rollout, texts, rows, metas, info)
 
     def _refill(self, params, first: Sampled, iteration: int

@@ -83,6 +83,9 @@ class Learner(abc.ABC):
         if rl.epochs < 1 or rl.minibatches < 1:
             raise ConfigError(f"rl.epochs={rl.epochs}, rl.minibatches={rl.minibatches}: "
                               "each must be at least 1")
+        if rl.get("step_credit") and rl.algorithm != "policy_gradient":
+            raise ConfigError(f"rl.step_credit is for the GRPO family (rl.algorithm="
+                              f"policy_gradient), not rl.algorithm={rl.algorithm}")
         if config.optim.grad_accum != 1:
             # Each minibatch is one update already; the learner's row buckets and the whole
             # minibatch's loss weight are not split into micro-batches.

@@ -17,6 +17,7 @@ from llm_jax.losses.policy import PolicyLossConfig, masked_mean, policy_loss
 from llm_jax.rl.advantages import advantages
 from llm_jax.rl.experience import Experience, drop_silent_rows, minibatch_rows, take
 from llm_jax.rl.learners.base import Learner, logprob_temperature, loss_config, register
+from llm_jax.rl.step_credit import token_advantages
 
 
 def surrogate_loss(model: nn.Module, loss_cfg: PolicyLossConfig,
@@ -70,6 +71,9 @@ class PolicyGradientLearner(Learner):
     def check_config(cls, config) -> None:
         super().check_config(config)
         rl = config.rl
+        if rl.step_credit and rl.importance == "sequence":
+            raise ConfigError("rl.step_credit: per-token advantages need rl.importance=token "
+                              "(a sequence-level ratio takes one advantage a completion)")
         rows = rl.prompts_per_iteration * rl.group_size
         if rows % rl.minibatches:
             raise ConfigError(f"rl.minibatches={rl.minibatches}: each iteration's {rows} "
@@ -95,6 +99,10 @@ class PolicyGradientLearner(Learner):
         batch = experience.learner_rows()
         batch["advantages"] = advantages(experience.info.rewards, self.rl.group_size,
                                          self.rl.advantage)
+        if self.rl.step_credit:  # per token: no blame on the lines before the first wrong one
+            starts = np.array([m.get("blame_from", 0) for m in experience.metas], np.int32)
+            batch["advantages"] = token_advantages(batch["advantages"], starts,
+                                                   batch["loss_mask"].shape[1])
         if self.rl.kl_coef:
             batch["ref_logprobs"] = experience.ref_logprobs
         return batch, {}
