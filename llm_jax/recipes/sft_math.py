@@ -43,19 +43,13 @@ def calculator_parts(problem: ArithmeticProblem) -> list[dict]:
     next call on that result, then `#### N`. A word problem's story label leads its call."""
     parts: list[dict] = []
     for i, step in enumerate(problem.operations):
-        if problem.labels:
-            parts.append({"type": "text", "text": f"{problem.labels[i]}: "})
+        # the line break after the previous output and this step's label, as one text part
+        lead = ("\n" if i else "") + (f"{problem.labels[i]}: " if problem.labels else "")
+        if lead:
+            parts.append({"type": "text", "text": lead})
         parts += [{"type": "python", "text": f"{step.left} {SYMBOL[step.op]} {step.right}"},
-                  {"type": "output", "text": str(step.result)},
-                  {"type": "text", "text": "\n"}]
-    parts[-1] = {"type": "text", "text": f"\n{FINAL}{problem.answer}"}
-    merged: list[dict] = []  # "\n" and the next label as one text part
-    for part in parts:
-        if merged and part["type"] == merged[-1]["type"] == "text":
-            merged[-1] = {"type": "text", "text": merged[-1]["text"] + part["text"]}
-        else:
-            merged.append(part)
-    return merged
+                  {"type": "output", "text": str(step.result)}]
+    return [*parts, {"type": "text", "text": f"\n{FINAL}{problem.answer}"}]
 
 
 def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: float,

@@ -36,10 +36,11 @@ def line_start_token(tokens: Sequence[int], line: int, decode) -> int:
     if line <= 0:
         return 0
     for t in range(len(tokens)):
-        if decode(tokens[:t + 1]).count("\n") >= line:
-            # the newline ends this token's text, or the line starts inside it
-            tail = decode(tokens[:t + 1]).split("\n", line)[-1]
-            return t + 1 if not tail else t
+        text = decode(tokens[:t + 1])
+        if text.count("\n") >= line:
+            # the newline ends this token's text (the line starts at the next), or the line
+            # starts inside this token
+            return t if text.split("\n", line)[-1] else t + 1
     return len(tokens)
 
 

@@ -83,7 +83,7 @@ class Learner(abc.ABC):
         if rl.epochs < 1 or rl.minibatches < 1:
             raise ConfigError(f"rl.epochs={rl.epochs}, rl.minibatches={rl.minibatches}: "
                               "each must be at least 1")
-        if rl.get("step_credit") and rl.algorithm != "policy_gradient":
+        if rl.step_credit and rl.algorithm != "policy_gradient":
             raise ConfigError(f"rl.step_credit is for the GRPO family (rl.algorithm="
                               f"policy_gradient), not rl.algorithm={rl.algorithm}")
         if config.optim.grad_accum != 1:
