@@ -85,7 +85,7 @@ def test_two_ppo_iterations_load_for_sampling_and_resume_exactly(tiny_pretrained
     run_dir = tmp_path / "ppo"
     argv = ["train", EXPERIMENT, "--workdir", str(run_dir), "--config.train.steps=2",
             f"--config.init.from_run={tiny_pretrained_run}", *TINY_RL,
-            "--config.rl.algorithm=ppo", "--config.rl.kl_coef=0.1",
+            "--config.rl.algorithm=ppo", "--config.rl.step_credit=false", "--config.rl.kl_coef=0.1",
             "--config.rl.epochs=2", "--config.rl.minibatches=2"]
     assert main(argv) == 0
     rows = metrics_by_step(run_dir)

@@ -37,12 +37,12 @@ TINY_RL = [
 ALGORITHMS = {
     "dr_grpo_kl": ["--config.rl.advantage=dr_grpo", "--config.rl.aggregation=dr_grpo",
                    "--config.rl.kl_coef=0.1", "--config.rl.kl_bias_correction=true",
-                   "--config.rl.tempered_logprobs=true"],
-    # rloo with per-token advantages from the first wrong line (rl.step_credit)
-    "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean",
-             "--config.rl.step_credit=true"],
-    "gspo": ["--config.rl.importance=sequence", "--config.rl.aggregation=sequence_mean"],
-    "rft": ["--config.rl.algorithm=rft"],
+                   "--config.rl.tempered_logprobs=true", "--config.rl.step_credit=false"],
+    # rloo with per-token advantages from the first wrong line (rl.step_credit, the default)
+    "rloo": ["--config.rl.advantage=rloo", "--config.rl.aggregation=sequence_mean"],
+    "gspo": ["--config.rl.importance=sequence", "--config.rl.aggregation=sequence_mean",
+             "--config.rl.step_credit=false"],
+    "rft": ["--config.rl.algorithm=rft", "--config.rl.step_credit=false"],
 }
 
 
