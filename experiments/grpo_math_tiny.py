@@ -11,9 +11,9 @@ generator: one-digit chains and two-digit sums worked in columns) and takes one 
 group-relative advantages, a wrong reply's negative one only from its first line that departs
 from the reference working (`rl.step_credit`). Groups whose samples all got the same reward
 carry no gradient; dynamic sampling (`rl.refill_rounds`) swaps them for groups of fresh
-problems. Held-out
-accuracy (greedy, 200 problems a level, and pass@k over 8 samples on 50 of them) is measured
-before the first iteration and after the last; word problems (levels 4-5) are reported beside.
+problems. Held-out accuracy (greedy, 200 problems a level, and pass@k over 8 samples on 50 of
+them) is measured before the first iteration and after the last; word problems (levels 4-5)
+are reported beside.
 """
 
 from configs import base, evals, optim, rl, sft
