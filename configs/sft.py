@@ -28,6 +28,9 @@ def sft(**overrides) -> ml_collections.ConfigDict:
         # The share of math replies that state the answer before the working (1: all, the
         # comparison variant; between 0 and 1, a mixture whose style RL can learn to choose)
         answer_first=0.0,
+        # The share of arithmetic replies that give the answer alone (`#### N`, no working):
+        # the same skill asked of one token, a style RL can learn to leave
+        math_answer_only=0.0,
         books=(),  # text files for the passage tasks; empty = the default corpus
         eval_size=40,  # held-out conversations per kind
         eval_math=100,  # held-out arithmetic problems in the chat evaluation, even per level

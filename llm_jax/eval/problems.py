@@ -14,7 +14,7 @@ from llm_jax.eval.chat import generate_replies
 from llm_jax.eval.math import accuracy_by, pass_at_k_metrics
 from llm_jax.generate.sampler import FINISH_LENGTH, Sampler, SamplingConfig
 from llm_jax.generate.tools import ToolTokens
-from llm_jax.recipes.math.answers import extract_answer, opens_with_answer
+from llm_jax.recipes.math.answers import answers_at_once, extract_answer, opens_with_answer
 from llm_jax.recipes.math.task import Problem
 
 Scorer = Callable[[str, Problem], bool]
@@ -73,6 +73,7 @@ def make_problem_evaluator(sampler: Sampler, tokenizer, template, problems: Sequ
                    "answer_rate": float(np.mean([extract_answer(t) is not None for t in texts])),
                    # replies that state the answer before working it out (a style RL may shift)
                    "answer_first": float(np.mean([opens_with_answer(t) for t in texts])),
+                   "answer_only": float(np.mean([answers_at_once(t) for t in texts])),
                    "tool_rate": tool_rate(rollout),
                    "response_length": float(rollout.lengths.mean()),
                    "truncated": float((rollout.finish_reason == FINISH_LENGTH).mean())}

@@ -54,10 +54,12 @@ def calculator_parts(problem: ArithmeticProblem) -> list[dict]:
 
 def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answer_first: float,
                             heldout_fraction: float, working: str = "column",
-                            calculator: float = 0.0) -> tuple[dict, str]:
+                            calculator: float = 0.0, answer_only: float = 0.0
+                            ) -> tuple[dict, str]:
     """A problem from our generator at a random level of `levels`, worked as `working` says
     (`column`: digit by digit; `plain`: one line per operation), or for a share `calculator`
-    of the replies, each operation handed to the calculator."""
+    of the replies, each operation handed to the calculator, and for a share `answer_only`
+    of the others, the answer alone (`#### N`)."""
     problem = generate_problem(rng, rng.choice(levels))
     # The split key of `tasks.sources.ArithmeticTask`: the computation, not the story, so the
     # same sums retold are on the same side as the math evaluation's held-out problems.
@@ -65,6 +67,8 @@ def arithmetic_conversation(rng: random.Random, *, levels: tuple[int, ...], answ
     answer = str(problem.answer)
     if drawn(rng, calculator):
         return _record(problem.question, calculator_parts(problem), "arithmetic", answer), split
+    if drawn(rng, answer_only):
+        return _record(problem.question, reply((), answer, False), "arithmetic", answer), split
     first = drawn(rng, answer_first)
     return _record(problem.question, reply(problem.worked_steps(working), answer, first),
                    "arithmetic", answer), split

@@ -46,8 +46,8 @@ def _repeat(draw: Draw) -> Iterator[tuple[dict | None, str]]:
 
 def _kind_draws(kind: str, rng: random.Random, seed: int, *, name: str, maker: str,
                 passages: PassageTasks | None, levels: tuple[int, ...], answer_first: float,
-                heldout_fraction: float, n: int, working: str, calculator: float
-                ) -> Iterator[tuple[dict | None, str]]:
+                heldout_fraction: float, n: int, working: str, calculator: float,
+                answer_only: float) -> Iterator[tuple[dict | None, str]]:
     if kind == "identity":
         return _repeat(lambda: identity_conversation(rng, name, maker))
     if kind == "refusal":
@@ -55,7 +55,7 @@ def _kind_draws(kind: str, rng: random.Random, seed: int, *, name: str, maker: s
     if kind == "arithmetic":
         return _repeat(lambda: arithmetic_conversation(
             rng, levels=levels, answer_first=answer_first, heldout_fraction=heldout_fraction,
-            working=working, calculator=calculator))
+            working=working, calculator=calculator, answer_only=answer_only))
     if kind == "gsm_symbolic":
         # A finite stream: enough problems for both quotas at the held-out fraction.
         size = int(n / max(heldout_fraction, 1e-3)) + n + 10
@@ -74,7 +74,8 @@ def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str
                   weights: Mapping[str, float] | None = None,
                   levels: tuple[int, ...] = DEFAULT_LEVELS, answer_first: float = 0.0,
                   heldout_fraction: float = 0.1, working: str = "column",
-                  calculator: float = 0.0) -> tuple[list[dict], list[dict]]:
+                  calculator: float = 0.0, answer_only: float = 0.0
+                  ) -> tuple[list[dict], list[dict]]:
     """(train, held-out): about `size` shuffled training records, `eval_size` held-out per kind."""
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
     if not books:
@@ -92,7 +93,7 @@ def build_mixture(seed: int, *, size: int, eval_size: int, name: str, maker: str
         draws = _kind_draws(kind, rng, seed, name=name, maker=maker, passages=passages,
                             levels=levels, answer_first=answer_first,
                             heldout_fraction=heldout_fraction, n=max(n, eval_size),
-                            working=working, calculator=calculator)
+                            working=working, calculator=calculator, answer_only=answer_only)
         kind_train, kind_heldout = _fill(draws, n, eval_size)
         train += kind_train
         heldout += kind_heldout

@@ -71,7 +71,7 @@ def builtin_mixture(config: ml_collections.ConfigDict, size: int | None = None):
     from llm_jax.recipes.sft_people import identity_eval_questions
 
     sft = config.sft
-    for key in ("answer_first", "math_calculator"):
+    for key in ("answer_first", "math_calculator", "math_answer_only"):
         if not 0 <= sft[key] <= 1:
             raise ConfigError(f"sft.{key}={sft[key]}: a share of the math replies, 0 to 1")
     book_paths = list(sft.books) or [str(p) for p in sum(default_corpus(), [])]
@@ -80,7 +80,7 @@ def builtin_mixture(config: ml_collections.ConfigDict, size: int | None = None):
         name=sft.identity_name, maker=sft.identity_maker, books=load_books(book_paths),
         weights=sft.weights.to_dict(), levels=tuple(sft.math_levels),
         answer_first=sft.answer_first, working=sft.math_working,
-        calculator=sft.math_calculator)
+        calculator=sft.math_calculator, answer_only=sft.math_answer_only)
     # The RL stage's held-out arithmetic (same levels, seed 0, the same number per level):
     # the SFT figure and the RL stage's starting figure are one measurement.
     math = stratified_heldout(sft.math_levels, sft.eval_math, seed=0,

@@ -139,6 +139,12 @@ def opens_with_answer(completion: str) -> bool:
     return bool(_ANSWER_IS.search(first_line)) and extract_answer(first_line) is not None
 
 
+def answers_at_once(completion: str) -> bool:
+    """Whether the reply is its final answer line alone (`#### N`, no working before it)."""
+    lines = [line for line in completion.strip().split("\n") if line.strip()]
+    return len(lines) == 1 and bool(_HASHES.match(lines[0].strip()))
+
+
 def _math_verify(reference: str, answer: str) -> bool:
     from math_verify import parse, verify
 
