@@ -4,6 +4,7 @@
     llm-jax train experiments/sft_tiny.py:answer_first   # the answer before the reasoning
     llm-jax train experiments/sft_tiny.py --config.sft.answer_first=0.5    # half and half
     llm-jax train experiments/sft_tiny.py --config.sft.math_calculator=0.2 # a fifth by calculator
+    llm-jax train experiments/sft_tiny.py --config.sft.math_answer_only=0.5 # half answer alone
     llm-jax chat runs/sft_tiny/default
 
 The mixture (identity, refusals, step-by-step arithmetic ending `#### N`, calculator calls,

@@ -44,4 +44,5 @@ def test_pass_at_k_on_an_even_share_of_each_level():
                                                   "2 and 0?": 2, "2 and 1?": 2}
     assert metrics["eval/accuracy"] == 0.5
     assert metrics["eval/answer_first"] == 0.0  # three random characters state no answer
+    assert metrics["eval/answer_only"] == 0.0  # nor are they a `#### N` line alone
     assert metrics["eval/pass@2"] == 0.5 and metrics["eval/pass@1/level_1"] == 1.0

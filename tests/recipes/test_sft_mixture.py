@@ -160,6 +160,23 @@ def test_answer_first_share_mixes_the_two_styles(books, mixture):
     assert [_reply(r) for r in none] == [_reply(r) for r in mixture[0]]
 
 
+def test_answer_only_share_gives_the_answer_line_alone(books, mixture):
+    mixed, _ = build_mixture(3, size=400, eval_size=6, name=NAME, maker=MAKER, books=books,
+                             answer_only=0.4)
+    math = [r for r in mixed if r["kind"] == "arithmetic"]
+    alone = [r for r in math if _reply(r) == f"#### {r['answer']}"]
+    # a binomial share: 0.4 of ~120 replies lies within 0.26..0.54 except by >3 sigma
+    assert 0.26 < len(alone) / len(math) < 0.54
+    for record in math:
+        if record not in alone:  # the others are worked as before, the answer line last
+            assert _reply(record).count("\n") >= 2
+            assert _reply(record).endswith(f"\n#### {record['answer']}")
+    everything, _ = build_mixture(3, size=150, eval_size=6, name=NAME, maker=MAKER,
+                                  books=books, answer_only=1.0)
+    assert all(_reply(r) == f"#### {r['answer']}" for r in everything
+               if r["kind"] == "arithmetic")
+
+
 def test_identity_refusal_and_passage_answers(books, mixture):
     for record in mixture[0] + mixture[1]:
         reply = _reply(record)

@@ -48,7 +48,7 @@ def test_replay_mixes_the_builtin_mixture_into_file_conversations(load, test_cor
     assert again == mixed
 
 
-@pytest.mark.parametrize("key", ["answer_first", "math_calculator"])
+@pytest.mark.parametrize("key", ["answer_first", "math_calculator", "math_answer_only"])
 def test_a_style_share_outside_0_to_1_is_one_config_error(test_corpus, key):
     config = base.base_config()
     config.sft = sft.sft(books=(str(test_corpus / "persuasion.txt"),), **{key: 1.5})

@@ -6,6 +6,7 @@ import pytest
 
 from llm_jax.recipes.math.answers import (
     AnswerCheck,
+    answers_at_once,
     check,
     extract_answer,
     is_equivalent,
@@ -116,3 +117,15 @@ def test_equivalence_works_off_the_main_thread():
 ])
 def test_opens_with_answer(completion, expected):
     assert opens_with_answer(completion) is expected
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("#### 85", True),
+    ("\n  #### 85\n\n", True),  # blank lines around it are no working
+    ("47 + 38\n#### 85", False),
+    ("The answer is 85.", False),  # stated, but not as the answer line
+    ("#### 85\n47 + 38", False),  # something written after it
+    ("", False),
+])
+def test_answers_at_once(completion, expected):
+    assert answers_at_once(completion) is expected
