@@ -49,9 +49,6 @@ def rl(**overrides) -> ml_collections.ConfigDict:
         # gradient) with groups of fresh training problems, up to `refill_rounds` extra
         # rollouts of `prompts_per_iteration` problems each; 0 = off
         refill_rounds=0,
-        # the last of each group's G replies is the greedy one (what held-out accuracy
-        # scores), so a wrong greedy reply is compared with the samples and pushed down
-        greedy_member=False,
         tools=True,  # answer calculator calls (our tokenizer only); forced tokens get no loss
         system="",  # a system message for every prompt ("" = none)
         # --- rewards (one protocol: prompts, completions, meta -> rewards)

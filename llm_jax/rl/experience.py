@@ -116,26 +116,6 @@ def trim_completions(minibatch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def with_greedy_member(rollout: Rollout, texts: list[str], greedy: Rollout,
-                       greedy_texts: list[str], group_size: int) -> tuple[Rollout, list[str]]:
-    """`rollout` with the last sample of each group replaced by that prompt's greedy reply
-    (`greedy`: one row a prompt, the same prompts): the reply the held-out figure scores is
-    then among those the advantages compare, and a wrong one is pushed down where it errs."""
-    rows = np.arange(len(greedy_texts)) * group_size + group_size - 1
-    fields = {}
-    for field in ("prompt_tokens", "prompt_mask", "tokens", "logprobs", "mask", "lengths",
-                  "finish_reason"):
-        value, new = np.array(getattr(rollout, field)), np.asarray(getattr(greedy, field))
-        if value.ndim == 2 and new.shape[1] != value.shape[1]:
-            raise ValueError(f"greedy {field} width {new.shape[1]} != sampled {value.shape[1]}")
-        value[rows] = new
-        fields[field] = value
-    texts = list(texts)
-    for row, text in zip(rows, greedy_texts):
-        texts[row] = text
-    return dataclasses.replace(rollout, **fields), texts
-
-
 class Sampled(NamedTuple):
     """One scored rollout: the sampler's rows, their texts, problems, metas and rewards."""
 

@@ -7,7 +7,6 @@ repeats an unbroken run's iterations."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
@@ -20,13 +19,7 @@ from llm_jax.eval.problems import render_problems
 from llm_jax.generate.logprobs import completion_logprobs
 from llm_jax.generate.sampler import FINISH_LENGTH, SamplingConfig
 from llm_jax.rl.advantages import zero_std_groups
-from llm_jax.rl.experience import (
-    Experience,
-    Sampled,
-    learner_batch,
-    merge_groups,
-    with_greedy_member,
-)
+from llm_jax.rl.experience import Experience, Sampled, learner_batch, merge_groups
 from llm_jax.rl.learners.base import logprob_temperature
 from llm_jax.rl.overoptimization import GOLD, KL, PROXY
 from llm_jax.rl.rewards import reward_details
@@ -52,8 +45,6 @@ class RolloutWorker:
             top_p=self.rl.top_p, top_k=self.rl.top_k, n=self.rl.group_size,
             logprob_temperature=logprob_temperature(self.rl),
             stop_tokens=tuple(template.stop_ids(tokenizer)), pad_id=tokenizer.pad_id)
-        # the greedy reply of each problem, for rl.greedy_member (the group's last row)
-        self.greedy = dataclasses.replace(self.sampling, temperature=0.0, n=1)
         self.stuck = 0  # consecutive iterations with nothing to learn from
         reference = roles.reference
         if reference is not None:
@@ -103,14 +94,9 @@ class RolloutWorker:
         rng = jax.random.fold_in(jax.random.PRNGKey(self.seed), iteration)
         if round_:
             rng = jax.random.fold_in(rng, round_)
-        prompts = render_problems(problems, self.tokenizer, self.template)
-        rollout, texts = generate_replies(self.sampler, params, prompts, rng, self.sampling,
-                                          self.tokenizer, self.tools)
-        if self.rl.greedy_member:
-            greedy, greedy_texts = generate_replies(self.sampler, params, prompts, rng,
-                                                    self.greedy, self.tokenizer, self.tools)
-            rollout, texts = with_greedy_member(rollout, texts, greedy, greedy_texts,
-                                                self.rl.group_size)
+        rollout, texts = generate_replies(
+            self.sampler, params, render_problems(problems, self.tokenizer, self.template),
+            rng, self.sampling, self.tokenizer, self.tools)
         rows = [problems[i] for i in rollout.prompt_index]
         truncated = rollout.finish_reason == FINISH_LENGTH
         metas = [{**p.meta, "truncated": bool(t)} for p, t in zip(rows, truncated)]
