@@ -141,8 +141,8 @@ def opens_with_answer(completion: str) -> bool:
 
 def answers_at_once(completion: str) -> bool:
     """Whether the reply is its final answer line alone (`#### N`, no working before it)."""
-    lines = [line for line in completion.strip().split("\n") if line.strip()]
-    return len(lines) == 1 and bool(_HASHES.match(lines[0].strip()))
+    lines = [line.strip() for line in completion.splitlines() if line.strip()]
+    return len(lines) == 1 and bool(_HASHES.match(lines[0]))
 
 
 def _math_verify(reference: str, answer: str) -> bool:
